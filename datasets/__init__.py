@@ -1,0 +1,142 @@
+"""Dataset registry: a plain dict of corpora, loaded as numpy token streams.
+
+No torch here: the loop imports this to validate configs and, through
+`n_train_samples`, to know a run's N before training it.
+
+- tinyshakespeare: karpathy/char-rnn, bytes; first 90% train, last 10% val.
+- wikitext-2: tokenized v1 as in pytorch/examples (train.txt / valid.txt), bytes.
+- synthetic: an order-2 Markov chain over 16 symbols with an exact entropy rate
+  (the floor for val loss); no download.
+"""
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+
+import numpy as np
+
+from datasets import synthetic, text
+from datasets.text import ChecksumMismatch, DatasetUnavailable, RemoteFile, Split, TextDataset
+
+__all__ = ["DATASETS", "Corpus", "load", "train_sequences", "val_sequences", "n_train_samples",
+           "dataset_names", "DatasetUnavailable", "ChecksumMismatch"]
+
+_WIKITEXT2 = "https://raw.githubusercontent.com/pytorch/examples/main/word_language_model/data/wikitext-2/"
+
+DATASETS = {
+    "tinyshakespeare": TextDataset(
+        name="tinyshakespeare",
+        files=(RemoteFile(
+            "input.txt",
+            "https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/input.txt",
+            "86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed", 1_115_394),),
+        train=Split("input.txt", 0.0, 0.9),
+        val=Split("input.txt", 0.9, 1.0),
+    ),
+    "wikitext-2": TextDataset(
+        name="wikitext-2",
+        files=(
+            # train.txt: this sha256 is the one several independent public projects pin for
+            # this URL. Its byte size is not confirmed here (the often-quoted 10,780,437
+            # appears to be a character count of the decoded text, not bytes), so it is
+            # left unknown and n_train_samples() answers None for this corpus.
+            RemoteFile("train.txt", _WIKITEXT2 + "train.txt",
+                       "9e9fa1ad55b1c2c95b08e37dd8e653f638fac2c6de904b79e813611eefbc985f", None),
+            RemoteFile("valid.txt", _WIKITEXT2 + "valid.txt",
+                       "f0737ed31fc1329026e95cb8b98e19c2a182c39c240ab909dc31abf2f8af58e8", 1_121_681),
+            RemoteFile("test.txt", _WIKITEXT2 + "test.txt",
+                       "d790b833ef8cf03a90db7bf1271b7520b83c45ce07ba3c1a9699df81e239eca0", 1_256_449),
+        ),
+        train=Split("train.txt"),
+        val=Split("valid.txt"),
+    ),
+    "synthetic": synthetic.MarkovSpec(),
+}
+
+# Fixed, independent of any run seed: which chunks a fraction keeps is part of the
+# dataset's definition, so smaller fractions are subsets of larger ones in every run.
+SUBSET_SEED = 20240531
+
+
+@dataclass(frozen=True)
+class Corpus:
+    name: str
+    train: np.ndarray  # token ids, uint8
+    val: np.ndarray
+    vocab_size: int
+    sha256: str  # of the source files (or of the generated synthetic tokens)
+    unit: str  # what one token is: "byte" or "token"
+    entropy_floor: float | None  # nats/token; known only for synthetic languages
+
+
+def dataset_names() -> list[str]:
+    return sorted(DATASETS)
+
+
+def entry(name: str):
+    if name not in DATASETS:
+        raise ValueError(f"unknown dataset {name!r}; valid datasets: {', '.join(dataset_names())}")
+    return DATASETS[name]
+
+
+def load(name: str, data_dir: str | os.PathLike | None = None) -> Corpus:
+    """The corpus as token arrays; text files come from data_dir, $RESEARCH_DATA_DIR, cache or download."""
+    spec = entry(name)
+    if isinstance(spec, synthetic.MarkovSpec):
+        lang = synthetic.language(spec)
+        return Corpus(name, lang.train, lang.val, spec.n_symbols, lang.sha256, "token", lang.entropy_rate)
+    folder, hashes = text.locate(spec, data_dir)
+    return Corpus(name, text.read_split(folder, spec.train), text.read_split(folder, spec.val), 256,
+                  text.combined_sha256(hashes), "byte", None)
+
+
+def _check_fraction(fraction: float) -> None:
+    if not 0.0 < fraction <= 1.0:
+        raise ValueError(f"dataset_fraction must be in (0, 1], got {fraction}")
+
+
+def _n_chunks(n_tokens: int, seq_len: int) -> int:
+    n = n_tokens // (seq_len + 1)
+    if n < 1:
+        raise ValueError(f"seq_len={seq_len} is longer than the {n_tokens}-token split")
+    return n
+
+
+def _n_kept(n_chunks: int, fraction: float) -> int:
+    return max(1, math.floor(fraction * n_chunks + 0.5))  # round half up, never zero
+
+
+def train_sequences(corpus: Corpus, seq_len: int, fraction: float = 1.0) -> np.ndarray:
+    """[n, seq_len + 1] non-overlapping train chunks; a fixed subset of round(fraction * total).
+
+    The subset is a prefix of one fixed permutation (SUBSET_SEED), so it is
+    deterministic and nested across fractions. Rows come back in corpus order.
+    """
+    _check_fraction(fraction)
+    n_chunks = _n_chunks(len(corpus.train), seq_len)
+    chunks = corpus.train[: n_chunks * (seq_len + 1)].reshape(n_chunks, seq_len + 1)
+    keep = np.random.default_rng(SUBSET_SEED).permutation(n_chunks)[: _n_kept(n_chunks, fraction)]
+    return chunks[np.sort(keep)]
+
+
+def val_sequences(corpus: Corpus, seq_len: int, n: int) -> np.ndarray:
+    """The first n non-overlapping val windows of seq_len + 1: the same for every run."""
+    available = _n_chunks(len(corpus.val), seq_len)
+    n = min(n, available)
+    return corpus.val[: n * (seq_len + 1)].reshape(n, seq_len + 1)
+
+
+def train_tokens(name: str) -> int | None:
+    """Train-split token count from the registry alone (no file read); None if unknown."""
+    spec = entry(name)
+    if isinstance(spec, synthetic.MarkovSpec):
+        return spec.n_train
+    return spec.train_bytes()
+
+
+def n_train_samples(name: str, seq_len: int, fraction: float = 1.0) -> int | None:
+    """len(train_sequences(load(name), seq_len, fraction)) without loading; None if the size is unknown."""
+    _check_fraction(fraction)
+    n_tokens = train_tokens(name)
+    return None if n_tokens is None else _n_kept(_n_chunks(n_tokens, seq_len), fraction)

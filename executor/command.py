@@ -1,0 +1,58 @@
+"""The command backend: the user's own training script, through a file contract.
+
+The loop runs the command (no shell) with these environment variables:
+  RESEARCH_CONFIG         path of the run's config JSON (every TrainConfig field)
+  RESEARCH_METRICS        path where the script must write its metrics JSON
+  RESEARCH_EXPERIMENT_ID  the run's id
+`{config}` and `{metrics}` in the command are replaced by the same paths. The
+script exits 0 and writes at least {"final_val_loss": <float>}; any other keys of
+the built-in trainer's metrics (val_curve, train_time_s, ...) are used when present.
+"""
+from __future__ import annotations
+
+import os
+import shlex
+import signal
+import subprocess
+import time
+
+from executor import config as cfg
+from executor.base import RunPaths, RunResult, outcome
+
+
+class CommandExecutor:
+    name = "command"
+
+    def __init__(self, command: str):
+        self.argv = shlex.split(command)
+        if not self.argv:
+            raise ValueError("--command is empty: give the training command to run")
+
+    def run(self, config: cfg.TrainConfig, paths: RunPaths, timeout_s: float) -> RunResult:
+        eid = config.experiment_id
+        _, json_path = cfg.write(config, paths.config_dir)
+        metrics = paths.metrics(eid)
+        argv = [a.replace("{config}", str(json_path)).replace("{metrics}", str(metrics))
+                for a in self.argv]
+        env = dict(os.environ, RESEARCH_CONFIG=str(json_path), RESEARCH_METRICS=str(metrics),
+                   RESEARCH_EXPERIMENT_ID=eid)
+        start = time.perf_counter()
+        code, timed_out = _run(argv, env, paths, eid, timeout_s)
+        return outcome(eid, code, timed_out, time.perf_counter() - start, paths, timeout_s)
+
+    def close(self) -> None:
+        pass
+
+
+def _run(argv, env, paths: RunPaths, eid: str, timeout_s: float):
+    with open(paths.out(eid), "wb") as out, open(paths.err(eid), "wb") as err:
+        try:
+            proc = subprocess.Popen(argv, stdout=out, stderr=err, env=env, start_new_session=True)
+        except OSError as e:
+            err.write(f"error: cannot start {argv[0]!r}: {e}\n".encode())
+            return 127, False
+        try:
+            return proc.wait(timeout=timeout_s), False
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)  # the script's children go too
+            return proc.wait(), True

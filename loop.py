@@ -1,0 +1,129 @@
+"""The research loop: plan -> run -> parse -> check -> trajectory, until a stop.
+
+    python loop.py --hypothesis hypothesis.yaml --max-experiments 20
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from executor.base import RunPaths
+from executor.config import TrainConfig
+from parser.hypothesis import HypothesisError, hypothesis_name, load_hypothesis, search_space
+from parser.metrics import now, to_record
+from planner.offline import OfflinePlanner
+from planner.space import Space
+from trajectory.study import Study, StudyError, open_study
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--hypothesis", type=Path, help="the hypothesis YAML (optional with --resume)")
+    p.add_argument("--max-experiments", type=int, default=20, help="runs in the whole study (default 20)")
+    p.add_argument("--out", type=Path, help="run directory (default runs/<hypothesis name>)")
+    p.add_argument("--resume", nargs="?", const=True, default=False, metavar="RUN_DIR",
+                   help="continue the study in the run directory, skipping finished runs")
+    p.add_argument("--time-budget", type=float, help="seconds; no run starts after it is spent")
+    p.add_argument("--executor", choices=["local", "command"], default="local")
+    p.add_argument("--command", help="training command for --executor command (see README)")
+    p.add_argument("--seed", type=int, default=0, help="first seed of every design cell")
+    p.add_argument("--max-seeds", type=int, default=5, help="replicates per design cell")
+    p.add_argument("--run-timeout", type=float, default=3600.0, help="seconds per run")
+    p.add_argument("--data-dir", help="local directory holding the dataset files")
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
+    return p.parse_args(argv)
+
+
+def make_executor(args):
+    if args.executor == "command":
+        if not args.command:
+            raise StudyError("--executor command needs --command \"python my_train.py\"")
+        from executor.command import CommandExecutor
+        return CommandExecutor(args.command)
+    from executor.local import LocalExecutor
+    return LocalExecutor()
+
+
+def open_from_args(args) -> Study:
+    run_dir = Path(args.resume) if isinstance(args.resume, str) else args.out
+    source = args.hypothesis
+    if source is None and run_dir is not None and args.resume:
+        source = run_dir / "hypothesis.yaml"
+    if source is None:
+        raise StudyError("give --hypothesis FILE (or --resume RUN_DIR)")
+    hypothesis = load_hypothesis(source)
+    run_dir = run_dir or Path("runs") / hypothesis_name(source)
+    return open_study(run_dir, hypothesis, Space(search_space(hypothesis)), source, bool(args.resume))
+
+
+def stop_reason(study: Study, args, started: float) -> str | None:
+    verdicts = study.verdicts.values()
+    if all(v.decided for v in verdicts):
+        return "every prediction is decided"
+    if len(study.records) >= args.max_experiments:
+        return f"experiment budget spent ({args.max_experiments} runs)"
+    if args.time_budget is not None and time.monotonic() - started >= args.time_budget:
+        return f"time budget spent ({args.time_budget:g} s)"
+    return None
+
+
+def run_one(study: Study, executor, paths: RunPaths, point: dict, proposal, pair, args) -> None:
+    eid = f"exp_{len(study.records) + 1:04d}"
+    config = TrainConfig(**point, experiment_id=eid, data_dir=args.data_dir, device=args.device,
+                         metrics_path=str(paths.metrics(eid).resolve()))
+    started_at = now()
+    result = executor.run(config, paths, args.run_timeout)
+    plan = {"hypothesis_id": study.hypothesis.id, "planner": proposal.planner,
+            "rationale": proposal.rationale, "targets": proposal.targets, "pair": pair}
+    record = to_record(result, vars(config), point, plan, started_at)
+    study.add(record)
+    print(progress_line(record, study), flush=True)
+
+
+def progress_line(record, study: Study) -> str:
+    loss = (record.metrics or {}).get("final_val_loss")
+    what = f"final_val_loss={loss:.4f}" if loss is not None else f"{record.status}: {record.error}"
+    conf = ", ".join(f"{pid} {v.status}" + (f" {v.confidence:.2f}" if v.confidence is not None else "")
+                     for pid, v in study.verdicts.items())
+    return f"{record.experiment_id} {record.status:9s} {what}  ({record.wall_time_s:.1f}s)  | {conf}"
+
+
+def research(study: Study, planner, executor, args) -> str:
+    paths, started = RunPaths.under(study.run_dir), time.monotonic()
+    while not (reason := stop_reason(study, args, started)):
+        proposal = planner.propose(study.hypothesis.predictions, study.verdicts, study.records, study.space)
+        if proposal is None:
+            return "no untried configuration can inform an open prediction"
+        first = f"exp_{len(study.records) + 1:04d}"
+        for i, point in enumerate(proposal.runs):
+            if i and stop_reason(study, args, started):
+                break
+            pair = proposal.extra.get("pair") if len(proposal.runs) == 1 else \
+                (first if i else f"exp_{len(study.records) + 2:04d}")
+            run_one(study, executor, paths, point, proposal, pair, args)
+    return reason
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    try:
+        study = open_from_args(args)
+        executor = make_executor(args)
+    except (HypothesisError, StudyError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    for p in study.hypothesis.predictions:
+        print(f"{p.id}: {p.text}\n    = {p.spec.text()}")
+    planner = OfflinePlanner(max_seeds=args.max_seeds, base_seed=args.seed)
+    try:
+        reason = research(study, planner, executor, args)
+    finally:
+        executor.close()
+    print(study.stop(reason, now()))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

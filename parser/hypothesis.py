@@ -1,0 +1,251 @@
+"""Hypothesis YAML -> validated `Hypothesis`.
+
+Every error names the file, the field path and the bad value, because the user's
+only way to fix a hypothesis is to edit that file:
+    hypothesis.yaml: hypothesis.initial_config.n_layer: expected an int, got 2.5
+"""
+from __future__ import annotations
+
+import math
+import re
+from pathlib import Path
+from typing import Annotated, Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+
+from executor.config import FACTORS, FIELD_TYPES
+from parser.predictions import PredictionError, compile_all, format_loc
+from parser.schema import Hypothesis, Prediction
+
+# A run directory is named after the hypothesis: no separators, no leading dot, so
+# `runs/<name>/` can never point outside `runs/`.
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+
+
+class HypothesisError(Exception):
+    """A hypothesis file that cannot be used; the message names file, field and value."""
+
+
+class _Body(BaseModel):
+    """The raw shape under `hypothesis:`; values are typed afterwards, against FIELD_TYPES."""
+
+    model_config = ConfigDict(extra="forbid")
+    claim: Annotated[str, StringConstraints(strict=True, strip_whitespace=True, min_length=1)]
+    predictions: list[Any] = Field(min_length=1)
+    initial_config: dict[Any, Any]
+    id: Annotated[str, StringConstraints(strict=True, strip_whitespace=True, min_length=1)] = "H1"
+    name: Annotated[str, StringConstraints(strict=True, pattern=NAME_PATTERN)] | None = None
+
+
+class _File(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    hypothesis: _Body
+
+
+def load_hypothesis(path: str | Path) -> Hypothesis:
+    """Read, validate and compile a hypothesis file; raises HypothesisError."""
+    raw = _read_yaml(path)
+    body = _validate(_File, raw, path).hypothesis
+    config = _typed_config(body.initial_config, path)
+    _check_registries(config, path)
+    space = config_space(config)
+    try:
+        predictions = compile_all(body.predictions, space)
+    except PredictionError as err:
+        field = f"hypothesis.predictions[{err.index}]" + (f".{err.field}" if err.field else "")
+        raise HypothesisError(f"{path}: {field}: {err}") from None
+    _check_predictions(predictions, space, path)
+    fields = {"id": body.id, "claim": body.claim, "predictions": predictions, "initial_config": config}
+    return _validate(Hypothesis, fields, path, prefix="hypothesis")
+
+
+def search_space(h: Hypothesis) -> dict[str, list]:
+    """Every configured key -> its list of typed candidate values."""
+    return config_space(h.initial_config)
+
+
+def config_space(config: dict[str, Any]) -> dict[str, list]:
+    return {key: list(value) if isinstance(value, list) else [value] for key, value in config.items()}
+
+
+def hypothesis_name(path: str | Path, raw: dict | None = None) -> str:
+    """The run directory's name: `hypothesis.name`, else a slug of the file's stem.
+
+    `raw` is the parsed file (whole, or the mapping under `hypothesis:`); None reads it.
+    """
+    raw = _read_yaml(path) if raw is None else raw
+    body = raw.get("hypothesis", raw) if isinstance(raw, dict) else {}
+    name = body.get("name") if isinstance(body, dict) else None
+    if name is None:
+        return re.sub(r"[^A-Za-z0-9_.-]+", "-", Path(path).stem).strip("._-")[:64] or "hypothesis"
+    if not isinstance(name, str) or not re.fullmatch(NAME_PATTERN, name):
+        raise HypothesisError(f"{path}: hypothesis.name: {name!r} is not a safe directory name "
+                              "(letters, digits, '_', '.', '-'; starts with a letter or digit; at most 64)")
+    return name
+
+
+# --- reading ------------------------------------------------------------------------
+
+def _read_yaml(path: str | Path) -> Any:
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise HypothesisError(f"{path}: no such file") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise HypothesisError(f"{path}: cannot read the file: {err}") from None
+    try:
+        return yaml.safe_load(text)  # never yaml.load: a tag must not construct objects
+    except yaml.YAMLError as err:
+        raise HypothesisError(f"{path}: {_yaml_problem(err, text)}") from None
+
+
+def _yaml_problem(err: yaml.YAMLError, text: str) -> str:
+    mark = getattr(err, "problem_mark", None)
+    problem = getattr(err, "problem", None) or str(err)
+    if mark is None:
+        return f"not valid YAML: {problem}"
+    lines = text.splitlines()
+    line = lines[mark.line].strip() if mark.line < len(lines) else ""
+    return f"line {mark.line + 1}: not valid YAML: {problem} (in {line!r})"
+
+
+def _validate(model: type[BaseModel], raw: Any, path: str | Path, prefix: str = "") -> Any:
+    if model is _File and not isinstance(raw, dict):
+        raise HypothesisError(f"{path}: top level: expected a mapping with the key 'hypothesis', "
+                              f"got {_show(raw)}")
+    try:
+        return model.model_validate(raw)
+    except ValidationError as err:
+        first = err.errors()[0]
+        loc = format_loc(((prefix,) if prefix else ()) + tuple(first["loc"])) or "top level"
+        if first["type"] == "extra_forbidden":
+            valid = _File.model_fields if len(first["loc"]) == 1 else _Body.model_fields
+            raise HypothesisError(f"{path}: {loc}: unknown key {first['loc'][-1]!r}; "
+                                  f"valid keys: {', '.join(sorted(valid))}") from None
+        raise HypothesisError(f"{path}: {loc}: {first['msg']} (got {_show(first['input'])})") from None
+
+
+def _show(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 100 else text[:97] + "..."
+
+
+# --- initial_config -----------------------------------------------------------------
+
+def _typed_config(config: dict, path: str | Path) -> dict[str, Any]:
+    where = "hypothesis.initial_config"
+    for key in config:
+        if key not in FACTORS:
+            raise HypothesisError(f"{path}: {where}.{key}: unknown config key {key!r}; "
+                                  f"valid keys: {', '.join(FACTORS)}")
+    for key in ("model", "dataset"):
+        if key not in config:
+            raise HypothesisError(f"{path}: {where}.{key}: missing; the run needs a {key}")
+    return {key: _typed_value(key, value, f"{where}.{key}", path) for key, value in config.items()}
+
+
+def _typed_value(key: str, value: Any, field: str, path: str | Path) -> Any:
+    if not isinstance(value, list):
+        return _coerce(key, value, field, path)
+    if not value:
+        raise HypothesisError(f"{path}: {field}: an empty list (got [])")
+    typed = [_coerce(key, item, f"{field}[{i}]", path) for i, item in enumerate(value)]
+    for i, item in enumerate(typed):
+        if item in typed[:i]:  # 1e-4 and 0.0001 are the same run, twice
+            raise HypothesisError(f"{path}: {field}: duplicate value {value[i]!r} (= {item!r})")
+    return typed
+
+
+def _coerce(key: str, value: Any, field: str, path: str | Path) -> Any:
+    kinds = [t.strip() for t in FIELD_TYPES[key].split("|")]
+    if value is None and "None" in kinds:
+        return None
+    for kind in kinds:
+        convert = _CONVERTERS.get(kind)
+        if convert is not None and not isinstance(value, (list, dict)):
+            try:
+                return convert(value)
+            except (TypeError, ValueError):
+                pass
+    raise HypothesisError(f"{path}: {field}: expected {FIELD_TYPES[key]}, got {_show(value)}")
+
+
+def _to_float(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise TypeError(value)
+    number = float(value)  # YAML reads 1e-4 as the string '1e-4'
+    if not math.isfinite(number):
+        raise ValueError(value)
+    return number
+
+
+def _to_int(value: Any) -> int:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    number = _to_float(value)
+    if not number.is_integer():
+        raise ValueError(value)
+    return int(number)
+
+
+def _to_str(value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise TypeError(value)
+    return value
+
+
+def _to_bool(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise TypeError(value)
+    return value
+
+
+_CONVERTERS = {"float": _to_float, "int": _to_int, "str": _to_str, "bool": _to_bool}
+
+
+def _check_registries(config: dict[str, Any], path: str | Path) -> None:
+    # Imported here: the registries pull in torch-side code the rest of parsing never needs.
+    from datasets import DATASETS
+    from models import MODELS
+
+    for key, registry in (("model", MODELS), ("dataset", DATASETS)):
+        for field, name in _each(config[key], f"hypothesis.initial_config.{key}"):
+            if name not in registry:
+                raise HypothesisError(f"{path}: {field}: unknown {key} {name!r}; "
+                                      f"valid: {', '.join(sorted(registry))}")
+
+
+def _each(value: Any, field: str) -> list[tuple[str, Any]]:
+    if isinstance(value, list):
+        return [(f"{field}[{i}]", item) for i, item in enumerate(value)]
+    return [(field, value)]
+
+
+# --- predictions against the space ----------------------------------------------------
+
+def _check_predictions(predictions: list[Prediction], space: dict[str, list], path: str | Path) -> None:
+    for i, prediction in enumerate(predictions):
+        problem = _prediction_problem(prediction, space)
+        if problem:
+            raise HypothesisError(f"{path}: hypothesis.predictions[{i}]: {problem}")
+
+
+def _prediction_problem(prediction: Prediction, space: dict[str, list]) -> str | None:
+    spec, known = prediction.spec, ["n_train_samples", *space]
+    if spec.condition and spec.condition.variable not in known:
+        return (f"condition on unknown variable {spec.condition.variable!r}; "
+                f"use one of {', '.join(known)}")
+    if spec.kind != "comparison":
+        return None
+    # The loop can only compare arms it is allowed to run.
+    if spec.factor not in space:
+        return (f"compares across {spec.factor!r}, which initial_config does not set; "
+                f"add e.g. {spec.factor}: [{spec.arm}, {spec.baseline}]")
+    for role in ("arm", "baseline"):
+        value = getattr(spec, role)
+        if value not in space[spec.factor]:
+            return f"{role} {value!r} is not among initial_config.{spec.factor} {space[spec.factor]}"
+    if spec.arm == spec.baseline:
+        return f"arm and baseline are the same value {spec.arm!r}"
+    return None

@@ -1,0 +1,86 @@
+"""A finished run (its result and metrics file) -> one validated result record."""
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import platform
+import subprocess
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from parser.schema import Metrics, ResultRecord
+
+METRICS_LIMIT_BYTES = 16 * 1024 * 1024  # a metrics file is small; anything bigger is broken
+
+
+def config_hash(factors: dict) -> str:
+    """Identity of a design point: the varied values only, canonical JSON, sha256."""
+    canonical = json.dumps(factors, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+def now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def read_metrics(path: Path) -> tuple[dict | None, str | None]:
+    """(metrics, None) or (None, why the file is unusable)."""
+    try:
+        if path.stat().st_size > METRICS_LIMIT_BYTES:
+            return None, f"metrics file {path.name} is over {METRICS_LIMIT_BYTES} bytes"
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        return None, f"metrics file {path.name} was not written"
+    except (OSError, ValueError) as e:
+        return None, f"metrics file {path.name} is malformed: {e}"
+    if not isinstance(data, dict):
+        return None, f"metrics file {path.name} holds a {type(data).__name__}, not an object"
+    try:
+        return Metrics.model_validate(data).model_dump(), None
+    except ValidationError as e:
+        first = e.errors()[0]
+        field = ".".join(str(p) for p in first["loc"]) or "(top level)"
+        return None, f"metrics file {path.name}: {field}: {first['msg']}"
+
+
+def to_record(result, config: dict, factors: dict, plan: dict, started_at: str) -> ResultRecord:
+    """Build the log record; a run that exited 0 without usable metrics is a failure."""
+    status, error, metrics = result.status, result.error, None
+    if status == "completed":
+        metrics, problem = read_metrics(result.metrics_path)
+        if problem:
+            status, error = "failed", problem
+    return ResultRecord(
+        experiment_id=result.experiment_id, hypothesis_id=plan.get("hypothesis_id", "H1"),
+        config=config, config_hash=config_hash(factors), seed=config["seed"], status=status,
+        metrics=metrics, error=error, stderr_tail=None if status == "completed" else result.stderr_tail,
+        returncode=result.returncode, wall_time_s=round(result.wall_time_s, 3),
+        planner=plan.get("planner", "offline"), rationale=plan.get("rationale", ""),
+        targets=plan.get("targets", []), pair=plan.get("pair"), started_at=started_at,
+        finished_at=now(), git_commit=git_commit(), versions=versions(),
+        dataset_sha256=(metrics or {}).get("dataset_sha256"))
+
+
+@functools.cache
+def git_commit() -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
+                             timeout=5, cwd=Path(__file__).resolve().parent)
+        return out.stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+@functools.cache
+def versions() -> dict[str, str]:
+    found = {"python": platform.python_version()}
+    for name in ("torch", "numpy"):
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            pass
+    return found

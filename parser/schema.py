@@ -1,0 +1,163 @@
+"""Schemas that cross a boundary, defined once: hypothesis, prediction spec, result record.
+
+Everything that comes from outside (the hypothesis YAML, metrics files, log lines)
+is validated here with `extra="forbid"`, so a typo is an error that names the field.
+"""
+from __future__ import annotations
+
+from typing import Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+Scalar = Union[bool, int, float, str, None]
+Op = Literal["<", "<=", ">", ">=", "=="]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Condition(Strict):
+    """Where a prediction applies, e.g. `n_train_samples < 5000` or `learning_rate == 1e-4`."""
+
+    variable: str
+    op: Op
+    value: Union[float, str]
+
+    def holds(self, value: Any) -> bool:
+        if value is None:
+            return False
+        if self.op == "==":
+            return value == self.value
+        if isinstance(value, str) or isinstance(self.value, str):
+            return False
+        return {"<": value < self.value, "<=": value <= self.value,
+                ">": value > self.value, ">=": value >= self.value}[self.op]
+
+    def text(self) -> str:
+        return f"{self.variable} {self.op} {self.value:g}" if isinstance(self.value, float) \
+            else f"{self.variable} {self.op} {self.value}"
+
+
+class PredictionSpec(Strict):
+    """A machine-checkable prediction.
+
+    comparison: the metric of `arm` vs `baseline` (same seed, same everything else),
+      in the given `direction`, by more than `threshold` (relative: a fraction, so 0.2
+      means 20%; absolute: in the metric's units), restricted to `condition`.
+    interaction: the effect of the comparison named by `of` is smaller where
+      `condition` holds than where that comparison's own condition holds.
+    """
+
+    kind: Literal["comparison", "interaction"] = "comparison"
+    metric: str = "final_val_loss"
+    direction: Literal["lower", "higher"] = "lower"
+    factor: str = ""
+    arm: Scalar = None
+    baseline: Scalar = None
+    threshold: float = Field(0.0, ge=0.0)
+    relative: bool = True
+    condition: Condition | None = None
+    of: str | None = None  # interaction: id of the comparison it qualifies
+
+    @model_validator(mode="after")
+    def _complete(self) -> "PredictionSpec":
+        if self.kind == "comparison":
+            missing = [k for k in ("factor", "arm", "baseline") if getattr(self, k) in ("", None)]
+            if missing:
+                raise ValueError(f"a comparison needs {', '.join(missing)}")
+            if self.relative and self.threshold >= 1.0 and self.direction == "lower":
+                raise ValueError(f"relative threshold {self.threshold} must be below 1 for 'lower'")
+        if self.kind == "interaction" and self.condition is None:
+            raise ValueError("an interaction needs a condition (where the effect is smaller)")
+        return self
+
+    def text(self) -> str:
+        """The exact definition, shown to the user beside their own words."""
+        if self.kind == "interaction":
+            return f"effect of {self.of} is smaller where {self.condition.text()}"
+        if self.relative:
+            bound = 1 - self.threshold if self.direction == "lower" else 1 + self.threshold
+            rule = f"{self.metric}[{self.arm}] / {self.metric}[{self.baseline}] " + \
+                   ("<" if self.direction == "lower" else ">") + f" {bound:.3g}"
+        else:
+            sign = "-" if self.direction == "lower" else "+"
+            rule = f"{self.metric}[{self.arm}] - {self.metric}[{self.baseline}] " + \
+                   ("<" if self.direction == "lower" else ">") + f" {sign}{self.threshold:g}"
+        where = f" where {self.condition.text()}" if self.condition else ""
+        return f"{rule} (paired by seed, across {self.factor}){where}"
+
+
+class Prediction(Strict):
+    id: str
+    text: str
+    spec: PredictionSpec
+    compiled_by: Literal["structured", "parser", "llm"] = "parser"
+
+
+class Hypothesis(Strict):
+    id: str = "H1"
+    claim: str = Field(min_length=1)
+    predictions: list[Prediction] = Field(min_length=1)
+    initial_config: dict[str, Union[Scalar, list[Scalar]]]
+    parent: str | None = None
+
+    @field_validator("initial_config")
+    @classmethod
+    def _no_empty_lists(cls, config: dict) -> dict:
+        for key, value in config.items():
+            if isinstance(value, list) and not value:
+                raise ValueError(f"initial_config.{key} is an empty list")
+        return config
+
+
+class Metrics(BaseModel):
+    """A metrics file from a training run: the loop needs final_val_loss; the rest is kept."""
+
+    model_config = ConfigDict(extra="allow")
+    final_val_loss: float
+    val_curve: list[tuple[float, float]] = []
+    train_time_s: float | None = None
+    n_train_samples: int | None = None
+
+    @field_validator("final_val_loss")
+    @classmethod
+    def _finite(cls, value: float) -> float:
+        if value != value or value in (float("inf"), float("-inf")):
+            raise ValueError(f"final_val_loss is {value}, not a finite number")
+        return value
+
+
+class ResultRecord(Strict):
+    """One line of research_log.jsonl: a finished run, whatever its outcome."""
+
+    record: Literal["experiment"] = "experiment"
+    experiment_id: str
+    hypothesis_id: str
+    config: dict[str, Scalar]
+    config_hash: str
+    seed: int
+    status: Literal["completed", "failed", "timeout"]
+    metrics: dict[str, Any] | None = None
+    error: str | None = None
+    stderr_tail: str | None = None
+    returncode: int | None = None
+    wall_time_s: float = 0.0
+    planner: str = "offline"
+    rationale: str = ""
+    targets: list[str] = []
+    pair: str | None = None  # experiment id of the other arm of the comparison
+    started_at: str = ""
+    finished_at: str = ""
+    git_commit: str | None = None
+    versions: dict[str, str] = {}
+    dataset_sha256: str | None = None
+
+
+class StopRecord(Strict):
+    """The log's last word for a study session: why the loop stopped."""
+
+    record: Literal["stop"] = "stop"
+    reason: str
+    n_experiments: int
+    finished_at: str

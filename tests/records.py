@@ -1,0 +1,46 @@
+"""Canned result records for tests of the checker, planner and trajectory."""
+from executor.config import TrainConfig, to_dict
+from parser.metrics import config_hash
+from parser.schema import Condition, Prediction, PredictionSpec, ResultRecord
+
+FACTOR_KEYS = ("norm_position", "learning_rate", "dataset_fraction", "seed")
+
+
+def record(eid, norm, seed, loss=2.0, fraction=0.1, lr=3e-4, status="completed", n=1000,
+           curve=None, targets=("p1",)):
+    config = to_dict(TrainConfig(experiment_id=eid, norm_position=norm, seed=seed,
+                                 dataset_fraction=fraction, learning_rate=lr))
+    metrics = None
+    if status == "completed":
+        metrics = {"final_val_loss": loss, "n_train_samples": n,
+                   "val_curve": curve or [[0, 5.0], [100, loss]]}
+    factors = {k: config[k] for k in FACTOR_KEYS}
+    return ResultRecord(experiment_id=eid, hypothesis_id="H1", config=config,
+                        config_hash=config_hash(factors), seed=seed, status=status,
+                        metrics=metrics, error=None if status == "completed" else "boom",
+                        targets=list(targets))
+
+
+def comparison(pid="p1", threshold=0.0, relative=True, condition=None, metric="final_val_loss"):
+    spec = PredictionSpec(metric=metric, direction="lower", factor="norm_position", arm="pre",
+                          baseline="post", threshold=threshold, relative=relative,
+                          condition=condition)
+    return Prediction(id=pid, text=f"{pid} text", spec=spec, compiled_by="structured")
+
+
+def interaction(pid="p2", of="p1", condition=None):
+    condition = condition or Condition(variable="n_train_samples", op=">", value=50000)
+    spec = PredictionSpec(kind="interaction", metric="final_val_loss", direction="lower",
+                          factor="norm_position", arm="pre", baseline="post", of=of,
+                          condition=condition)
+    return Prediction(id=pid, text=f"{pid} text", spec=spec, compiled_by="structured")
+
+
+def pairs(losses, fraction=0.1, n=1000, start=1):
+    """[(pre_loss, post_loss), ...] -> records, one pair per seed."""
+    out, k = [], start
+    for seed, (pre, post) in enumerate(losses):
+        out.append(record(f"exp_{k:04d}", "pre", seed, pre, fraction, n=n))
+        out.append(record(f"exp_{k + 1:04d}", "post", seed, post, fraction, n=n))
+        k += 2
+    return out

@@ -1,0 +1,83 @@
+from parser.checker import assess_all
+from parser.schema import Condition
+from planner.offline import OfflinePlanner
+from planner.space import Space, unreachable_reason
+from tests.records import comparison, interaction, pairs, record
+
+GRID = {"model": ["transformer_small"], "dataset": ["synthetic"], "norm_position": ["pre", "post"],
+        "learning_rate": [1e-4, 3e-4], "dataset_fraction": [0.1, 1.0]}
+SMALL = Condition(variable="dataset_fraction", op="<", value=0.5)
+
+
+def propose(predictions, records, **kw):
+    verdicts = assess_all(predictions, records)
+    return OfflinePlanner(**kw).propose(predictions, verdicts, records, Space(GRID))
+
+
+def test_a_proposal_is_both_arms_of_one_cell_with_one_seed():
+    proposal = propose([comparison()], [])
+    arms = [r["norm_position"] for r in proposal.runs]
+    assert arms == ["pre", "post"]
+    assert len({r["seed"] for r in proposal.runs}) == 1
+    assert {k: v for k, v in proposal.runs[0].items() if k != "norm_position"} == \
+           {k: v for k, v in proposal.runs[1].items() if k != "norm_position"}
+
+
+def test_proposals_stay_inside_the_prediction_condition():
+    proposal = propose([comparison(condition=SMALL)], [])
+    assert all(r["dataset_fraction"] == 0.1 for r in proposal.runs)
+
+
+def test_replicates_spread_over_cells_before_repeating_one():
+    first = propose([comparison()], [])
+    done = [record("exp_0001", "pre", 0, 1.5, first.runs[0]["dataset_fraction"], first.runs[0]["learning_rate"]),
+            record("exp_0002", "post", 0, 2.0, first.runs[0]["dataset_fraction"], first.runs[0]["learning_rate"])]
+    second = propose([comparison()], done)
+    cell = lambda r: (r["learning_rate"], r["dataset_fraction"])
+    assert cell(second.runs[0]) != cell(first.runs[0])
+
+
+def test_a_half_finished_pair_is_finished_first():
+    done = [record("exp_0001", "pre", 3, 1.5)]
+    proposal = propose([comparison()], done)
+    assert [r["norm_position"] for r in proposal.runs] == ["post"]
+    assert proposal.runs[0]["seed"] == 3
+    assert proposal.extra["pair"] == "exp_0001"
+
+
+def test_the_least_certain_prediction_is_targeted():
+    decided = pairs([(1.0, 2.0), (1.01, 2.0), (0.99, 2.0), (1.0, 2.0)])
+    big = Condition(variable="dataset_fraction", op=">", value=0.5)
+    proposal = propose([comparison("p1", condition=SMALL), comparison("p2", condition=big)], decided)
+    assert proposal.targets == ["p2"]
+    assert all(r["dataset_fraction"] == 1.0 for r in proposal.runs)
+
+
+def test_nothing_is_proposed_once_every_cell_has_all_its_seeds():
+    records = []
+    for lr in (1e-4, 3e-4):
+        for seed in range(2):
+            records += [record(f"a{lr}{seed}", "pre", seed, 1.9, 0.1, lr),
+                        record(f"b{lr}{seed}", "post", seed, 2.0, 0.1, lr)]
+    assert propose([comparison(condition=SMALL, threshold=0.05)], records, max_seeds=2) is None
+
+
+def test_a_cell_that_keeps_failing_is_left_alone():
+    records = [record("exp_0001", "pre", 0, fraction=0.1, lr=1e-4, status="failed"),
+               record("exp_0002", "pre", 1, fraction=0.1, lr=1e-4, status="failed")]
+    proposal = propose([comparison(condition=SMALL)], records)
+    assert proposal.runs[0]["learning_rate"] == 3e-4
+
+
+def test_an_interaction_plans_the_region_with_fewer_pairs():
+    small = pairs([(1.0, 2.0)], fraction=0.1)
+    p1 = comparison(condition=SMALL)
+    p2 = interaction(condition=Condition(variable="dataset_fraction", op=">", value=0.5))
+    proposal = propose([p1, p2], small)
+    assert proposal.runs[0]["dataset_fraction"] == 1.0
+
+
+def test_a_condition_no_config_reaches_is_reported_with_the_values_seen():
+    p = comparison(condition=Condition(variable="dataset_fraction", op=">", value=2.0))
+    reason = unreachable_reason(p, {"p1": p}, Space(GRID))
+    assert "dataset_fraction > 2" in reason and "[0.1, 1.0]" in reason

@@ -1,0 +1,107 @@
+import math
+import random
+
+import pytest
+from scipy import stats as sp
+
+from parser import stats
+
+
+def test_pooled_noise_with_no_replicates_is_the_prior():
+    noise = stats.pooled_noise([[0.3], [0.1]], prior_scale=0.1, prior_df=1)
+    assert noise.scale == pytest.approx(0.1)
+    assert noise.df == 1
+
+
+def test_pooled_noise_adds_within_cell_sums_of_squares():
+    # cells [1, 3] (SS 2, df 1) and [0, 2, 4] (SS 8, df 2), prior 1 * 0.5^2
+    noise = stats.pooled_noise([[1, 3], [0, 2, 4]], prior_scale=0.5, prior_df=1)
+    assert noise.df == 4
+    assert noise.scale == pytest.approx(math.sqrt((0.25 + 2 + 8) / 4))
+
+
+def test_region_mean_posterior_matches_the_student_t_formula():
+    noise = stats.Pooled(scale=0.2, df=6)
+    post = stats.region_mean([0.1, 0.3, 0.2, 0.0], noise)
+    expected = sp.t.cdf(0, 6, loc=0.15, scale=0.2 / 2)
+    assert 1 - post.prob_positive() == pytest.approx(expected)
+
+
+def test_difference_scale_is_root_sum_of_inverse_counts():
+    post = stats.difference([1.0, 1.0], [0.0, 0.0, 0.0, 0.0], stats.Pooled(1.0, 10))
+    assert post.mean == 1.0
+    assert post.se == pytest.approx(math.sqrt(1 / 2 + 1 / 4))
+
+
+def test_credible_interval_is_symmetric_with_t_quantiles():
+    lo, hi = stats.Posterior(1.0, 0.5, 3).interval(0.9)
+    assert hi - 1.0 == pytest.approx(sp.t.ppf(0.95, 3) * 0.5)
+    assert 1.0 - lo == pytest.approx(hi - 1.0)
+
+
+@pytest.mark.parametrize("arm,base,direction,tau,relative,expected", [
+    (80, 100, "lower", 0.2, True, 0.0),  # exactly 20% fewer: on the threshold
+    (50, 100, "lower", 0.2, True, math.log(0.8) - math.log(0.5)),
+    (120, 100, "higher", 0.1, True, math.log(1.2) - math.log(1.1)),
+    (2.0, 2.1, "lower", 0.05, False, 0.05),
+    (2.2, 2.1, "higher", 0.0, False, 0.1),
+])
+def test_paired_score_is_positive_exactly_when_the_pair_favours_the_prediction(arm, base, direction, tau, relative, expected):
+    assert stats.paired_score(arm, base, direction, tau, relative) == pytest.approx(expected, abs=1e-12)
+
+
+def test_paired_log_ratio_of_a_non_positive_metric_is_undefined():
+    assert stats.paired_score(0.0, 1.0, "lower", 0.1, True) is None
+
+
+def test_steps_to_target_uses_a_loss_both_runs_reach():
+    fast = [(0, 5.0), (10, 2.0), (20, 1.5), (30, 1.5)]
+    slow_but_better = [(0, 5.0), (10, 4.0), (20, 2.0), (30, 1.0)]
+    # worse best = 1.5, target = 1.5 + 0.1 * (5 - 1.5) = 1.85
+    a, b = stats.steps_to_target(fast, slow_but_better)
+    assert a == pytest.approx(10 + 10 * (2.0 - 1.85) / 0.5)
+    assert b == pytest.approx(20 + 10 * (2.0 - 1.85) / 1.0)
+
+
+def test_a_run_that_plateaus_early_at_a_worse_loss_does_not_win_by_stopping():
+    plateau = [(0, 5.0), (10, 3.0), (20, 3.0), (30, 3.0)]
+    learner = [(0, 5.0), (10, 2.0), (20, 1.0), (30, 0.5)]
+    a, b = stats.steps_to_target(plateau, learner)
+    assert b < a  # the learner passes the plateau's level first
+
+
+def test_steps_to_target_is_undefined_when_nothing_was_learned():
+    assert stats.steps_to_target([(0, 1.0), (10, 1.0)], [(0, 1.0), (10, 1.2)]) is None
+
+
+def test_binary_entropy_closed_form():
+    assert stats.binary_entropy(0.5) == pytest.approx(1.0)
+    assert stats.binary_entropy(0.0) == 0.0
+    assert stats.binary_entropy(0.9) == pytest.approx(0.4689955935892812)
+
+
+def _posterior_after(n_pairs, n_cells, true_mu, sigma, rng):
+    cells = [[rng.gauss(true_mu, sigma) for _ in range(n_pairs)] for _ in range(n_cells)]
+    noise = stats.pooled_noise(cells, prior_scale=0.1)
+    return stats.region_mean([y for c in cells for y in c], noise).prob_positive()
+
+
+def test_posterior_is_calibrated_when_effects_are_drawn_from_a_wide_prior():
+    """Among simulated studies, those with confidence in [0.8, 0.95] hold about that often."""
+    rng = random.Random(7)
+    hits = []
+    for _ in range(4000):
+        mu = rng.gauss(0, 0.1)
+        p = _posterior_after(n_pairs=2, n_cells=3, true_mu=mu, sigma=0.1, rng=rng)
+        if 0.8 <= p <= 0.95:
+            hits.append((p, mu > 0))
+    mean_p = sum(p for p, _ in hits) / len(hits)
+    freq = sum(h for _, h in hits) / len(hits)
+    assert len(hits) > 200
+    assert abs(freq - mean_p) < 0.05
+
+
+def test_one_pair_with_the_prior_alone_rarely_looks_decisive_under_no_effect():
+    rng = random.Random(3)
+    confident = sum(_posterior_after(1, 1, 0.0, 0.1, rng) > 0.9 for _ in range(2000)) / 2000
+    assert confident < 0.1

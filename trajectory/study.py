@@ -1,0 +1,98 @@
+"""A study's run directory and its in-memory state, rebuilt from the log.
+
+Opening a study replays `research_log.jsonl` (that is all `--resume` needs);
+each new record is appended to the log first, then folded into the verdicts and
+the confidence history, then the trajectory is rewritten.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from parser import log
+from parser.checker import Verdict, assess_all
+from parser.schema import Hypothesis, ResultRecord, StopRecord
+from planner.space import Space, unreachable_reason
+from trajectory import graph
+from trajectory.render import tree
+
+
+class StudyError(Exception):
+    """The run directory can't be used as asked (exists, missing, unwritable)."""
+
+
+@dataclass
+class Study:
+    run_dir: Path
+    hypothesis: Hypothesis
+    space: Space
+    records: list[ResultRecord] = field(default_factory=list)
+    unreachable: dict[str, str] = field(default_factory=dict)
+    verdicts: dict[str, Verdict] = field(default_factory=dict)
+    history: list[dict] = field(default_factory=list)
+
+    @property
+    def log_path(self) -> Path:
+        return self.run_dir / log.LOG_NAME
+
+    def refresh(self) -> None:
+        by_id = {p.id: p for p in self.hypothesis.predictions}
+        self.unreachable = {p.id: why for p in self.hypothesis.predictions
+                            if (why := unreachable_reason(p, by_id, self.space))}
+        self.verdicts = assess_all(self.hypothesis.predictions, self.records, self.unreachable)
+
+    def add(self, record: ResultRecord) -> None:
+        log.append(self.log_path, record)
+        self.records.append(record)
+        self.space.observe(record.config, record.metrics)
+        self.refresh()
+        self.history.append(graph.history_entry(record.experiment_id, self.verdicts))
+        self.write()
+
+    def write(self, stop_reason: str | None = None) -> dict:
+        g = graph.build(self.hypothesis, self.records, self.verdicts, self.history, stop_reason)
+        graph.write(self.run_dir / graph.TRAJECTORY_NAME, g)
+        return g
+
+    def stop(self, reason: str, finished_at: str) -> str:
+        """Log why the study stopped, write the final trajectory, return the tree."""
+        log.append(self.log_path, StopRecord(reason=reason, n_experiments=len(self.records),
+                                             finished_at=finished_at))
+        return tree(self.write(reason))
+
+
+def open_study(run_dir: Path, hypothesis: Hypothesis, space: Space, source: Path,
+               resume: bool) -> Study:
+    """A new study in an empty run dir, or (resume) the one the log describes."""
+    has_log = (run_dir / log.LOG_NAME).exists()
+    if has_log and not resume:
+        raise StudyError(f"{run_dir} already holds a study; pass --resume to continue it "
+                         f"or --out to start a new one elsewhere")
+    if resume and not has_log:
+        raise StudyError(f"nothing to resume: {run_dir / log.LOG_NAME} does not exist")
+    _check_writable(run_dir)
+    copy = run_dir / "hypothesis.yaml"
+    if not copy.exists():
+        shutil.copyfile(source, copy)
+    study = Study(run_dir, hypothesis, space)
+    study.records = log.experiments(log.replay(study.log_path))
+    for r in study.records:
+        space.observe(r.config, r.metrics)
+    study.refresh()
+    study.history = graph.confidence_history(hypothesis, study.records, study.unreachable)
+    study.write()
+    return study
+
+
+def _check_writable(run_dir: Path) -> None:
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        probe = run_dir / ".write-test"
+        probe.write_text("ok")
+        probe.unlink()
+    except OSError as e:
+        raise StudyError(f"run directory {run_dir} is not writable: {e.strerror or e}") from None
+    if not os.access(run_dir, os.W_OK):
+        raise StudyError(f"run directory {run_dir} is not writable")
