@@ -11,7 +11,8 @@ from pathlib import Path
 
 from executor.base import RunPaths
 from executor.config import TrainConfig
-from parser.hypothesis import HypothesisError, hypothesis_name, load_hypothesis, search_space
+from parser.hypothesis import (HypothesisError, effective_text, hypothesis_name, load_hypothesis,
+                               search_space)
 from parser.metrics import now, to_record
 from planner.offline import OfflinePlanner
 from planner.space import Space
@@ -26,11 +27,14 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--resume", nargs="?", const=True, default=False, metavar="RUN_DIR",
                    help="continue the study in the run directory, skipping finished runs")
     p.add_argument("--time-budget", type=float, help="seconds; no run starts after it is spent")
-    p.add_argument("--executor", choices=["local", "command"], default="local")
+    p.add_argument("--executor", choices=["local", "command", "sim"], default="local")
     p.add_argument("--command", help="training command for --executor command (see README)")
+    p.add_argument("--sim", type=Path, help="true effects and noise (YAML) for --executor sim")
     p.add_argument("--seed", type=int, default=0, help="first seed of every design cell")
     p.add_argument("--max-seeds", type=int, default=5, help="replicates per design cell")
     p.add_argument("--run-timeout", type=float, default=3600.0, help="seconds per run")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override an initial_config entry, e.g. --set max_steps=100 (repeatable)")
     p.add_argument("--data-dir", help="local directory holding the dataset files")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
     return p.parse_args(argv)
@@ -42,6 +46,11 @@ def make_executor(args):
             raise StudyError("--executor command needs --command \"python my_train.py\"")
         from executor.command import CommandExecutor
         return CommandExecutor(args.command)
+    if args.executor == "sim":
+        if not args.sim:
+            raise StudyError("--executor sim needs --sim TRUTH.yaml (see examples/sim_truth.yaml)")
+        from executor.sim import SimExecutor
+        return SimExecutor(args.sim)
     from executor.local import LocalExecutor
     return LocalExecutor()
 
@@ -53,9 +62,10 @@ def open_from_args(args) -> Study:
         source = run_dir / "hypothesis.yaml"
     if source is None:
         raise StudyError("give --hypothesis FILE (or --resume RUN_DIR)")
-    hypothesis = load_hypothesis(source)
+    hypothesis = load_hypothesis(source, args.set)
     run_dir = run_dir or Path("runs") / hypothesis_name(source)
-    return open_study(run_dir, hypothesis, Space(search_space(hypothesis)), source, bool(args.resume))
+    return open_study(run_dir, hypothesis, Space(search_space(hypothesis)),
+                      effective_text(source, args.set), bool(args.resume))
 
 
 def stop_reason(study: Study, args, started: float) -> str | None:

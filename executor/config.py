@@ -28,10 +28,10 @@ class TrainConfig:
     n_layer: int | None = None  # None = the model's default
     d_model: int | None = None
     dataset_fraction: float = 1.0
-    seq_len: int = 64
-    batch_size: int = 16
-    max_steps: int = 200
-    eval_interval: int = 20
+    seq_len: int = 256
+    batch_size: int = 32
+    max_steps: int = 1000
+    eval_interval: int = 50
     eval_batches: int = 4
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda | cuda:N

@@ -43,11 +43,15 @@ class _File(BaseModel):
     hypothesis: _Body
 
 
-def load_hypothesis(path: str | Path) -> Hypothesis:
-    """Read, validate and compile a hypothesis file; raises HypothesisError."""
+def load_hypothesis(path: str | Path, overrides: list[str] | None = None) -> Hypothesis:
+    """Read, validate and compile a hypothesis file; raises HypothesisError.
+
+    `overrides` are `KEY=VALUE` strings (the CLI's --set) that replace or add
+    initial_config entries before validation; VALUE is read as YAML (`[a, b]` is a list).
+    """
     raw = _read_yaml(path)
     body = _validate(_File, raw, path).hypothesis
-    config = _typed_config(body.initial_config, path)
+    config = _typed_config({**body.initial_config, **_parse_overrides(overrides or [])}, path)
     _check_registries(config, path)
     space = config_space(config)
     try:
@@ -58,6 +62,29 @@ def load_hypothesis(path: str | Path) -> Hypothesis:
     _check_predictions(predictions, space, path)
     fields = {"id": body.id, "claim": body.claim, "predictions": predictions, "initial_config": config}
     return _validate(Hypothesis, fields, path, prefix="hypothesis")
+
+
+def _parse_overrides(overrides: list[str]) -> dict[str, Any]:
+    parsed = {}
+    for item in overrides:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise HypothesisError(f"--set {item!r}: expected KEY=VALUE, e.g. --set max_steps=100")
+        try:
+            parsed[key.strip()] = yaml.safe_load(value)
+        except yaml.YAMLError:
+            raise HypothesisError(f"--set {item!r}: the value is not valid YAML") from None
+    return parsed
+
+
+def effective_text(path: str | Path, overrides: list[str] | None = None) -> str:
+    """The hypothesis file as run: its text, with --set overrides written in."""
+    text = Path(path).read_text()
+    if not overrides:
+        return text
+    raw = yaml.safe_load(text)
+    raw["hypothesis"]["initial_config"].update(_parse_overrides(overrides))
+    return "# with --set " + " ".join(overrides) + "\n" + yaml.safe_dump(raw, sort_keys=False)
 
 
 def search_space(h: Hypothesis) -> dict[str, list]:

@@ -7,7 +7,6 @@ the confidence history, then the trajectory is rewritten.
 from __future__ import annotations
 
 import os
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -63,7 +62,7 @@ class Study:
         return tree(self.write(reason))
 
 
-def open_study(run_dir: Path, hypothesis: Hypothesis, space: Space, source: Path,
+def open_study(run_dir: Path, hypothesis: Hypothesis, space: Space, source_text: str,
                resume: bool) -> Study:
     """A new study in an empty run dir, or (resume) the one the log describes."""
     has_log = (run_dir / log.LOG_NAME).exists()
@@ -75,7 +74,7 @@ def open_study(run_dir: Path, hypothesis: Hypothesis, space: Space, source: Path
     _check_writable(run_dir)
     copy = run_dir / "hypothesis.yaml"
     if not copy.exists():
-        shutil.copyfile(source, copy)
+        copy.write_text(source_text)
     study = Study(run_dir, hypothesis, space)
     study.records = log.experiments(log.replay(study.log_path))
     for r in study.records:
