@@ -58,6 +58,8 @@ def make_executor(args):
 def open_from_args(args) -> Study:
     run_dir = Path(args.resume) if isinstance(args.resume, str) else args.out
     source = args.hypothesis
+    if args.resume and run_dir is not None and not (run_dir / "research_log.jsonl").exists():
+        raise StudyError(f"nothing to resume: {run_dir} holds no research_log.jsonl")
     if source is None and run_dir is not None and args.resume:
         source = run_dir / "hypothesis.yaml"
     if source is None:
@@ -129,6 +131,11 @@ def main(argv=None) -> int:
     planner = OfflinePlanner(max_seeds=args.max_seeds, base_seed=args.seed)
     try:
         reason = research(study, planner, executor, args)
+    except KeyboardInterrupt:
+        study.stop("interrupted by the user", now())
+        print(f"\ninterrupted: {len(study.records)} finished runs are in {study.log_path}\n"
+              f"resume with: python loop.py --resume {study.run_dir}", file=sys.stderr)
+        return 130
     finally:
         executor.close()
     print(study.stop(reason, now()))

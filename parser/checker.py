@@ -3,6 +3,11 @@
 A pair is two completed runs identical in every factor but the compared one, with
 the same seed. Its score is `stats.paired_score`; the posterior and the pooling of
 seed noise are in `parser/stats.py`.
+
+A decision needs two things: the posterior past 0.9 (or below 0.1), and an
+anytime-valid e-value for that side past `stats.E_BOUND`. The loop looks after
+every run; the posterior alone would then confirm falsely far too often when the
+truth sits at the threshold, and the e-value's Ville bound is what stops that.
 """
 from __future__ import annotations
 
@@ -39,6 +44,7 @@ class Verdict:
     n_pairs: int = 0
     effect: float | None = None  # posterior mean of the benefit (log-ratio or metric units)
     interval: tuple[float, float] | None = None  # 90% credible interval of the benefit
+    evidence: float | None = None  # e-value for the side the posterior favours
     reason: str = ""
     pairs: list[str] = field(default_factory=list)  # experiment ids that informed it
 
@@ -102,12 +108,13 @@ def _noise(spec: PredictionSpec, scored: list) -> stats.Pooled:
     return stats.pooled_noise(list(cells.values()), max(prior, 1e-12))
 
 
-def _status(confidence: float) -> str:
-    if confidence >= DECIDE:
-        return "confirmed"
-    if confidence <= 1 - DECIDE:
-        return "refuted"
-    return "undecided"
+def _decide(confidence: float, e_for, e_against) -> tuple[str, float]:
+    """(status, evidence): past 0.9 either way *and* past the e-value bound that way."""
+    if confidence >= 0.5:
+        evidence = e_for()
+        return ("confirmed" if confidence >= DECIDE and evidence >= stats.E_BOUND else "undecided"), evidence
+    evidence = e_against()
+    return ("refuted" if confidence <= 1 - DECIDE and evidence >= stats.E_BOUND else "undecided"), evidence
 
 
 def assess(prediction: Prediction, predictions: dict[str, Prediction],
@@ -122,11 +129,14 @@ def assess(prediction: Prediction, predictions: dict[str, Prediction],
         return _empty(prediction.id, unreachable)
     noise = _noise(spec, scored)
     threshold_shift = stats.paired_score(1.0, 1.0, spec.direction, spec.threshold, spec.relative)
-    post = stats.region_mean([z + threshold_shift for _, z, _ in in_region], noise)
+    scores = [z + threshold_shift for _, z, _ in in_region]
+    post = stats.region_mean(scores, noise)
     conf = post.prob_positive()
+    status, evidence = _decide(conf, lambda: stats.one_sample_evalue(scores, +1),
+                               lambda: stats.one_sample_evalue(scores, -1))
     lo, hi = post.interval()
-    return Verdict(prediction.id, _status(conf), conf, len(in_region), post.mean - threshold_shift,
-                   (lo - threshold_shift, hi - threshold_shift), pairs=_ids(in_region))
+    return Verdict(prediction.id, status, conf, len(in_region), post.mean - threshold_shift,
+                   (lo - threshold_shift, hi - threshold_shift), evidence, pairs=_ids(in_region))
 
 
 def _interaction(prediction: Prediction, source: PredictionSpec, scored: list,
@@ -142,11 +152,13 @@ def _interaction(prediction: Prediction, source: PredictionSpec, scored: list,
     reference = [s for s in scored if where_measured(s[0]) and s not in inside]
     if not inside or not reference:
         return _empty(prediction.id, unreachable)
-    post = stats.difference([z for _, z, _ in reference], [z for _, z, _ in inside],
-                            _noise(source, scored))
+    ref, ins = [z for _, z, _ in reference], [z for _, z, _ in inside]
+    post = stats.difference(ref, ins, _noise(source, scored))
     conf = post.prob_positive()
-    return Verdict(prediction.id, _status(conf), conf, len(inside) + len(reference), post.mean,
-                   post.interval(), pairs=_ids(inside + reference))
+    status, evidence = _decide(conf, lambda: stats.two_sample_evalue(ref, ins, +1),
+                               lambda: stats.two_sample_evalue(ref, ins, -1))
+    return Verdict(prediction.id, status, conf, len(inside) + len(reference), post.mean,
+                   post.interval(), evidence, pairs=_ids(inside + reference))
 
 
 def _empty(pid: str, unreachable: str | None) -> Verdict:

@@ -75,8 +75,9 @@ def test_seed_noise_is_pooled_across_cells():
 
 
 def test_an_interaction_compares_the_effect_across_regions():
-    small = pairs([(1.0, 2.0), (1.05, 2.0), (0.95, 2.0)], fraction=0.1, n=1000)
-    large = pairs([(1.95, 2.0), (2.0, 2.0), (1.9, 2.0)], fraction=1.0, n=90000, start=7)
+    small = pairs([(1.0, 2.0), (1.05, 2.0), (0.95, 2.0), (1.02, 2.0), (0.97, 2.0)], fraction=0.1, n=1000)
+    large = pairs([(1.95, 2.0), (2.0, 2.0), (1.9, 2.0), (1.97, 2.0), (1.93, 2.0)], fraction=1.0,
+                  n=90000, start=11)
     cond = Condition(variable="n_train_samples", op="<", value=5000)
     verdicts = assess_all([comparison(condition=cond), interaction()], small + large)
     assert verdicts["p2"].status == "confirmed"
@@ -92,3 +93,10 @@ def test_steps_to_target_is_computed_from_the_pair_of_curves():
         records.append(record(f"b{seed}", "post", seed, 1.0, curve=slow))
     verdict = assess_all([comparison(metric="steps_to_target", threshold=0.2)], records)["p1"]
     assert verdict.status == "confirmed"
+
+
+def test_one_pair_never_decides_however_large_the_effect():
+    verdict = assess_all([comparison()], pairs([(0.5, 2.0)]))["p1"]
+    assert verdict.confidence > 0.9
+    assert verdict.status == "undecided"
+    assert verdict.evidence == 1.0

@@ -105,3 +105,52 @@ def test_one_pair_with_the_prior_alone_rarely_looks_decisive_under_no_effect():
     rng = random.Random(3)
     confident = sum(_posterior_after(1, 1, 0.0, 0.1, rng) > 0.9 for _ in range(2000)) / 2000
     assert confident < 0.1
+
+
+def test_t_evalue_matches_direct_integration_over_the_prior():
+    from scipy import integrate
+
+    t, n, df = 2.5, 6, 5
+    num, _ = integrate.quad(lambda d: sp.nct.pdf(t, df, d * math.sqrt(n)) * 2 * sp.norm.pdf(d), 0, 20)
+    expected = num / sp.t.pdf(t, df)
+    assert stats.t_evalue(t, n, df, +1) == pytest.approx(expected, rel=0.02)
+
+
+def test_t_evalue_without_a_scale_estimate_is_no_evidence():
+    assert stats.t_evalue(10.0, 1, 0, +1) == 1.0
+    assert stats.one_sample_evalue([3.0], +1) == 1.0
+
+
+def test_evidence_grows_with_replicates_of_a_real_effect_and_not_against_it():
+    ys = [1.0, 0.8, 1.2, 0.9, 1.1, 1.0]
+    growing = [stats.one_sample_evalue(ys[:n], +1) for n in range(2, 7)]
+    assert growing == sorted(growing) and growing[-1] > stats.E_BOUND
+    assert stats.one_sample_evalue(ys, -1) < 1
+
+
+def _sequential_false_decisions(guarded, studies=600, looks=12, seed=11):
+    """Truth exactly at the threshold (mu = 0); look after every pair; any decision is false."""
+    rng = random.Random(seed)
+    false = 0
+    for _ in range(studies):
+        ys = []
+        for _ in range(looks):
+            ys.append(rng.gauss(0.0, 0.15))
+            post = stats.region_mean(ys, stats.pooled_noise([ys], prior_scale=0.1)).prob_positive()
+            side = 1 if post >= 0.5 else -1
+            passed = max(post, 1 - post) >= 0.9
+            if guarded:
+                passed = passed and stats.one_sample_evalue(ys, side) >= stats.E_BOUND
+            if passed:
+                false += 1
+                break
+    return false / studies
+
+
+def test_the_e_value_guard_keeps_false_decisions_at_the_threshold_under_five_percent():
+    assert _sequential_false_decisions(guarded=True) <= 0.05
+
+
+def test_without_the_guard_looking_after_every_run_decides_falsely_far_too_often():
+    # the reason the guard exists: this is what the bare posterior does
+    assert _sequential_false_decisions(guarded=False) > 0.2

@@ -59,6 +59,8 @@ def tree(graph: dict) -> str:
     items = []
     for p in predictions:
         status = p["status"] + (f": {p['reason']}" if p["reason"] else "")
+        if p.get("evidence") is not None:
+            status += f", e-value {p['evidence']:.3g}"
         items.append(f"{p['id']} [{_conf(p['confidence'])} {status}] {p['text']}\n"
                      f"     = {p['definition']}")
     for group in _groups(graph["experiments"]):
