@@ -24,7 +24,7 @@ def config_hash(factors: dict) -> str:
 
 
 def now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 
 
 def read_metrics(path: Path) -> tuple[dict | None, str | None]:

@@ -47,9 +47,13 @@ class PredictionSpec(Strict):
       means 20%; absolute: in the metric's units), restricted to `condition`.
     interaction: the effect of the comparison named by `of` is smaller where
       `condition` holds than where that comparison's own condition holds.
+    bound: the metric's mean over seeds is below (`lower`) or above (`higher`) the
+      absolute value `threshold`, for runs with `factor` = `arm` if a factor is given.
+    equivalence: no practical difference: the paired ratio of `arm` to `baseline`
+      stays within 1 +/- `threshold` (relative) or the difference within +/- `threshold`.
     """
 
-    kind: Literal["comparison", "interaction"] = "comparison"
+    kind: Literal["comparison", "interaction", "bound", "equivalence"] = "comparison"
     metric: str = "final_val_loss"
     direction: Literal["lower", "higher"] = "lower"
     factor: str = ""
@@ -62,10 +66,14 @@ class PredictionSpec(Strict):
 
     @model_validator(mode="after")
     def _complete(self) -> "PredictionSpec":
-        if self.kind == "comparison":
+        if self.kind in ("comparison", "equivalence"):
             missing = [k for k in ("factor", "arm", "baseline") if getattr(self, k) in ("", None)]
             if missing:
-                raise ValueError(f"a comparison needs {', '.join(missing)}")
+                raise ValueError(f"a{'n' if self.kind[0] == 'e' else ''} {self.kind} needs {', '.join(missing)}")
+        if self.kind == "equivalence" and not self.threshold > 0:
+            raise ValueError("an equivalence needs a margin: threshold > 0")
+        if self.kind == "bound" and self.factor and self.arm is None:
+            raise ValueError(f"a bound restricted to factor {self.factor!r} needs the arm (its value)")
             if self.relative and self.threshold >= 1.0 and self.direction == "lower":
                 raise ValueError(f"relative threshold {self.threshold} must be below 1 for 'lower'")
         if self.kind == "interaction" and self.condition is None:
@@ -74,8 +82,20 @@ class PredictionSpec(Strict):
 
     def text(self) -> str:
         """The exact definition, shown to the user beside their own words."""
+        where = f" where {self.condition.text()}" if self.condition else ""
         if self.kind == "interaction":
             return f"effect of {self.of} is smaller where {self.condition.text()}"
+        if self.kind == "bound":
+            arm = f" with {self.factor} = {self.arm}" if self.factor else ""
+            op = "<" if self.direction == "lower" else ">"
+            return f"mean {self.metric} over seeds {op} {self.threshold:g}{arm}{where}"
+        if self.kind == "equivalence":
+            if self.relative:
+                rule = (f"{1 / (1 + self.threshold):.3g} < {self.metric}[{self.arm}] / "
+                        f"{self.metric}[{self.baseline}] < {1 + self.threshold:.3g}")
+            else:
+                rule = f"|{self.metric}[{self.arm}] - {self.metric}[{self.baseline}]| < {self.threshold:g}"
+            return f"{rule} (paired by seed, across {self.factor}){where}"
         if self.relative:
             bound = 1 - self.threshold if self.direction == "lower" else 1 + self.threshold
             rule = f"{self.metric}[{self.arm}] / {self.metric}[{self.baseline}] " + \
@@ -84,7 +104,6 @@ class PredictionSpec(Strict):
             sign = "-" if self.direction == "lower" else "+"
             rule = f"{self.metric}[{self.arm}] - {self.metric}[{self.baseline}] " + \
                    ("<" if self.direction == "lower" else ">") + f" {sign}{self.threshold:g}"
-        where = f" where {self.condition.text()}" if self.condition else ""
         return f"{rule} (paired by seed, across {self.factor}){where}"
 
 

@@ -45,6 +45,11 @@ class Posterior:
         """P(mu > 0 | data) = F_t(mean / se; nu)."""
         return float(student_t.cdf(self.mean / self.se, self.df))
 
+    def prob_between(self, lo: float, hi: float) -> float:
+        """P(lo < mu < hi | data) = F_t((hi - mean)/se) - F_t((lo - mean)/se)."""
+        return float(student_t.cdf((hi - self.mean) / self.se, self.df)
+                     - student_t.cdf((lo - self.mean) / self.se, self.df))
+
     def interval(self, mass: float = 0.9) -> tuple[float, float]:
         half = float(student_t.ppf(0.5 + mass / 2, self.df)) * self.se
         return self.mean - half, self.mean + half

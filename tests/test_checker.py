@@ -100,3 +100,54 @@ def test_one_pair_never_decides_however_large_the_effect():
     assert verdict.confidence > 0.9
     assert verdict.status == "undecided"
     assert verdict.evidence == 1.0
+
+
+def _bound(threshold, direction="lower", arm="pre"):
+    from parser.schema import Prediction, PredictionSpec
+    spec = PredictionSpec(kind="bound", metric="final_val_loss", direction=direction,
+                          threshold=threshold, factor="norm_position" if arm else "", arm=arm)
+    return Prediction(id="p1", text="bound", spec=spec, compiled_by="structured")
+
+
+def _equivalent(margin):
+    from parser.schema import Prediction, PredictionSpec
+    spec = PredictionSpec(kind="equivalence", metric="final_val_loss", factor="norm_position",
+                          arm="pre", baseline="post", threshold=margin)
+    return Prediction(id="p1", text="same", spec=spec, compiled_by="structured")
+
+
+def test_a_bound_is_judged_on_the_mean_over_seeds_of_the_named_arm():
+    runs = pairs([(1.40, 3.0), (1.42, 3.0), (1.38, 3.0), (1.41, 3.0), (1.39, 3.0)])
+    assert assess_all([_bound(1.5)], runs)["p1"].status == "confirmed"
+    assert assess_all([_bound(1.3)], runs)["p1"].status == "refuted"
+    verdict = assess_all([_bound(1.5, arm="post")], runs)["p1"]
+    assert verdict.status == "refuted" and verdict.effect == pytest.approx(3.0, abs=0.01)
+
+
+def test_a_bound_reports_the_metric_mean_and_its_interval():
+    runs = pairs([(1.40, 2.0), (1.50, 2.0), (1.45, 2.0)])
+    verdict = assess_all([_bound(2.0)], runs)["p1"]
+    assert verdict.effect == pytest.approx(1.45)
+    assert verdict.interval[0] < 1.45 < verdict.interval[1]
+
+
+def test_equivalence_is_confirmed_when_the_ratio_stays_inside_the_margin():
+    same_loss = pairs([(2.0, 2.01), (2.01, 2.0), (1.99, 2.0), (2.0, 2.0), (2.005, 2.0), (1.995, 2.0)])
+    verdict = assess_all([_equivalent(0.05)], same_loss)["p1"]
+    assert verdict.status == "confirmed"
+    z = [-math.log(a / b) for a, b in [(2.0, 2.01), (2.01, 2.0), (1.99, 2.0), (2.0, 2.0),
+                                        (2.005, 2.0), (1.995, 2.0)]]
+    mean = sum(z) / 6
+    s = math.sqrt((0.1 ** 2 + sum((v - mean) ** 2 for v in z)) / (1 + 5))
+    m, se = math.log(1.05), s / math.sqrt(6)
+    expected = sp.t.cdf((m - mean) / se, 6) - sp.t.cdf((-m - mean) / se, 6)
+    assert verdict.confidence == pytest.approx(expected)
+
+
+def test_equivalence_is_refuted_when_one_arm_is_clearly_better():
+    different = pairs([(1.5, 2.0), (1.52, 2.0), (1.48, 2.0), (1.51, 2.0), (1.49, 2.0), (1.5, 2.0)])
+    assert assess_all([_equivalent(0.05)], different)["p1"].status == "refuted"
+
+
+def test_equivalence_with_too_few_pairs_stays_undecided():
+    assert assess_all([_equivalent(0.05)], pairs([(2.0, 2.0), (2.0, 2.01)]))["p1"].status == "undecided"
