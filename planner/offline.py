@@ -1,23 +1,27 @@
-"""The offline planner: no LLM, deterministic, aimed at the least certain prediction.
+"""The offline planner: no LLM, deterministic, by expected information gain per second.
 
-Each proposal is one seed-paired comparison: both arms of a prediction's factor in
-one design cell with one shared seed. It goes after the undecided prediction whose
-confidence is nearest 0.5 (the most binary entropy), in the region of the space
-that prediction is about, spreading replicates over that region's cells before
-repeating a cell. A pair left half-done (a crash, a kill) is finished first.
+Candidates are the next seed of every design cell an open prediction can use (a
+seed-paired comparison of its two arms, or one run for a bound). Each candidate
+is worth the information it is expected to add to every open prediction it
+informs (`planner/gain.py`), divided by its expected cost in seconds from past runs
+of the same shape. Replicates go where a verdict is unclear; a clear one gets none.
+A pair left half-done (a crash, a kill) is finished first.
 """
 from __future__ import annotations
 
-from collections import Counter
+import statistics
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
 from executor.config import FACTORS
-from parser import stats
-from parser.checker import Verdict, cell_key, same
+from parser.checker import Verdict
+from parser.evidence import cell_key, gather, same
 from parser.schema import Prediction, ResultRecord
-from planner.space import Space, regions
+from planner.gain import expected_gain, uncertainty
+from planner.space import Space
 
 MAX_CELL_FAILURES = 2  # a cell that crashed this often is left alone
+MIN_GAIN = 0.01  # bits: below this nothing is worth running
 
 
 @dataclass(frozen=True)
@@ -30,8 +34,26 @@ class Proposal:
 
 
 @dataclass
+class Candidate:
+    runs: tuple[dict, ...]
+    cost: float
+    order: tuple  # (seeds already in the cell, grid position): spreads, then grid order
+    gain: float = 0.0
+    targets: list[str] = field(default_factory=list)
+
+    @property
+    def score(self) -> float:
+        return self.gain / self.cost
+
+
+def source_spec(prediction: Prediction, by_id: dict[str, Prediction]):
+    spec = prediction.spec
+    return by_id[spec.of].spec if spec.kind == "interaction" else spec
+
+
+@dataclass
 class OfflinePlanner:
-    max_seeds: int = 5  # replicates per cell before the cell counts as used up
+    max_seeds: int = 5  # replicates per design cell
     base_seed: int = 0
     name: str = "offline"
 
@@ -39,73 +61,123 @@ class OfflinePlanner:
                 records: list[ResultRecord], space: Space) -> Proposal | None:
         by_id = {p.id: p for p in predictions}
         open_ = [p for p in predictions if not verdicts[p.id].decided]
-        finish = self._unfinished_pair(open_, by_id, records, space)
+        finish = _unfinished_pair(open_, by_id, records)
         if finish:
             return finish
-        open_.sort(key=lambda p: -_entropy(verdicts[p.id]))
+        ranked = self.rank(open_, by_id, records, space)
+        if not ranked or ranked[0].gain < MIN_GAIN:
+            return None
+        best = ranked[0]
+        why = (f"expected gain {best.gain:.3f} bits for {', '.join(best.targets)} in ~{best.cost:.1f} s; "
+               f"best of {len(ranked)} candidates")
+        return Proposal(list(best.runs), best.targets, why, self.name,
+                        {"gain": round(best.gain, 4), "cost_s": round(best.cost, 2)})
+
+    def rank(self, open_: list[Prediction], by_id: dict[str, Prediction],
+             records: list[ResultRecord], space: Space) -> list[Candidate]:
+        """Every candidate with its gain, best gain per second first."""
+        pool: dict[tuple, Candidate] = {}
+        costs = CostModel(records)
         for prediction in open_:
-            proposal = self._pair_for(prediction, by_id, verdicts[prediction.id], records, space)
-            if proposal:
-                return proposal
-        return None
+            ev = gather(prediction, by_id, records)
+            if uncertainty(ev) == 0.0:
+                continue
+            gains = {}  # region -> gain: the same for every cell of a region
+            for runs, region, order in self._cells(prediction, by_id, records, space):
+                if region not in gains:
+                    gains[region] = expected_gain(ev, second=region == "second") if region != "unknown" \
+                        else 0.5 * uncertainty(ev)  # one run will tell where this cell lies
+                key = tuple(tuple(sorted(r.items())) for r in runs)
+                cand = pool.setdefault(key, Candidate(runs, sum(costs.seconds(r) for r in runs), order))
+                cand.gain += gains[region]
+                cand.targets.append(prediction.id)
+        return sorted(pool.values(), key=lambda c: (-c.score, c.order))
 
-    def _pair_for(self, prediction, by_id, verdict, records, space) -> Proposal | None:
-        spec = by_id[prediction.spec.of].spec if prediction.spec.kind == "interaction" else prediction.spec
-        tried = _tried(records, spec.factor)
-        failures = Counter(cell_key(r.config, spec.factor) for r in records if r.status != "completed")
-        per_region = []
-        for condition in regions(prediction, by_id):
-            # a cell whose N is not known yet is worth one run: it will tell
-            cells = [c for c in space.cells(spec.factor) if space.in_region(c, condition) is not False
-                     and failures[_key(c, spec.factor)] < MAX_CELL_FAILURES]
-            used = sum(len(tried[_key(c, spec.factor)]) for c in cells)
-            per_region.append((used, cells))
-        for used, cells in sorted(per_region, key=lambda x: x[0]):
-            ranked = sorted(enumerate(cells), key=lambda ic: (len(tried[_key(ic[1], spec.factor)]), ic[0]))
-            for _, cell in ranked:
-                seeds = tried[_key(cell, spec.factor)]
-                if len(seeds) >= self.max_seeds:
-                    continue
-                seed = next(s for s in range(self.base_seed, self.base_seed + 10**6) if s not in seeds)
-                runs = [dict(cell, **{spec.factor: value, "seed": seed}) for value in (spec.arm, spec.baseline)]
-                conf = "untested" if verdict.confidence is None else f"confidence {verdict.confidence:.2f}"
-                why = (f"{prediction.id} is the least certain open prediction ({conf}); "
-                       f"this cell has {len(seeds)} of {self.max_seeds} seeds")
-                return Proposal(runs, [prediction.id], why, self.name)
-        return None
-
-    def _unfinished_pair(self, open_, by_id, records, space) -> Proposal | None:
-        ran = {(cell_key(r.config, ""), r.seed) for r in records}
-        for prediction in open_:
-            spec = by_id[prediction.spec.of].spec if prediction.spec.kind == "interaction" else prediction.spec
-            for r in records:
-                value = r.config.get(spec.factor)
-                if r.status != "completed" or not (same(value, spec.arm) or same(value, spec.baseline)):
-                    continue
-                other = spec.baseline if same(value, spec.arm) else spec.arm
-                partner = dict({k: v for k, v in r.config.items() if k in FACTORS},
-                               **{spec.factor: other})
-                if (cell_key(partner, ""), r.seed) not in ran:
-                    why = f"finishing the pair of {r.experiment_id} (same cell, seed {r.seed})"
-                    return Proposal([partner], [prediction.id], why, self.name, {"pair": r.experiment_id})
-        return None
+    def _cells(self, prediction, by_id, records, space: Space):
+        """(runs, region, order) for the next seed of every usable cell."""
+        spec, source = prediction.spec, source_spec(prediction, by_id)
+        factor = source.factor if spec.kind != "bound" else ""
+        seeds = _seeds_by_cell(records, factor)
+        failed = Counter(cell_key(r.config, factor) for r in records if r.status != "completed")
+        cells = space.points() if spec.kind == "bound" else space.cells(factor)
+        for position, cell in enumerate(cells):
+            if spec.kind == "bound" and spec.factor and not same(cell.get(spec.factor), spec.arm):
+                continue
+            key = cell_key(cell, factor)
+            used = seeds[key]
+            if len(used) >= self.max_seeds or failed[key] >= MAX_CELL_FAILURES:
+                continue
+            region = _region(prediction, source, cell, space)
+            if region is None:
+                continue
+            seed = next(s for s in range(self.base_seed, self.base_seed + 10**6) if s not in used)
+            arms = [None] if spec.kind == "bound" else [source.arm, source.baseline]
+            runs = tuple(dict(cell, seed=seed) if a is None else dict(cell, **{factor: a, "seed": seed})
+                         for a in arms)
+            yield runs, region, (len(used), position)
 
 
-def _key(cell: dict, factor: str) -> tuple:
-    return cell_key(cell, factor)
+def _region(prediction: Prediction, source, cell: dict, space: Space) -> str | None:
+    """Which region of the prediction's evidence a cell adds to: first, second, unknown, None."""
+    spec = prediction.spec
+    inside = space.in_region(cell, spec.condition)
+    if spec.kind != "interaction":
+        return {True: "first", None: "unknown", False: None}[inside]
+    if inside:
+        return "second"
+    if source.condition is not None:
+        reference = space.in_region(cell, source.condition)
+    else:
+        reference = None if inside is None else not inside
+    if inside is None or reference is None:
+        return "unknown"
+    return "first" if reference else None
 
 
-def _tried(records: list[ResultRecord], factor: str) -> dict[tuple, set[int]]:
-    out: dict[tuple, set[int]] = {}
+def _seeds_by_cell(records: list[ResultRecord], factor: str) -> dict[tuple, set[int]]:
+    seeds: dict[tuple, set[int]] = defaultdict(set)
     for r in records:
-        out.setdefault(cell_key(r.config, factor), set()).add(r.seed)
-    return _DefaultSet(out)
+        seeds[cell_key(r.config, factor)].add(r.seed)
+    return seeds
 
 
-class _DefaultSet(dict):
-    def __missing__(self, key):
-        return set()
+class CostModel:
+    """Expected seconds of a run: the median of past runs of the same shape."""
+
+    SHAPE = ("model", "dataset", "seq_len", "batch_size", "max_steps", "n_layer", "d_model")
+
+    def __init__(self, records: list[ResultRecord]):
+        self.by_point, self.by_shape, everything = defaultdict(list), defaultdict(list), []
+        for r in records:
+            if r.status == "completed":
+                self.by_point[cell_key(r.config, "")].append(r.wall_time_s)
+                self.by_shape[self._shape(r.config)].append(r.wall_time_s)
+                everything.append(r.wall_time_s)
+        self.default = statistics.median(everything) if everything else 1.0
+
+    def _shape(self, point: dict) -> tuple:
+        return tuple(point.get(k) for k in self.SHAPE)
+
+    def seconds(self, point: dict) -> float:
+        for times in (self.by_point.get(cell_key(point, "")), self.by_shape.get(self._shape(point))):
+            if times:
+                return max(statistics.median(times), 1e-3)
+        return max(self.default, 1e-3)
 
 
-def _entropy(verdict: Verdict) -> float:
-    return 1.0 if verdict.confidence is None else stats.binary_entropy(verdict.confidence)
+def _unfinished_pair(open_, by_id, records) -> Proposal | None:
+    ran = {(cell_key(r.config, ""), r.seed) for r in records}
+    for prediction in open_:
+        if prediction.spec.kind == "bound":
+            continue
+        spec = source_spec(prediction, by_id)
+        for r in records:
+            value = r.config.get(spec.factor)
+            if r.status != "completed" or not (same(value, spec.arm) or same(value, spec.baseline)):
+                continue
+            other = spec.baseline if same(value, spec.arm) else spec.arm
+            partner = dict({k: v for k, v in r.config.items() if k in FACTORS}, **{spec.factor: other})
+            if (cell_key(partner, ""), r.seed) not in ran:
+                why = f"finishing the pair of {r.experiment_id} (same cell, seed {r.seed})"
+                return Proposal([partner], [prediction.id], why, "offline", {"pair": r.experiment_id})
+    return None

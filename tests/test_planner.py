@@ -81,3 +81,38 @@ def test_a_condition_no_config_reaches_is_reported_with_the_values_seen():
     p = comparison(condition=Condition(variable="dataset_fraction", op=">", value=2.0))
     reason = unreachable_reason(p, {"p1": p}, Space(GRID))
     assert "dataset_fraction > 2" in reason and "[0.1, 1.0]" in reason
+
+
+def test_choosing_among_a_thousand_candidates_takes_under_a_second():
+    import time
+
+    grid = dict(GRID, learning_rate=[i * 1e-4 for i in range(1, 26)],
+                dataset_fraction=[i / 20 for i in range(1, 21)], weight_decay=[0.0, 0.1])
+    records = pairs([(1.5, 2.0), (1.6, 2.0)], fraction=0.05, n=1000)
+    predictions = [comparison(), comparison("p2", condition=SMALL)]
+    verdicts = assess_all(predictions, records)
+    planner = OfflinePlanner()
+    start = time.perf_counter()
+    ranked = planner.rank(predictions, {p.id: p for p in predictions}, records, Space(grid))
+    elapsed = time.perf_counter() - start
+    assert len(ranked) >= 1000
+    assert elapsed < 1.0
+
+
+def test_a_decided_prediction_gets_no_more_runs():
+    decided = pairs([(1.0, 2.0), (1.01, 2.0), (0.99, 2.0), (1.0, 2.0), (1.02, 2.0)])
+    assert assess_all([comparison()], decided)["p1"].status == "confirmed"
+    assert propose([comparison()], decided) is None
+
+
+def test_a_candidate_informing_two_predictions_is_worth_both():
+    big = Condition(variable="dataset_fraction", op=">", value=0.5)
+    p1, p2 = comparison("p1"), comparison("p2", condition=big)
+    proposal = propose([p1, p2], [])
+    assert proposal.runs[0]["dataset_fraction"] == 1.0  # informs p1 and p2, not p1 alone
+    assert sorted(proposal.targets) == ["p1", "p2"]
+
+
+def test_the_rationale_states_the_expected_gain_and_cost():
+    proposal = propose([comparison()], [])
+    assert "expected gain" in proposal.rationale and proposal.extra["gain"] > 0
