@@ -87,7 +87,7 @@ def run_one(study: Study, executor, paths: RunPaths, point: dict, proposal, pair
                          metrics_path=str(paths.metrics(eid).resolve()))
     started_at = now()
     result = executor.run(config, paths, args.run_timeout)
-    plan = {"hypothesis_id": study.hypothesis.id, "planner": proposal.planner,
+    plan = {"hypothesis_id": study.hypothesis_of(proposal.targets[0]), "planner": proposal.planner,
             "rationale": proposal.rationale, "targets": proposal.targets, "pair": pair}
     record = to_record(result, vars(config), point, plan, started_at)
     study.add(record)
@@ -105,9 +105,9 @@ def progress_line(record, study: Study) -> str:
 def research(study: Study, planner, executor, args) -> str:
     paths, started = RunPaths.under(study.run_dir), time.monotonic()
     while not (reason := stop_reason(study, args, started)):
-        proposal = planner.propose(study.hypothesis.predictions, study.verdicts, study.records, study.space)
+        proposal = planner.propose(study.predictions, study.verdicts, study.records, study.space)
         if proposal is None:
-            return "no untried configuration can inform an open prediction"
+            return "nothing left in the space is expected to change a verdict"
         first = f"exp_{len(study.records) + 1:04d}"
         for i, point in enumerate(proposal.runs):
             if i and stop_reason(study, args, started):

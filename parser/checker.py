@@ -79,9 +79,17 @@ def _equivalence(ev: Evidence, post: stats.Posterior) -> Judgement:
     return Judgement(conf, status, evidence, post)
 
 
+def since(records: list[ResultRecord], after: str | None) -> list[ResultRecord]:
+    """The records after experiment `after` (all of them when None)."""
+    if after is None:
+        return records
+    ids = [r.experiment_id for r in records]
+    return records[ids.index(after) + 1:] if after in ids else records
+
+
 def assess(prediction: Prediction, by_id: dict[str, Prediction], records: list[ResultRecord],
            unreachable: str | None = None) -> Verdict:
-    ev = gather(prediction, by_id, records)
+    ev = gather(prediction, by_id, since(records, prediction.after))
     j = judge(ev)
     if j is None:
         if unreachable:

@@ -111,7 +111,13 @@ class Prediction(Strict):
     id: str
     text: str
     spec: PredictionSpec
-    compiled_by: Literal["structured", "parser", "llm"] = "parser"
+    compiled_by: Literal["structured", "parser", "llm", "evolution"] = "parser"
+    # evolution: the prediction it refines, why, and the run after which it was made.
+    # Its evidence counts only runs after that one: a bound chosen from data is
+    # never confirmed by the same data.
+    parent: str | None = None
+    reason: str = ""
+    after: str | None = None
 
 
 class Hypothesis(Strict):
@@ -120,6 +126,8 @@ class Hypothesis(Strict):
     predictions: list[Prediction] = Field(min_length=1)
     initial_config: dict[str, Union[Scalar, list[Scalar]]]
     parent: str | None = None
+    reason: str = ""  # a child hypothesis: the evidence that spawned it
+    after: str | None = None
 
     @field_validator("initial_config")
     @classmethod

@@ -1,7 +1,8 @@
 """Expected information gain of one more score, by preposterior simulation. Pure.
 
 A prediction's remaining uncertainty is U = H(confidence) in bits while it is
-undecided, 1 bit while untested, and 0 once decided. One more seed-paired score
+undecided (or, if larger, how far its e-value is from the bound, 1 - ln E / ln
+E_BOUND), 1 bit while untested, and 0 once decided. One more seed-paired score
 y in a region is drawn from the current posterior predictive,
 
     y ~ t_nu(ybar_R, s sqrt(1 + 1/n_R))        (a region with data)
@@ -32,10 +33,18 @@ def _unit_quantiles(df: float) -> tuple[float, ...]:
 
 
 def uncertainty(ev: Evidence) -> float:
+    """Bits still open: the confidence's entropy, or the e-value's distance to its bound.
+
+    A posterior at 0.99 whose e-value is still short of the bound is not decided;
+    its entropy alone (0.08 bits) would make a replicate look worthless.
+    """
     j = judge(ev)
     if j is None:
         return 1.0
-    return 0.0 if j.status != "undecided" else stats.binary_entropy(j.confidence)
+    if j.status != "undecided":
+        return 0.0
+    short = 1.0 - math.log(max(j.evidence, 1.0)) / math.log(stats.E_BOUND)
+    return max(stats.binary_entropy(j.confidence), min(max(short, 0.0), 1.0))
 
 
 def predictive(ev: Evidence, second: bool) -> tuple[float, float, float]:
@@ -50,20 +59,28 @@ def predictive(ev: Evidence, second: bool) -> tuple[float, float, float]:
 
 
 def expected_gain(ev: Evidence, second: bool = False) -> float:
-    """U(now) - E[U(after one more score in that region)], in bits.
+    """U(now) - E[U(after one more score in that region)], in bits per score.
 
-    A difference with the other region still empty can't move on one score; it is
-    valued as half of what this score plus one at the other region's predicted
-    centre would do (it takes two pairs).
+    The guard needs a scale estimate before anything can be decided: two scores
+    for a mean, three across both regions of a difference. Until then one score
+    can't move U, so the score is valued as its share of the few it takes: the
+    missing ones are filled at the predicted centre and the gain is divided by
+    how many scores that took.
     """
     now = uncertainty(ev)
     if now == 0.0:
         return 0.0
+    ev, steps = _fill(ev, second)
     centre, scale, df = predictive(ev, second)
-    other = ev.first if second else ev.second
-    lookahead = ev.kind == "difference" and not other
-    if lookahead:
-        ev = ev.plus(predictive(ev, not second)[0], not second)
     after = [uncertainty(ev.plus(centre + scale * q, second)) for q in _unit_quantiles(df)]
-    gain = max(0.0, now - sum(after) / len(after))
-    return gain / 2 if lookahead else gain
+    return max(0.0, now - sum(after) / len(after)) / steps
+
+
+def _fill(ev: Evidence, second: bool) -> tuple[Evidence, int]:
+    steps = 1
+    if ev.kind == "difference" and not (ev.first if second else ev.second):
+        ev, steps = ev.plus(predictive(ev, not second)[0], not second), steps + 1
+    needed = 3 if ev.kind == "difference" else 2
+    while len(ev.first) + len(ev.second) + 1 < needed:
+        ev, steps = ev.plus(predictive(ev, second)[0], second), steps + 1
+    return ev, steps

@@ -14,7 +14,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
 from executor.config import FACTORS
-from parser.checker import Verdict
+from parser.checker import Verdict, since
 from parser.evidence import cell_key, gather, same
 from parser.schema import Prediction, ResultRecord
 from planner.gain import expected_gain, uncertainty
@@ -79,7 +79,7 @@ class OfflinePlanner:
         pool: dict[tuple, Candidate] = {}
         costs = CostModel(records)
         for prediction in open_:
-            ev = gather(prediction, by_id, records)
+            ev = gather(prediction, by_id, since(records, prediction.after))
             if uncertainty(ev) == 0.0:
                 continue
             gains = {}  # region -> gain: the same for every cell of a region
@@ -123,12 +123,14 @@ def _region(prediction: Prediction, source, cell: dict, space: Space) -> str | N
     inside = space.in_region(cell, spec.condition)
     if spec.kind != "interaction":
         return {True: "first", None: "unknown", False: None}[inside]
+    if source.condition is None:
+        reference = None if inside is None else not inside
+    else:
+        reference = space.in_region(cell, source.condition)
+        if inside and source.condition.variable != spec.condition.variable:
+            inside = reference  # scoped inside the comparison's own region
     if inside:
         return "second"
-    if source.condition is not None:
-        reference = space.in_region(cell, source.condition)
-    else:
-        reference = None if inside is None else not inside
     if inside is None or reference is None:
         return "unknown"
     return "first" if reference else None

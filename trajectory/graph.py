@@ -18,47 +18,47 @@ from parser.schema import Hypothesis, ResultRecord
 TRAJECTORY_NAME = "trajectory.json"
 
 
-def confidence_history(hypothesis: Hypothesis, records: list[ResultRecord],
-                       unreachable: dict[str, str]) -> list[dict]:
-    """Each prediction's confidence after every experiment, by replaying the log."""
-    history = []
-    for k in range(1, len(records) + 1):
-        history.append(history_entry(records[k - 1].experiment_id,
-                                     assess_all(hypothesis.predictions, records[:k], unreachable)))
-    return history
-
-
 def history_entry(experiment_id: str, verdicts: dict[str, Verdict]) -> dict:
     return {"experiment_id": experiment_id,
             "confidence": {pid: v.confidence for pid, v in verdicts.items()},
             "status": {pid: v.status for pid, v in verdicts.items()}}
 
 
-def build(hypothesis: Hypothesis, records: list[ResultRecord], verdicts: dict[str, Verdict],
+def build(hypotheses: list[Hypothesis], records: list[ResultRecord], verdicts: dict[str, Verdict],
           history: list[dict], stop_reason: str | None = None) -> dict:
-    h = hypothesis
+    grid = hypotheses[0].initial_config
     predictions = [{
         "id": p.id, "hypothesis": h.id, "text": p.text, "spec": p.spec.model_dump(),
-        "definition": p.spec.text(), "compiled_by": p.compiled_by,
+        "definition": p.spec.text(), "compiled_by": p.compiled_by, "parent": p.parent,
+        "reason": p.reason or None, "after": p.after,
         **_verdict_fields(verdicts[p.id]),
-        "history": [{"experiment_id": e["experiment_id"], "confidence": e["confidence"][p.id],
-                     "status": e["status"][p.id]} for e in history],
-    } for p in h.predictions]
+        "history": [{"experiment_id": e["experiment_id"], "confidence": e["confidence"].get(p.id),
+                     "status": e["status"].get(p.id)} for e in history if p.id in e["status"]],
+    } for h in hypotheses for p in h.predictions]
     experiments = [{
         "id": r.experiment_id, "hypothesis": r.hypothesis_id, "config_hash": r.config_hash,
-        "factors": {k: r.config[k] for k in h.initial_config if k in r.config},
+        "factors": {k: r.config[k] for k in grid if k in r.config},
         "seed": r.seed, "status": r.status, "pair": r.pair, "targets": r.targets,
         "final_val_loss": (r.metrics or {}).get("final_val_loss"), "error": r.error,
+        "rationale": r.rationale,
     } for r in records]
-    edges = [{"from": h.id, "to": p.id, "kind": "predicts"} for p in h.predictions]
-    edges += [{"from": r.experiment_id, "to": h.id, "kind": "tests"} for r in records]
+    return {"hypotheses": [{"id": h.id, "claim": h.claim, "parent": h.parent, "reason": h.reason or None,
+                            "after": h.after, "initial_config": h.initial_config} for h in hypotheses],
+            "predictions": predictions, "experiments": experiments,
+            "edges": _edges(hypotheses, records), "stop_reason": stop_reason}
+
+
+def _edges(hypotheses: list[Hypothesis], records: list[ResultRecord]) -> list[dict]:
+    edges = [{"from": h.parent, "to": h.id, "kind": "child"} for h in hypotheses if h.parent]
+    for h in hypotheses:
+        edges += [{"from": h.id, "to": p.id, "kind": "predicts"} for p in h.predictions]
+        edges += [{"from": p.parent, "to": p.id, "kind": "refines" if p.spec.kind != "interaction"
+                   or p.parent != p.spec.of else "scopes"} for p in h.predictions if p.parent]
+        edges += [{"from": p.spec.of, "to": p.id, "kind": "qualifies"}
+                  for p in h.predictions if p.spec.of and not p.parent]
+    edges += [{"from": r.experiment_id, "to": r.hypothesis_id, "kind": "tests"} for r in records]
     edges += [{"from": r.experiment_id, "to": t, "kind": "informs"} for r in records for t in r.targets]
-    edges += [{"from": p.spec.of, "to": p.id, "kind": "qualifies"}
-              for p in h.predictions if p.spec.of]
-    return {"hypotheses": [{"id": h.id, "claim": h.claim, "parent": h.parent,
-                            "initial_config": h.initial_config}],
-            "predictions": predictions, "experiments": experiments, "edges": edges,
-            "stop_reason": stop_reason}
+    return edges
 
 
 def _verdict_fields(v: Verdict) -> dict:

@@ -34,7 +34,7 @@ def _describe(group: list[dict], varying: list[str], factor: str | None) -> str:
     return text + (f" [{'; '.join(failed)}]" if failed else "")
 
 
-def _changes(group: list[dict], history: dict[str, dict], predictions: list[dict]) -> str:
+def _changes(group: list[dict], history: dict[str, dict]) -> str:
     """Confidence before -> after this group, for the predictions it targeted."""
     last = history.get(group[-1]["id"])
     before = history.get(group[0]["id"] + "/before")
@@ -49,42 +49,63 @@ def _changes(group: list[dict], history: dict[str, dict], predictions: list[dict
 
 
 def tree(graph: dict) -> str:
-    hyp = graph["hypotheses"][0]
+    """Hypotheses with their predictions and experiments; child hypotheses nested."""
+    hyps = graph["hypotheses"]
     predictions = graph["predictions"]
-    grid = hyp["initial_config"]
-    varying = [k for k, v in grid.items() if isinstance(v, list) and len(v) > 1]
+    varying = [k for k, v in hyps[0]["initial_config"].items() if isinstance(v, list) and len(v) > 1]
     factor = next((p["spec"]["factor"] for p in predictions if p["spec"]["kind"] == "comparison"), None)
-    history = _history_index(predictions, graph["experiments"])
-    lines = [f"Hypothesis {hyp['id']}: {hyp['claim']}"]
-    items = []
-    for p in predictions:
-        status = p["status"] + (f": {p['reason']}" if p["reason"] else "")
-        if p.get("evidence") is not None:
-            status += f", e-value {p['evidence']:.3g}"
-        items.append(f"{p['id']} [{_conf(p['confidence'])} {status}] {p['text']}\n"
-                     f"     = {p['definition']}")
-    for group in _groups(graph["experiments"]):
-        items.append(_describe(group, varying, factor) + _changes(group, history, predictions))
-    for i, item in enumerate(items):
-        last = i == len(items) - 1
-        head, rest = ("└─ ", "   ") if last else ("├─ ", "│  ")
-        sub = item.split("\n")
-        lines.append("  " + head + sub[0])
-        lines += ["  " + rest + s for s in sub[1:]]
+    history = _history_index(predictions)
+    groups = _groups(graph["experiments"])
+
+    def block(h: dict) -> list[str]:
+        items = []
+        for p in (p for p in predictions if p["hypothesis"] == h["id"]):
+            status = p["status"] + (f": {p['reason']}" if p.get("reason") and p["status"] == "untestable" else "")
+            if p.get("evidence") is not None:
+                status += f", e-value {p['evidence']:.3g}"
+            item = f"{p['id']} [{_conf(p['confidence'])} {status}] {p['text']}\n     = {p['definition']}"
+            if p.get("parent"):
+                item += f"\n     (from {p['parent']}: {p['reason']})" if p.get("reason") else f"\n     (from {p['parent']})"
+            items.append([item])
+        for group in groups:
+            if group[0]["hypothesis"] == h["id"]:
+                items.append([_describe(group, varying, factor) + _changes(group, history)])
+        for child in (c for c in hyps if c.get("parent") == h["id"]):
+            items.append(block(child))
+        head = f"Hypothesis {h['id']}: {h['claim']}"
+        if h.get("reason"):
+            head += f"\n  (spawned after {h['after']}: {h['reason']})"
+        return head.split("\n") + _indent(items)
+
+    lines = []
+    for root in (h for h in hyps if not h.get("parent")):
+        lines += block(root)
     if graph.get("stop_reason"):
         lines.append(f"Stopped: {graph['stop_reason']}")
     return "\n".join(lines)
 
 
-def _history_index(predictions: list[dict], experiments: list[dict]) -> dict[str, dict]:
+def _indent(items: list[list[str]]) -> list[str]:
+    out = []
+    for i, item in enumerate(items):
+        last = i == len(items) - 1
+        head, rest = ("└─ ", "   ") if last else ("├─ ", "│  ")
+        sub = [line for part in item for line in part.split("\n")]
+        out.append("  " + head + sub[0])
+        out += ["  " + rest + line for line in sub[1:]]
+    return out
+
+
+def _history_index(predictions: list[dict]) -> dict[str, dict]:
     """experiment id -> confidences after it, and '<id>/before' -> confidences before it."""
-    if not predictions:
-        return {}
+    after: dict[str, dict] = {}
+    for p in predictions:
+        for entry in p["history"]:
+            state = after.setdefault(entry["experiment_id"], {"confidence": {}, "status": {}})
+            state["confidence"][p["id"]] = entry["confidence"]
+            state["status"][p["id"]] = entry["status"]
     index, previous = {}, None
-    for k, entry in enumerate(predictions[0]["history"]):
-        eid = entry["experiment_id"]
-        now = {"confidence": {p["id"]: p["history"][k]["confidence"] for p in predictions},
-               "status": {p["id"]: p["history"][k]["status"] for p in predictions}}
+    for eid, now in after.items():
         if previous:
             index[eid + "/before"] = previous
         index[eid] = now

@@ -1,8 +1,10 @@
 """A study's run directory and its in-memory state, rebuilt from the log.
 
 Opening a study replays `research_log.jsonl` (that is all `--resume` needs);
-each new record is appended to the log first, then folded into the verdicts and
-the confidence history, then the trajectory is rewritten.
+each new record is appended to the log first, then folded into the verdicts,
+the evolution of the hypotheses and the confidence history, then the trajectory
+is rewritten. Replay folds the same records in the same order, so a resumed study
+has exactly the state it had when it stopped.
 """
 from __future__ import annotations
 
@@ -12,9 +14,10 @@ from pathlib import Path
 
 from parser import log
 from parser.checker import Verdict, assess_all
-from parser.schema import Hypothesis, ResultRecord, StopRecord
+from parser.schema import Hypothesis, Prediction, ResultRecord, StopRecord
 from planner.space import Space, unreachable_reason
 from trajectory import graph
+from trajectory.evolve import evolve
 from trajectory.render import tree
 
 
@@ -25,33 +28,59 @@ class StudyError(Exception):
 @dataclass
 class Study:
     run_dir: Path
-    hypothesis: Hypothesis
+    hypothesis: Hypothesis  # the root, as the user wrote it
     space: Space
     records: list[ResultRecord] = field(default_factory=list)
     unreachable: dict[str, str] = field(default_factory=dict)
     verdicts: dict[str, Verdict] = field(default_factory=dict)
     history: list[dict] = field(default_factory=list)
+    hypotheses: list[Hypothesis] = field(default_factory=list)  # root, then evolved ones
+
+    def __post_init__(self):
+        self.hypotheses = self.hypotheses or [self.hypothesis.model_copy(deep=True)]
 
     @property
     def log_path(self) -> Path:
         return self.run_dir / log.LOG_NAME
 
-    def refresh(self) -> None:
-        by_id = {p.id: p for p in self.hypothesis.predictions}
-        self.unreachable = {p.id: why for p in self.hypothesis.predictions
-                            if (why := unreachable_reason(p, by_id, self.space))}
-        self.verdicts = assess_all(self.hypothesis.predictions, self.records, self.unreachable)
+    @property
+    def predictions(self) -> list[Prediction]:
+        return [p for h in self.hypotheses for p in h.predictions]
 
-    def add(self, record: ResultRecord) -> None:
-        log.append(self.log_path, record)
+    def hypothesis_of(self, prediction_id: str) -> str:
+        return next((h.id for h in self.hypotheses for p in h.predictions if p.id == prediction_id),
+                    self.hypothesis.id)
+
+    def refresh(self) -> None:
+        predictions = self.predictions
+        by_id = {p.id: p for p in predictions}
+        self.unreachable = {p.id: why for p in predictions
+                            if (why := unreachable_reason(p, by_id, self.space))}
+        self.verdicts = assess_all(predictions, self.records, self.unreachable)
+
+    def fold(self, record: ResultRecord) -> None:
+        """Take one finished run into the state: verdicts, evolution, history."""
         self.records.append(record)
         self.space.observe(record.config, record.metrics)
         self.refresh()
+        changes = evolve(self.hypotheses, self.verdicts, self.records, self.space.grid)
+        for change in changes:
+            if isinstance(change, Hypothesis):
+                self.hypotheses.append(change)
+            else:
+                owner = next(h for h in self.hypotheses if any(p.id == change.parent for p in h.predictions))
+                owner.predictions.append(change)
+        if changes:
+            self.refresh()
         self.history.append(graph.history_entry(record.experiment_id, self.verdicts))
+
+    def add(self, record: ResultRecord) -> None:
+        log.append(self.log_path, record)
+        self.fold(record)
         self.write()
 
     def write(self, stop_reason: str | None = None) -> dict:
-        g = graph.build(self.hypothesis, self.records, self.verdicts, self.history, stop_reason)
+        g = graph.build(self.hypotheses, self.records, self.verdicts, self.history, stop_reason)
         graph.write(self.run_dir / graph.TRAJECTORY_NAME, g)
         return g
 
@@ -76,11 +105,9 @@ def open_study(run_dir: Path, hypothesis: Hypothesis, space: Space, source_text:
     if not copy.exists():
         copy.write_text(source_text)
     study = Study(run_dir, hypothesis, space)
-    study.records = log.experiments(log.replay(study.log_path))
-    for r in study.records:
-        space.observe(r.config, r.metrics)
     study.refresh()
-    study.history = graph.confidence_history(hypothesis, study.records, study.unreachable)
+    for record in log.experiments(log.replay(study.log_path)):
+        study.fold(record)  # the same steps, in the same order, as when it ran
     study.write()
     return study
 
