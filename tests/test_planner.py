@@ -69,8 +69,8 @@ def test_a_cell_that_keeps_failing_is_left_alone():
     assert proposal.runs[0]["learning_rate"] == 3e-4
 
 
-def test_an_interaction_plans_the_region_with_fewer_pairs():
-    small = pairs([(1.0, 2.0)], fraction=0.1)
+def test_an_interaction_goes_to_its_empty_region():
+    small = pairs([(1.0, 2.0), (1.01, 2.0), (0.99, 2.0), (1.0, 2.0), (1.02, 2.0)], fraction=0.1)
     p1 = comparison(condition=SMALL)
     p2 = interaction(condition=Condition(variable="dataset_fraction", op=">", value=0.5))
     proposal = propose([p1, p2], small)
