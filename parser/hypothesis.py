@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, Validation
 
 from executor.config import FACTORS, FIELD_TYPES
 from parser.predictions import PredictionError, compile_all, format_loc
-from parser.schema import Hypothesis, Prediction
+from parser.schema import Hypothesis, Prediction, PredictionSpec
 
 # A run directory is named after the hypothesis: no separators, no leading dot, so
 # `runs/<name>/` can never point outside `runs/`.
@@ -263,7 +263,9 @@ def _prediction_problem(prediction: Prediction, space: dict[str, list]) -> str |
     if spec.condition and spec.condition.variable not in known:
         return (f"condition on unknown variable {spec.condition.variable!r}; "
                 f"use one of {', '.join(known)}")
-    if spec.kind != "comparison":
+    if spec.kind == "bound":
+        return _bound_problem(spec, space)
+    if spec.kind not in ("comparison", "equivalence"):
         return None
     # The loop can only compare arms it is allowed to run.
     if spec.factor not in space:
@@ -275,4 +277,19 @@ def _prediction_problem(prediction: Prediction, space: dict[str, list]) -> str |
             return f"{role} {value!r} is not among initial_config.{spec.factor} {space[spec.factor]}"
     if spec.arm == spec.baseline:
         return f"arm and baseline are the same value {spec.arm!r}"
+    return None
+
+
+def _bound_problem(spec: PredictionSpec, space: dict[str, list]) -> str | None:
+    """A bound holds over all runs, or over the runs with `factor` = `arm`, which must be runnable."""
+    if spec.baseline is not None:
+        return f"a bound has no baseline (got {spec.baseline!r}); to compare two arms write a comparison"
+    if not spec.factor:
+        return None if spec.arm is None else \
+            f"a bound's arm {spec.arm!r} needs its factor; add factor: <the initial_config key it is a value of>"
+    if spec.factor not in space:
+        return (f"a bound restricted to {spec.factor!r}, which initial_config does not set; "
+                f"add e.g. {spec.factor}: [{spec.arm}]")
+    if spec.arm not in space[spec.factor]:
+        return f"arm {spec.arm!r} is not among initial_config.{spec.factor} {space[spec.factor]}"
     return None

@@ -22,7 +22,7 @@ METRICS = ("final_val_loss", "final_val_bpc", "steps_to_target", "train_time_s",
 STRUCTURED_FORM = """write it in the structured form instead, e.g.
   - text: "pre-norm reaches the loss target in 20% fewer steps at N < 5000"
     spec:
-      kind: comparison          # or interaction (then give `of` and a condition)
+      kind: comparison          # or bound, equivalence, interaction (examples below)
       metric: steps_to_target   # one of {metrics}
       direction: lower          # lower | higher
       factor: norm_position
@@ -31,7 +31,9 @@ STRUCTURED_FORM = """write it in the structured form instead, e.g.
       threshold: 0.2            # relative: 0.2 = 20%; absolute: metric units
       relative: true
       condition: {{variable: n_train_samples, op: "<", value: 5000}}
-  - spec: {{kind: interaction, of: p1, condition: {{variable: n_train_samples, op: ">", value: 50000}}}}"""
+  - spec: {{kind: interaction, of: p1, condition: {{variable: n_train_samples, op: ">", value: 50000}}}}
+  - spec: {{kind: bound, metric: final_val_loss, direction: lower, threshold: 1.5, factor: norm_position, arm: pre}}
+  - spec: {{kind: equivalence, factor: norm_position, arm: pre, baseline: post, threshold: 0.05}}  # within 5%"""
 
 _NUM = r"\d{1,3}(?:,\d{3})+|\d*\.?\d+(?:e[-+]?\d+)?k?"
 _END = r"(?![\w%]|\.\d)"  # a number ends here: "1e-4" is not "1", "5,000" not "5"
@@ -84,11 +86,22 @@ class PredictionError(ValueError):
 
 
 def compile_prediction(text: str, space: Space, previous: list[Prediction]) -> PredictionSpec:
-    """Compile one plain-string prediction against the search space."""
+    """Compile one plain-string prediction against the search space.
+
+    Four shapes, tried in this order: an interaction ("effect diminishes at N > 50000"),
+    an equivalence ("no difference in val loss between pre-norm and post-norm"), an
+    absolute bound ("val loss below 1.5 with pre-norm") and a comparison ("20% lower
+    with pre-norm vs post-norm").
+    """
     low = text.lower().strip().rstrip(".!")
-    condition, rest = _find_condition(low, text, space)
+    condition, rest, phrase = _find_condition(low, text, space)
     if _INTERACTION.search(rest):
         return _interaction(text, condition, previous)
+    if _is_equivalence(rest):
+        return _equivalence(rest, text, space, condition)
+    bound = _BOUND.search(rest)
+    if bound and not _CONNECTOR.search(_cut(rest, bound.span())) and "%" not in rest:
+        return _bound(bound, rest, text, space, condition, phrase)
     amount, rest = _find_amount(rest, text)
     metric = _metric(rest, text)
     direction = _direction(rest, metric, text)
@@ -146,21 +159,21 @@ def _spec(text: str, **fields: Any) -> PredictionSpec:
 
 # --- conditions -------------------------------------------------------------------
 
-def _find_condition(low: str, text: str, space: Space) -> tuple[Condition | None, str]:
-    """The one condition in the text (or None), and the text without it."""
+def _find_condition(low: str, text: str, space: Space) -> tuple[Condition | None, str, str]:
+    """The one condition in the text (or None), the text without it, and its words."""
     found = _condition_matches(low, space)
     found += [(m.span(), "n_train_samples", _SAMPLES_OPS[m["word"]], m["val"])
               for m in _SAMPLES.finditer(low)]
     if len(found) > 1:
         raise _fail(text, "more than one condition; a prediction holds one")
     if not found:
-        return None, low
+        return None, low, ""
     (start, end), variable, op, raw = found[0]
     known = {"n_train_samples", *space}
     if variable not in known:
         raise _fail(text, f"condition on unknown variable {variable!r}; known: {', '.join(sorted(known))}")
     condition = Condition(variable=variable, op=op, value=_space_value(raw, variable, space))
-    return condition, low[:start] + " " + low[end:]
+    return condition, _cut(low, (start, end)), low[start:end]
 
 
 def _condition_matches(low: str, space: Space) -> list:
@@ -248,7 +261,12 @@ def _arms(low: str, text: str, space: Space) -> tuple[str, Any, Any]:
     connector = _CONNECTOR.search(low)
     if connector is None:
         raise _fail(text, "no comparison found; write 'A vs B' with two values of one factor")
-    left, right = _tokens(low[:connector.start()]), _tokens(low[connector.end():])
+    return _pair(low[:connector.start()], low[connector.end():], low, text, space)
+
+
+def _pair(left_text: str, right_text: str, low: str, text: str, space: Space) -> tuple[str, Any, Any]:
+    """The factor whose value is named last before the connector (the arm) and first after it."""
+    left, right = _tokens(left_text), _tokens(right_text)
     pairs = {}
     for factor, values in space.items():
         arm = next((v for t in reversed(left) for v in values if _matches(t, v, factor)), None)
@@ -302,73 +320,139 @@ def _space_value(value: Any, key: str, space: Space) -> Any:
 def _hinted(factor: str, low: str) -> bool:
     words = {factor, *(a for a, f in _ALIASES.items() if f == factor),
              *(p for p in factor.split("_") if len(p) > 2)}
-    return any(re.search(rf"\b{re.escape(w)}\b", low) for w in words)
+    return any(re.search(rf"\b{re.escape(w)}s?\b", low) for w in words)  # "2 layers" hints n_layer
 
 
-# --- structured items ---------------------------------------------------------------
+# --- bounds and equivalences -------------------------------------------------------
+
+DEFAULT_MARGIN = 0.05  # "no difference" with no margin: a 5% region of practical equivalence
+_BOUND_WORDS = {**dict.fromkeys(("below", "under", "less than", "lower than", "smaller than", "fewer than",
+                                 "at most", "no more than", "<", "<=", "≤"), "lower"),
+                **dict.fromkeys(("above", "over", "more than", "greater than", "higher than", "at least",
+                                 "no less than", "exceeds", ">", ">=", "≥"), "higher")}
+# Units say nothing about the threshold's size, only which metric it is in; a unit of
+# another scale (GB, ms, minutes) is refused rather than silently read as MB or seconds.
+_UNITS = ((r"mi?b|megabytes?", "peak_memory_mb"),
+          (r"tok(?:en)?s?\s*(?:/|per)\s*s(?:ec(?:ond)?)?", "tokens_per_s"),
+          (r"s|secs?|seconds?", "train_time_s"), (r"steps?", "steps_to_target"),
+          (r"nats?", "final_val_loss"), (r"bp[cb]|bits?\s+per\s+(?:byte|char)", "final_val_bpc"),
+          (r"[gkt]i?b|(?:kilo|giga|tera)bytes?|ms|milliseconds?|min(?:ute)?s?|h|hrs?|hours?", None))
+_BOUND_OP = "|".join(r"\b" + w.replace(" ", r"\s+") + r"\b" if w[0].isalpha() else re.escape(w)
+                     for w in sorted(_BOUND_WORDS, key=len, reverse=True))
+_BOUND = re.compile(rf"(?P<op>{_BOUND_OP})\s*(?P<n>{_NUM})(?![\d%×]|[.,]\d|\s*(?:%|percent\b|x\b|times\b))"
+                    rf"(?:\s*(?P<unit>{'|'.join(u for u, _ in _UNITS)})(?![\w/]))?")
+_WITH = re.compile(r"\b(?:with|using)\s+(?P<words>[^,;]*?)\s*(?=[,;]|\b(?:with|using)\b|$)")
+_EQUIVALENCE = re.compile(r"\bno\s+(?:\w+\s+)?(?:difference|change)\b|\bnot\s+(?:\w+\s+)?different\b"
+                          r"|\b(?:same|equivalent|equivalence|indistinguishable|equal(?:ly)?|similar|"
+                          r"comparable|on par)\b|\bdo(?:es)?(?:n't|\s+not)\s+(?:matter|change|affect)\b")
+_MARGIN = re.compile(rf"(?:\bwithin\s+|±\s*|\+/?-\s*)(?:±\s*|\+/?-\s*)?(?P<n>{_NUM})(?!\d|\.\d)"
+                     r"(?:\s*(?P<pct>%|percent\b))?")
+_BETWEEN = re.compile(r"\bbetween\b(?P<left>.*?)\band\b(?P<right>.*)")
+_DIRECTION_WORDS = {*_PLAIN_DIRECTION, *_GOOD, *_BAD, *_FAST, *_SLOW}
+
+
+def _bound(m: re.Match, low: str, text: str, space: Space, condition: Condition | None,
+           phrase: str) -> PredictionSpec:
+    """'val loss below 1.5 with pre-norm': the metric's mean against an absolute value."""
+    if len(_BOUND.findall(low)) > 1:
+        raise _fail(text, "more than one bound; a prediction holds one (e.g. 'val loss below 1.5')")
+    metric = _bound_metric(low, m["unit"], text)
+    factor, arm = _bound_arm(_cut(low, m.span()), text, space)
+    if not factor and condition and phrase.startswith("with ") and condition.op == "==" \
+            and condition.value in space.get(condition.variable, []):
+        factor, arm, condition = condition.variable, condition.value, None  # "with lr 3e-4" is the arm
+    return _spec(text, kind="bound", metric=metric, direction=_BOUND_WORDS[re.sub(r"\s+", " ", m["op"])],
+                 factor=factor, arm=arm, threshold=parse_number(m["n"]), relative=False, condition=condition)
+
+
+def _bound_metric(low: str, unit: str | None, text: str) -> str:
+    by_unit = next((metric for pattern, metric in _UNITS if unit and re.fullmatch(pattern, unit)), None)
+    named = next((metric for pattern, metric in _METRIC_RULES if re.search(pattern, low)), None)
+    metric = named or by_unit or _metric(low, text)
+    if unit and by_unit != metric:
+        raise _fail(text, f"the unit {unit!r} does not fit {metric}; write the threshold in that "
+                          "metric's own units (MB, seconds, tokens/s, steps)")
+    return metric
+
+
+def _bound_arm(low: str, text: str, space: Space) -> tuple[str, Any]:
+    """The arm a bound is restricted to: the one value that its 'with ...' words name."""
+    phrases = [m["words"] for m in _WITH.finditer(low) if m["words"]]
+    if len(phrases) > 1:
+        raise _fail(text, "a bound holds for one arm ('with pre-norm'); put other restrictions "
+                          "in a condition ('at lr 3e-4')")
+    return _named_value(phrases[0], text, space) if phrases else ("", None)
+
+
+def _named_value(words: str, text: str, space: Space) -> tuple[str, Any]:
+    found: dict[str, list] = {}
+    for factor, values in space.items():
+        for value in (v for t in _tokens(words) for v in values if _matches(t, v, factor)):
+            if value not in found.setdefault(factor, []):
+                found[factor].append(value)
+    found = {f: hits for f, hits in found.items() if hits}
+    if len(found) > 1:
+        hinted = {f: hits for f, hits in found.items() if _hinted(f, words)}
+        found = hinted if len(hinted) == 1 else found
+    if not found:
+        tried = "; ".join(f"{f} {v}" for f, v in space.items())
+        raise _fail(text, f"'{words}' names no value of a factor; tried {tried}")
+    if len(found) > 1:
+        raise _fail(text, f"'{words}' names values of {', '.join(found)}; a bound holds for one arm: "
+                          "name its factor (e.g. 'with dropout 0.1') and put the rest in a condition")
+    (factor, hits), = found.items()
+    if len(hits) > 1:
+        raise _fail(text, f"'{words}' names {len(hits)} values of {factor}; a bound holds for one")
+    return factor, hits[0]
+
+
+def _is_equivalence(low: str) -> bool:
+    """'no difference', 'the same', 'equivalent' -- unless a direction word makes it a comparison
+    ('20% lower ... at the same learning rate')."""
+    return bool(_EQUIVALENCE.search(low)) and not _DIRECTION_WORDS & set(re.findall(r"[a-z]+", low))
+
+
+def _equivalence(low: str, text: str, space: Space, condition: Condition | None) -> PredictionSpec:
+    """'no difference in val loss between A and B [within 2% | within 0.05]'.
+
+    The margin is relative with '%' and absolute (metric units) without; with no margin
+    given it is DEFAULT_MARGIN, a 5% region of practical equivalence.
+    """
+    margins = list(_MARGIN.finditer(low))
+    if len(margins) > 1:
+        raise _fail(text, "more than one margin; give one (e.g. 'within 2%' or 'within 0.05')")
+    threshold, relative = DEFAULT_MARGIN, True
+    if margins:
+        n = parse_number(margins[0]["n"])
+        threshold, relative = (n / 100, True) if margins[0]["pct"] else (n, False)
+        low = _cut(low, margins[0].span())
+    if _find_amount(low, text)[0] is not None:
+        raise _fail(text, "an equivalence takes a margin ('within 2%', 'within 0.05'), not an effect size")
+    factor, arm, baseline = _equivalence_arms(low, text, space)
+    return _spec(text, kind="equivalence", metric=_metric(low, text), direction="lower", factor=factor,
+                 arm=arm, baseline=baseline, threshold=threshold, relative=relative, condition=condition)
+
+
+def _equivalence_arms(low: str, text: str, space: Space) -> tuple[str, Any, Any]:
+    if m := _BETWEEN.search(low):
+        return _pair(m["left"], m["right"], low, text, space)
+    m = _CONNECTOR.search(low) or re.search(r"\b(?:to|with|as)\b", low) or re.search(r"\band\b", low)
+    if m is None:
+        raise _fail(text, "no arms found; write 'between A and B' or 'A vs B' with two values of one factor")
+    return _pair(low[:m.start()], low[m.end():], low, text, space)
+
+
+def _cut(low: str, span: tuple[int, int]) -> str:
+    return low[:span[0]] + " " + low[span[1]:]
+
+
+# --- dispatch ----------------------------------------------------------------------
 
 def _compile_item(item: Any, pid: str, space: Space, previous: list[Prediction]) -> Prediction:
     if isinstance(item, str):
         spec = compile_prediction(item, space, previous)
         return Prediction(id=pid, text=item, spec=spec, compiled_by="parser")
     if isinstance(item, dict):
-        return _structured(item, pid, space, previous)
+        from parser.structured import structured_prediction  # imported here: it builds on this module
+        return structured_prediction(item, pid, space, previous)
     raise PredictionError(f"a prediction is a string or a mapping, got {item!r}")
-
-
-def _structured(item: dict, pid: str, space: Space, previous: list[Prediction]) -> Prediction:
-    nested = "spec" in item
-    if nested and set(item) - {"text", "spec"}:
-        extra = sorted(map(str, set(item) - {"text", "spec"}))[0]
-        raise PredictionError(f"unknown key {extra!r} beside 'spec'; only 'text' may sit there", field=extra)
-    fields, prefix = (item["spec"], "spec.") if nested else ({k: v for k, v in item.items() if k != "text"}, "")
-    if not isinstance(fields, dict):
-        raise PredictionError(f"spec must be a mapping, got {fields!r}", field="spec")
-    if not isinstance(item.get("text", ""), str):
-        raise PredictionError(f"text must be a string, got {item['text']!r}", field="text")
-    fields = _condition_field(fields, space, prefix)
-    try:
-        spec = PredictionSpec.model_validate(fields)
-    except ValidationError as err:
-        first = err.errors()[0]
-        field = (prefix + format_loc(first["loc"])).rstrip(".")
-        raise PredictionError(f"{first['msg']} (got {first['input']!r})", field=field) from None
-    spec = _canonical(spec, fields, space, previous, prefix)
-    return Prediction(id=pid, text=item.get("text") or spec.text(), spec=spec, compiled_by="structured")
-
-
-def _condition_field(fields: dict, space: Space, prefix: str) -> dict:
-    """Accept `condition: "n_train_samples < 5000"` beside the mapping form."""
-    raw = fields.get("condition")
-    if not isinstance(raw, str):
-        return fields
-    found = _condition_matches(raw.lower().strip(), space)
-    if len(found) != 1:
-        raise PredictionError(f"cannot read condition {raw!r}; write e.g. 'n_train_samples < 5000'",
-                              field=prefix + "condition")
-    _, variable, op, value = found[0]
-    return {**fields, "condition": {"variable": variable, "op": op, "value": value}}
-
-
-def _canonical(spec: PredictionSpec, fields: dict, space: Space, previous: list[Prediction],
-               prefix: str) -> PredictionSpec:
-    """Typed values from the space ('1e-4' -> 0.0001), and an interaction tied to its comparison."""
-    update = {key: _space_value(getattr(spec, key), spec.factor, space) for key in ("arm", "baseline")}
-    if cond := spec.condition:
-        update["condition"] = Condition(variable=cond.variable, op=cond.op,
-                                        value=_space_value(cond.value, cond.variable, space))
-    if spec.kind == "interaction":
-        base = _base_of(spec.of, previous, prefix)
-        update["of"] = base.id
-        update.update({k: getattr(base.spec, k) for k in _COPIED if k not in fields})
-    return spec.model_copy(update=update)
-
-
-def _base_of(of: str | None, previous: list[Prediction], prefix: str) -> Prediction:
-    comparisons = {p.id: p for p in previous if p.spec.kind == "comparison"}
-    if of is None and comparisons:
-        return list(comparisons.values())[-1]  # as for plain strings: the latest comparison
-    if of not in comparisons:
-        raise PredictionError(f"`of` must name an earlier comparison ({', '.join(comparisons) or 'none yet'}), "
-                              f"got {of!r}", field=prefix + "of")
-    return comparisons[of]

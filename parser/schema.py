@@ -50,7 +50,8 @@ class PredictionSpec(Strict):
     bound: the metric's mean over seeds is below (`lower`) or above (`higher`) the
       absolute value `threshold`, for runs with `factor` = `arm` if a factor is given.
     equivalence: no practical difference: the paired ratio of `arm` to `baseline`
-      stays within 1 +/- `threshold` (relative) or the difference within +/- `threshold`.
+      stays within 1/(1 + `threshold`) .. 1 + `threshold` (relative: symmetric on the
+      log scale) or the difference within +/- `threshold` (absolute).
     """
 
     kind: Literal["comparison", "interaction", "bound", "equivalence"] = "comparison"
@@ -74,8 +75,8 @@ class PredictionSpec(Strict):
             raise ValueError("an equivalence needs a margin: threshold > 0")
         if self.kind == "bound" and self.factor and self.arm is None:
             raise ValueError(f"a bound restricted to factor {self.factor!r} needs the arm (its value)")
-            if self.relative and self.threshold >= 1.0 and self.direction == "lower":
-                raise ValueError(f"relative threshold {self.threshold} must be below 1 for 'lower'")
+        if self.kind == "comparison" and self.relative and self.threshold >= 1.0 and self.direction == "lower":
+            raise ValueError(f"relative threshold {self.threshold} must be below 1 for 'lower'")
         if self.kind == "interaction" and self.condition is None:
             raise ValueError("an interaction needs a condition (where the effect is smaller)")
         return self

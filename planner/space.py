@@ -7,6 +7,7 @@ with `TrainConfig` defaults for factors the grid does not name.
 from __future__ import annotations
 
 import itertools
+import math
 from dataclasses import dataclass, field
 
 from executor.config import FACTORS, TrainConfig, to_dict
@@ -16,14 +17,15 @@ from parser.schema import Condition, Prediction
 @dataclass
 class Space:
     grid: dict[str, list]  # factor -> candidate values, in the user's order
-    # (dataset, seq_len) -> train chunks, learned from finished runs for corpora whose
-    # size the registry does not know, so N is known before the next run
-    chunks: dict[tuple, float] = field(default_factory=dict)
+    # dataset -> train tokens, learned from finished runs for corpora whose size the
+    # registry does not know, so N is known before the next run
+    tokens: dict[str, float] = field(default_factory=dict)
 
     def observe(self, config: dict, metrics: dict | None) -> None:
         n = (metrics or {}).get("n_train_samples")
-        if isinstance(n, int) and n > 0 and config.get("dataset_fraction"):
-            self.chunks[(config.get("dataset"), config.get("seq_len"))] = n / config["dataset_fraction"]
+        if isinstance(n, int) and n > 0 and config.get("dataset_fraction") and config.get("seq_len"):
+            chunks = n / config["dataset_fraction"]
+            self.tokens[config.get("dataset")] = chunks * (config["seq_len"] + 1)
 
     def expected_value(self, point: dict, variable: str):
         """A condition variable before the run: a factor, or N from the dataset's size."""
@@ -34,9 +36,9 @@ class Space:
         from datasets import n_train_samples
 
         known = n_train_samples(point["dataset"], point["seq_len"], point["dataset_fraction"])
-        chunks = self.chunks.get((point["dataset"], point["seq_len"]))
-        if known is None and chunks:
-            known = max(1, round(point["dataset_fraction"] * chunks))
+        tokens = self.tokens.get(point["dataset"])
+        if known is None and tokens:
+            known = max(1, round(point["dataset_fraction"] * (tokens // (point["seq_len"] + 1))))
         return known
 
     def in_region(self, point: dict, condition: Condition | None) -> bool | None:
@@ -85,3 +87,49 @@ def unreachable_reason(prediction: Prediction, by_id: dict[str, Prediction],
         seen = sorted({space.expected_value(c, condition.variable) for c in cells})
         return f"no configuration reaches {condition.text()}: the space gives {condition.variable} in {seen}"
     return None
+
+
+def _nice(x: float, up: bool) -> float:
+    """Two significant digits, rounded away from the condition's boundary."""
+    scale = 10 ** (math.floor(math.log10(x)) - 1)
+    return (math.ceil if up else math.floor)(x / scale) * scale
+
+
+def extension(prediction: Prediction, by_id: dict[str, Prediction], space: Space):
+    """(factor, value, why) that lets the space reach a condition on N it can't reach yet.
+
+    N < X: a smaller dataset_fraction. N > X: a larger one, else a shorter seq_len
+    (more, shorter training sequences from the same tokens). None if neither works.
+    """
+    spec = prediction.spec
+    factor = by_id[spec.of].spec.factor if spec.kind == "interaction" else spec.factor
+    for condition in regions(prediction, by_id):
+        if condition is None or condition.variable != "n_train_samples" or not isinstance(condition.value, float):
+            continue
+        cells = space.cells(factor) if factor else space.points()
+        known = [(space.expected_value(c, "n_train_samples"), c) for c in cells]
+        if any(space.in_region(c, condition) is not False for c in cells) or any(n is None for n, _ in known):
+            continue
+        for name, value in _candidates(condition, known):
+            trial = Space(dict(space.grid, **{name: space.grid.get(name, []) + [value]}), space.tokens)
+            if any(trial.in_region(c, condition) for c in trial.cells(factor) if c.get(name) == value):
+                return name, value, f"added {name} = {value} to reach {condition.text()} for {prediction.id}"
+    return None
+
+
+def _candidates(condition: Condition, known: list):
+    x = condition.value
+    if condition.op in ("<", "<="):
+        n, cell = min(known, key=lambda k: k[0])
+        fraction = _nice(cell["dataset_fraction"] * x / n * 0.8, up=False)
+        if fraction > 0:
+            yield "dataset_fraction", fraction
+        return
+    n, cell = max(known, key=lambda k: k[0])
+    fraction = cell["dataset_fraction"]
+    if fraction < 1.0:
+        yield "dataset_fraction", min(1.0, _nice(fraction * x / n * 1.25, up=True))
+    at_full = n / fraction
+    seq_len = int((cell["seq_len"] + 1) * at_full / (x * 1.25)) // 8 * 8
+    if seq_len >= 8:
+        yield "seq_len", seq_len

@@ -78,6 +78,24 @@ def test_the_structured_form_is_accepted_directly(tmp_path):
     assert h.predictions[1].spec.arm == "pre" and h.predictions[1].spec.of == "p1"
 
 
+def test_bounds_and_equivalences_load_in_both_forms(tmp_path):
+    doc = _base()
+    doc["predictions"] = [
+        "Final val loss below 1.5 with pre-norm",
+        "No difference in val loss between lr 1e-4 and lr 3e-4 at N < 5000 samples",
+        {"kind": "bound", "metric": "peak_memory_mb", "direction": "lower", "threshold": 500},
+        {"text": "lr makes no difference", "spec": {"kind": "equivalence", "factor": "learning_rate",
+                                                    "arm": "3e-4", "baseline": "1e-4", "threshold": 0.02}},
+    ]
+    specs = [p.spec for p in load_hypothesis(_write(tmp_path, {"hypothesis": doc}, "ok.yaml")).predictions]
+    assert [s.kind for s in specs] == ["bound", "equivalence", "bound", "equivalence"]
+    assert (specs[0].factor, specs[0].arm, specs[0].threshold) == ("norm_position", "pre", 1.5)
+    assert (specs[1].arm, specs[1].baseline, specs[1].threshold) == (1e-4, 3e-4, 0.05)
+    assert specs[1].condition == Condition(variable="n_train_samples", op="<", value=5000)
+    assert (specs[2].factor, specs[2].arm, specs[2].relative) == ("", None, False)
+    assert (specs[3].arm, specs[3].baseline) == (3e-4, 1e-4)
+
+
 def test_int_fields_take_integer_values_and_none_where_allowed(tmp_path):
     doc = _base()
     doc["initial_config"].update(n_layer=[2, None], seed="3", max_steps=1e3)
@@ -162,6 +180,45 @@ MALFORMED = {
     "of naming no earlier prediction": (_set("predictions", [P1, {"kind": "interaction", "of": "p7",
                                                                  "condition": "n > 50000"}]),
                                         "hypothesis.predictions[1].of", "'p7'"),
+    "equivalence arm not in space (text)": (
+        _set("predictions", ["No difference in val loss between sandwich-norm and post-norm"]),
+        "hypothesis.predictions[0]", "'sandwich-norm'"),
+    "equivalence arm not in space (structured)": (
+        _set("predictions", [{**STRUCTURED_ARM, "kind": "equivalence", "threshold": 0.05}]),
+        "hypothesis.predictions[0]", "'sandwich'"),
+    "equivalence baseline not in space": (
+        _set("predictions", [{"kind": "equivalence", "factor": "learning_rate", "arm": "1e-4",
+                              "baseline": "1e-2", "threshold": 0.05}]),
+        "hypothesis.predictions[0]", "baseline 0.01"),
+    "equivalence across a factor not set": (
+        _set("predictions", [{"kind": "equivalence", "factor": "dropout", "arm": 0.1, "baseline": 0.0,
+                              "threshold": 0.05}]), "hypothesis.predictions[0]", "'dropout'"),
+    "equivalence without a margin": (
+        _set("predictions", [{"spec": {**STRUCTURED_ARM, "arm": "pre", "kind": "equivalence"}}]),
+        "hypothesis.predictions[0].spec", "needs a margin"),
+    "bound with a value of no factor": (_set("predictions", ["Val loss below 1.5 with sandwich-norm"]),
+                                        "hypothesis.predictions[0]", "'sandwich-norm'"),
+    "bound arm not in space (structured)": (
+        _set("predictions", [{"kind": "bound", "threshold": 1.5, "factor": "norm_position", "arm": "mid"}]),
+        "hypothesis.predictions[0]", "'mid'"),
+    "bound on a factor not set": (
+        _set("predictions", [{"kind": "bound", "threshold": 1.5, "factor": "dropout", "arm": 0.1}]),
+        "hypothesis.predictions[0]", "'dropout'"),
+    "bound arm without its factor": (_set("predictions", [{"kind": "bound", "threshold": 1.5, "arm": "pre"}]),
+                                     "hypothesis.predictions[0]", "'pre'"),
+    "bound with a baseline": (
+        _set("predictions", [{"kind": "bound", "threshold": 1.5, "factor": "norm_position", "arm": "pre",
+                              "baseline": "post"}]), "hypothesis.predictions[0]", "'post'"),
+    "bound factor without its arm": (
+        _set("predictions", [{"kind": "bound", "threshold": 1.5, "factor": "norm_position"}]),
+        "hypothesis.predictions[0]", "'norm_position'"),
+    "bound condition on an unknown variable": (
+        _set("predictions", [{"kind": "bound", "threshold": 1.5,
+                              "condition": {"variable": "depth", "op": ">", "value": 4}}]),
+        "hypothesis.predictions[0]", "'depth'"),
+    "bound with a relative threshold": (
+        _set("predictions", [{"kind": "bound", "threshold": 0.2, "relative": True}]),
+        "hypothesis.predictions[0].relative", "relative: true"),
     "YAML syntax error": ("hypothesis:\n  claim: [unclosed\n  predictions: []\n", "line 3",
                           "predictions: []"),
     "name escaping the runs directory": (_set("name", "../escape"), "hypothesis.name", "'../escape'"),

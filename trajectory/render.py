@@ -80,6 +80,8 @@ def tree(graph: dict) -> str:
     lines = []
     for root in (h for h in hyps if not h.get("parent")):
         lines += block(root)
+    for ext in graph.get("space_extensions") or []:
+        lines.append(f"Space: {ext['reason']}" + (f" (after {ext['after']})" if ext.get("after") else ""))
     if graph.get("stop_reason"):
         lines.append(f"Stopped: {graph['stop_reason']}")
     return "\n".join(lines)

@@ -15,7 +15,7 @@ from pathlib import Path
 from parser import log
 from parser.checker import Verdict, assess_all
 from parser.schema import Hypothesis, Prediction, ResultRecord, StopRecord
-from planner.space import Space, unreachable_reason
+from planner.space import Space, extension, unreachable_reason
 from trajectory import graph
 from trajectory.evolve import evolve
 from trajectory.render import tree
@@ -35,6 +35,7 @@ class Study:
     verdicts: dict[str, Verdict] = field(default_factory=dict)
     history: list[dict] = field(default_factory=list)
     hypotheses: list[Hypothesis] = field(default_factory=list)  # root, then evolved ones
+    extensions: list[dict] = field(default_factory=list)  # values the space gained, and why
 
     def __post_init__(self):
         self.hypotheses = self.hypotheses or [self.hypothesis.model_copy(deep=True)]
@@ -56,6 +57,14 @@ class Study:
         by_id = {p.id: p for p in predictions}
         self.unreachable = {p.id: why for p in predictions
                             if (why := unreachable_reason(p, by_id, self.space))}
+        for pid in list(self.unreachable):
+            found = extension(by_id[pid], by_id, self.space)
+            if found:
+                name, value, why = found
+                self.space.grid[name] = self.space.grid.get(name, []) + [value]
+                after = self.records[-1].experiment_id if self.records else None
+                self.extensions.append({"factor": name, "value": value, "reason": why, "after": after})
+                self.unreachable.pop(pid)
         self.verdicts = assess_all(predictions, self.records, self.unreachable)
 
     def fold(self, record: ResultRecord) -> None:
@@ -81,6 +90,7 @@ class Study:
 
     def write(self, stop_reason: str | None = None) -> dict:
         g = graph.build(self.hypotheses, self.records, self.verdicts, self.history, stop_reason)
+        g["space_extensions"] = self.extensions
         graph.write(self.run_dir / graph.TRAJECTORY_NAME, g)
         return g
 
