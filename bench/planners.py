@@ -1,0 +1,209 @@
+"""Planners side by side on simulated studies with known truth.
+
+    python bench/planners.py                 # 36 studies, 40-run budget, ~minutes on 2 cores
+    python bench/planners.py --quick         # 6 studies, a smoke test
+
+Each study (bench/sim_cases.py) runs through the real loop (`trajectory.study`,
+`loop.research`, the checker) on the simulated backend once per planner: offline,
+grid (3 seeds per point), random. Every prediction's truth is known from the
+noise-free surface, so each final verdict is scored:
+
+  accuracy     of the predictions decided (confirmed/refuted) whose truth is definite,
+               the fraction decided the right way                        (target >= 0.95)
+  calibration  of all decisions made at >= 0.9 confidence, the fraction correct, a
+               decision on a prediction exactly at its threshold counting as false;
+               and the rate of decisions on those at-threshold predictions (target <= 0.05)
+  efficiency   runs until every prediction is decided, as a ratio to the grid's, the
+               median over studies both planners decide fully              (target <= 0.5)
+
+Results also go to bench/results/planners.json.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import statistics
+import sys
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import yaml  # noqa: E402
+
+import loop  # noqa: E402
+from bench.sim_cases import case  # noqa: E402
+from executor.sim import SimExecutor  # noqa: E402
+from planner.baselines import GridPlanner, RandomPlanner  # noqa: E402
+from planner.offline import OfflinePlanner  # noqa: E402
+
+PLANNERS = ("offline", "grid", "random")
+RESULTS = ROOT / "bench" / "results" / "planners.json"
+
+
+def make_planner(name: str, args, index: int):
+    if name == "offline":
+        return OfflinePlanner(max_seeds=args.max_seeds, base_seed=args.seed)
+    if name == "grid":
+        return GridPlanner(seeds_per_point=3, base_seed=args.seed)
+    return RandomPlanner(seed=index, max_seeds=args.max_seeds, base_seed=args.seed)
+
+
+def run_study(job: tuple[int, str, int]) -> dict:
+    """One simulated study with one planner, through the loop; its scored outcome."""
+    index, planner_name, budget = job
+    c = case(index)
+    with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
+        source = Path(tmp) / "hypothesis.yaml"
+        source.write_text(yaml.safe_dump(c.hypothesis, sort_keys=False))
+        args = loop.parse_args(["--hypothesis", str(source), "--executor", "sim",
+                                "--max-experiments", str(budget), "--out", str(Path(tmp) / "run")])
+        study = loop.open_from_args(args)  # load_hypothesis + trajectory.study.open_study
+        started = time.perf_counter()
+        with contextlib.redirect_stdout(io.StringIO()):
+            reason = loop.research(study, make_planner(planner_name, args, index), SimExecutor(c.truth), args)
+        seconds = time.perf_counter() - started
+    # the user's own predictions are scored; evolved ones (refinements, children) have
+    # no known truth here, and the loop may go on testing them after these are decided
+    verdicts = {pid: {"status": v.status, "confidence": v.confidence, "n_pairs": v.n_pairs,
+                      "truth": c.truth_of(pid), "score": c.scores[pid]}
+                for pid, v in study.verdicts.items() if pid in c.scores}
+    all_decided = all(study.verdicts[pid].decided for pid in verdicts)
+    return {"study": index, "case": c.name, "noise": c.noise, "planner": planner_name,
+            "runs": runs_to_decide(study, list(verdicts)) if all_decided else len(study.records),
+            "all_decided": all_decided, "stop": reason,
+            "seconds": round(seconds, 2), "verdicts": verdicts}
+
+
+def runs_to_decide(study, pids: list[str]) -> int:
+    """Runs until the user's predictions were decided for good (they stay so to the end)."""
+    decided = ("confirmed", "refuted", "untestable")
+    last_open = 0
+    for k, entry in enumerate(study.history, start=1):
+        if any(entry["status"].get(pid) not in decided for pid in pids):
+            last_open = k
+    return min(last_open + 1, len(study.records))
+
+
+def decisions(outcomes: list[dict]) -> list[dict]:
+    """Every confirm/refute, with its confidence in the direction decided and whether it is right."""
+    out = []
+    for o in outcomes:
+        for pid, v in o["verdicts"].items():
+            if v["status"] not in ("confirmed", "refuted"):
+                continue
+            said = "true" if v["status"] == "confirmed" else "false"
+            conf = v["confidence"] if said == "true" else 1 - v["confidence"]
+            out.append({"study": o["study"], "id": pid, "truth": v["truth"], "confidence": conf,
+                        "correct": said == v["truth"]})
+    return out
+
+
+def rate(hits: int, total: int) -> float | None:
+    return hits / total if total else None
+
+
+def summarize(outcomes: list[dict]) -> dict:
+    by = {name: [o for o in outcomes if o["planner"] == name] for name in PLANNERS}
+    grid_runs = {o["study"]: o["runs"] for o in by["grid"] if o["all_decided"]}
+    out = {}
+    for name, mine in by.items():
+        ds = decisions(mine)
+        definite = [d for d in ds if d["truth"] != "at"]
+        confident = [d for d in ds if d["confidence"] >= 0.9]
+        n_preds = sum(len(o["verdicts"]) for o in mine)
+        at_total = sum(v["truth"] == "at" for o in mine for v in o["verdicts"].values())
+        at_decided = sum(d["truth"] == "at" for d in ds)
+        full = [o for o in mine if o["all_decided"]]
+        ratios = [o["runs"] / grid_runs[o["study"]] for o in full if o["study"] in grid_runs]
+        out[name] = {
+            "predictions": n_preds, "decided": len(ds),
+            "accuracy": rate(sum(d["correct"] for d in definite), len(definite)),
+            "n_definite_decided": len(definite),
+            "calibration_at_0.9": rate(sum(d["correct"] for d in confident), len(confident)),
+            "n_confident": len(confident),
+            "calibration_bins": _bins(ds),
+            "at_threshold_false_rate": rate(at_decided, at_total), "n_at_threshold": at_total,
+            "studies": len(mine), "studies_fully_decided": len(full),
+            "median_runs_fully_decided": statistics.median([o["runs"] for o in full]) if full else None,
+            "runs_total": sum(o["runs"] for o in mine),
+            "ratio_to_grid_median": statistics.median(ratios) if ratios else None,
+            "n_ratio": len(ratios),
+        }
+    return out
+
+
+def _bins(ds: list[dict]) -> dict:
+    bins = {"[0.9,0.95)": (0.9, 0.95), "[0.95,0.99)": (0.95, 0.99), "[0.99,1]": (0.99, 1.01)}
+    return {label: {"n": len(inside), "correct": rate(sum(d["correct"] for d in inside), len(inside))}
+            for label, (lo, hi) in bins.items()
+            for inside in [[d for d in ds if lo <= d["confidence"] < hi]]}
+
+
+def table(summary: dict) -> str:
+    def pct(x):
+        return "   -  " if x is None else f"{100 * x:5.1f}%"
+
+    rows = [("decided / predictions", lambda s: f"{s['decided']}/{s['predictions']}"),
+            ("accuracy (definite truth)  >=95%", lambda s: f"{pct(s['accuracy'])} of {s['n_definite_decided']}"),
+            ("correct at conf >= 0.9", lambda s: f"{pct(s['calibration_at_0.9'])} of {s['n_confident']}"),
+            ("at-threshold decided      <=5%", lambda s: f"{pct(s['at_threshold_false_rate'])} of {s['n_at_threshold']}"),
+            ("studies fully decided", lambda s: f"{s['studies_fully_decided']}/{s['studies']}"),
+            ("median runs (fully decided)", lambda s: f"{s['median_runs_fully_decided']}"),
+            ("runs / grid, median       <=0.5", lambda s: "   -" if s["ratio_to_grid_median"] is None
+             else f"{s['ratio_to_grid_median']:.2f} (n={s['n_ratio']})"),
+            ("runs in all", lambda s: f"{s['runs_total']}")]
+    width = 34
+    lines = [f"{'':{width}s}" + "".join(f"{name:>20s}" for name in PLANNERS)]
+    for label, cell in rows:
+        lines.append(f"{label:{width}s}" + "".join(f"{cell(summary[name]):>20s}" for name in PLANNERS))
+    return "\n".join(lines)
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--studies", type=int, default=36, help="simulated studies (default 36)")
+    p.add_argument("--budget", type=int, default=40, help="runs per study (default 40)")
+    p.add_argument("--quick", action="store_true", help="6 studies: a smoke test")
+    p.add_argument("--jobs", type=int, default=2, help="worker processes (default 2)")
+    p.add_argument("--out", type=Path, default=RESULTS, help=f"results JSON (default {RESULTS.relative_to(ROOT)})")
+    return p.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    n = 6 if args.quick else args.studies
+    jobs = [(i, name, args.budget) for i in range(n) for name in PLANNERS]
+    started = time.perf_counter()
+    if args.jobs > 1:
+        with ProcessPoolExecutor(args.jobs) as pool:
+            outcomes = list(pool.map(run_study, jobs, chunksize=1))
+    else:
+        outcomes = [run_study(job) for job in jobs]
+    wall = time.perf_counter() - started
+    summary = summarize(outcomes)
+    command = " ".join(["python", "bench/planners.py", *(argv if argv is not None else sys.argv[1:])])
+    cases = [case(i) for i in range(n)]
+    at = sum(any(c.truth_of(pid) == "at" for pid in c.scores) for c in cases)
+    print(f"command: {command}\nstudies: {n} per planner ({at} hold a prediction exactly at its threshold, "
+          f"so cannot end fully decided without a false decision), budget {args.budget} runs, "
+          f"wall time {wall:.1f} s\n")
+    print(table(summary))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps({"command": command, "studies": n, "budget": args.budget,
+                                    "wall_time_s": round(wall, 1), "summary": summary,
+                                    "cases": [{"study": c.draw, "case": c.name, "noise": c.noise,
+                                               "scores": c.scores, "truth": c.truth.model_dump()}
+                                              for c in cases],
+                                    "outcomes": outcomes}, indent=1) + "\n")
+    print(f"\nresults: {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,135 @@
+"""Simulated studies with known truth, for benchmarking planners and the checker.
+
+Every case runs in the quickstart's space (norm_position x learning_rate x
+dataset_fraction, N = 308 or 3076) with a truth surface chosen so that each
+prediction is clearly true, clearly false, or sits exactly at its threshold. An
+effect marked AT is solved for (noise-free, with the checker's own steps_to_target)
+so the prediction it names scores exactly zero. Noise runs from small to larger
+than the margins, and each study gets its own noise draw.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from scipy.optimize import brentq
+
+from executor.sim import Truth, true_score
+from parser.hypothesis import config_space
+from parser.predictions import compile_all
+from parser.schema import Prediction
+from planner.space import Space
+
+AT = "at_threshold"  # placeholder level, solved so the case's `at` prediction scores 0
+AT_TOLERANCE = 1e-8  # |true score| below this counts as exactly at the threshold
+
+CONFIG = {"model": "transformer_tiny", "dataset": "synthetic", "norm_position": ["pre", "post"],
+          "learning_rate": [1e-3, 3e-3], "dataset_fraction": [0.1, 1.0], "seq_len": 64,
+          "batch_size": 16, "max_steps": 300, "eval_interval": 25, "eval_batches": 4}
+SMALL = {"variable": "n_train_samples", "op": "<", "value": 1000}
+LARGE = {"variable": "n_train_samples", "op": ">", "value": 2000}
+
+# (tau_arm, floor_arm): seed noise on log(tau) and log(floor), per arm
+NOISE = {"low": (0.03, 0.003), "mid": (0.1, 0.01), "high": (0.3, 0.03)}
+
+
+def steps(arm="pre", base="post", threshold=0.2, condition=None, factor="norm_position") -> dict:
+    spec = {"metric": "steps_to_target", "direction": "lower", "factor": factor, "arm": arm,
+            "baseline": base, "threshold": threshold}
+    return {"spec": dict(spec, condition=condition) if condition else spec}
+
+
+def loss(threshold=0.01, condition=None, relative=True) -> dict:
+    spec = {"metric": "final_val_loss", "direction": "lower", "factor": "learning_rate",
+            "arm": 3e-3, "baseline": 1e-3, "threshold": threshold, "relative": relative}
+    return {"spec": dict(spec, condition=condition) if condition else spec}
+
+
+def smaller(of="p1", condition=LARGE) -> dict:
+    return {"spec": {"kind": "interaction", "of": of, "condition": condition}}
+
+
+def norm(pre: float | str, where: str | None = None) -> dict:
+    effect = {"on": "tau", "factor": "norm_position", "levels": {"pre": pre, "post": 0.0}}
+    return dict(effect, where=where) if where else effect
+
+
+def lr(fast: float | str, where: str | None = None) -> dict:
+    effect = {"on": "floor", "factor": "learning_rate", "levels": {1e-3: 0.0, 3e-3: fast}}
+    return dict(effect, where=where) if where else effect
+
+
+S, L = "n_train_samples < 1000", "n_train_samples >= 1000"
+
+# name -> (predictions, effects, id of the prediction an AT level is solved for)
+TEMPLATES = {
+    "strong-diminishing": ([steps(condition=SMALL), smaller()], [norm(-0.6, S), norm(-0.05, L)], None),
+    "strong-everywhere": ([steps(condition=SMALL), smaller()], [norm(-0.6)], None),
+    "weak-reversing": ([steps(condition=SMALL), smaller()], [norm(-0.05, S), norm(0.2, L)], None),
+    "weak-everywhere": ([steps(condition=SMALL), smaller()], [norm(-0.05)], None),
+    "at-threshold-diminishing": ([steps(condition=SMALL), smaller()], [norm(AT, S)], "p1"),
+    "growing": ([steps(condition=SMALL), smaller()], [norm(-0.05, S), norm(-0.6, L)], None),
+    "lr-floor-above": ([loss(), steps(threshold=0.1)], [lr(-0.04), norm(-0.3)], None),
+    "lr-floor-at-threshold": ([loss(), steps(threshold=0.1)], [lr(AT), norm(-0.02)], "p1"),
+    "steps-at-threshold": ([loss(), steps(threshold=0.1)], [lr(-0.002), norm(AT)], "p2"),
+    "lr-floor-regional": ([loss(condition=LARGE), loss(condition=SMALL), smaller("p1", SMALL)],
+                          [lr(-0.05, L)], None),
+    "null": ([steps(condition=SMALL), smaller()], [], None),
+    "absolute-and-at": ([loss(0.02, relative=False), steps(condition=SMALL)], [lr(-0.03), norm(AT)], "p2"),
+}
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    noise: str
+    draw: int
+    hypothesis: dict  # the hypothesis file's contents
+    truth: Truth
+    scores: dict[str, float]  # prediction id -> true score (> 0 holds, 0 at threshold)
+
+    def truth_of(self, pid: str) -> str:
+        score = self.scores[pid]
+        return "at" if abs(score) < AT_TOLERANCE else "true" if score > 0 else "false"
+
+
+def case(index: int) -> Case:
+    """Study `index`: template index % 12, noise level cycling so 36 cover every pair."""
+    names = list(TEMPLATES)
+    name = names[index % len(names)]
+    noise = list(NOISE)[(index + index // len(names)) % len(NOISE)]
+    predictions, effects, at = TEMPLATES[name]
+    tau_arm, floor_arm = NOISE[noise]
+    raw_truth = {"curve": {"initial": 5.0, "floor": 2.0, "tau": 60}, "n_train_samples": {"per_fraction": 3076},
+                 "effects": effects, "noise": {"tau_shared": 0.1, "tau_arm": tau_arm, "floor_shared": 0.01,
+                                               "floor_arm": floor_arm, "draw": index}}
+    hypothesis = {"hypothesis": {"name": f"{name}-{noise}-{index}", "claim": f"simulated case {name}",
+                                 "predictions": predictions, "initial_config": CONFIG}}
+    compiled = compile_all(predictions, config_space(CONFIG))
+    truth = _solve(raw_truth, compiled, at) if at else Truth.model_validate(raw_truth)
+    scores = scores_of(truth, compiled)
+    return Case(name, noise, index, hypothesis, truth, scores)
+
+
+def scores_of(truth: Truth, predictions: list[Prediction]) -> dict[str, float]:
+    by_id = {p.id: p for p in predictions}
+    space = Space(config_space(CONFIG))
+    out = {}
+    for p in predictions:
+        factor = by_id[p.spec.of].spec.factor if p.spec.kind == "interaction" else p.spec.factor
+        out[p.id] = true_score(truth, p, by_id, space.cells(factor))
+    return out
+
+
+def _solve(raw: dict, predictions: list[Prediction], at: str) -> Truth:
+    """Replace the AT level by the value that puts prediction `at` exactly on its threshold."""
+    target = next(p for p in predictions if p.id == at)
+
+    def with_level(x: float) -> Truth:
+        effects = [dict(e, levels={k: (x if v == AT else v) for k, v in e["levels"].items()})
+                   for e in raw["effects"]]
+        return Truth.model_validate(dict(raw, effects=effects))
+
+    score = lambda x: scores_of(with_level(x), predictions)[at]  # noqa: E731
+    root = brentq(score, -0.3, 0.3, xtol=1e-15, rtol=1e-15)
+    return with_level(root)
+

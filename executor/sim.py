@@ -1,0 +1,242 @@
+"""The simulated backend: metrics in milliseconds from a known response surface.
+
+A test bed for the statistics (the truth is known, so every verdict can be scored)
+and a way to rehearse a study's budget before any GPU time is spent. The truth file
+(see examples/sim_truth.yaml) gives a validation-loss curve
+
+    loss(step) = floor + (initial - floor) * exp(-step / tau) + eval * z_step
+
+whose log(tau) and log(floor) move by the listed effects and by seeded noise:
+
+    log tau   = log tau0   + sum(effects on tau)   + tau_shared   * z_s + tau_arm   * z_a
+    log floor = log floor0 + sum(effects on floor) + floor_shared * z_s + floor_arm * z_a
+
+z_s comes from a stable hash of (seed, the config without the factors that have
+effects), so the two arms of a seed-paired comparison share it, as real runs share
+data order and init; z_a comes from a hash of (seed, the whole config). The same
+config and seed always give the same metrics.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from executor import config as cfg
+from executor.base import RunPaths, RunResult, outcome
+from executor.sim_truth import SimTruthError, Truth, load_truth  # noqa: F401 (the backend's API)
+from parser import stats
+from parser.schema import Condition, Prediction, PredictionSpec
+
+DIVERGED_EXIT = 3  # the trainer's exit code for a diverged run
+
+
+# --- the response surface -------------------------------------------------------------
+
+def _matches(level: Any, value: Any) -> bool:
+    if isinstance(value, bool) or isinstance(level, bool):
+        return level is value
+    if isinstance(value, (int, float)) and isinstance(level, (int, float)):
+        return math.isclose(level, value, rel_tol=1e-9)
+    return level == value
+
+
+def _lookup(table: dict, value: Any) -> Any:
+    return next((out for level, out in table.items() if _matches(level, value)), None)
+
+
+def n_train_samples(truth: Truth, point: dict) -> int | None:
+    """N = max(1, round(fraction * per_fraction)), or the registry's count for the dataset."""
+    fraction = point.get("dataset_fraction", 1.0)
+    if truth.n_train_samples.per_fraction is not None:
+        return max(1, round(fraction * truth.n_train_samples.per_fraction))
+    from datasets import n_train_samples as registry
+
+    return registry(point["dataset"], point["seq_len"], fraction)
+
+
+def _variable(point: dict, name: str, n: int | None):
+    return n if name == "n_train_samples" else point.get(name)
+
+
+def _shift(truth: Truth, point: dict, on: str, n: int | None) -> float:
+    total = 0.0
+    for e in truth.effects:
+        if e.on == on and (e.where is None or e.where.holds(_variable(point, e.where.variable, n))):
+            total += _lookup(e.levels, point.get(e.factor)) or 0.0
+    return total
+
+
+def _normal(*key: Any, size: int = 1) -> np.ndarray:
+    """Standard normals from a stable hash of the key (never Python's salted hash())."""
+    text = json.dumps(key, sort_keys=True, default=str)
+    digest = hashlib.sha256(text.encode()).digest()
+    return np.random.default_rng(int.from_bytes(digest[:8], "little")).standard_normal(size)
+
+
+def _factors(point: dict) -> dict:
+    return {k: point[k] for k in cfg.FACTORS if k in point and k != "seed"}
+
+
+def simulate(truth: Truth, point: dict, noisy: bool = True) -> dict:
+    """The metrics of one run at a design point (a dict of factors, seed included)."""
+    n = n_train_samples(truth, point)
+    log_tau = math.log(truth.curve.tau) + _shift(truth, point, "tau", n)
+    log_floor = math.log(truth.curve.floor) + _shift(truth, point, "floor", n)
+    steps = _eval_steps(point)
+    evals = np.zeros(len(steps))
+    if noisy:
+        seed, full = point.get("seed", 0), _factors(point)
+        shared = {k: v for k, v in full.items() if k not in truth.paired_over()}
+        nz = truth.noise
+        z_s, z_a = _normal("shared", nz.draw, seed, shared, size=2), _normal("arm", nz.draw, seed, full, size=2)
+        log_tau += nz.tau_shared * z_s[0] + nz.tau_arm * z_a[0]
+        log_floor += nz.floor_shared * z_s[1] + nz.floor_arm * z_a[1]
+        evals = nz.eval * _normal("eval", nz.draw, seed, full, size=len(steps))
+    tau, floor, initial = math.exp(log_tau), math.exp(log_floor), truth.curve.initial
+    curve = [[s, floor + (initial - floor) * math.exp(-s / tau) + float(e)] for s, e in zip(steps, evals)]
+    return _metrics(truth, point, curve, n)
+
+
+def _eval_steps(point: dict) -> list[int]:
+    """Step 0, every eval_interval, and the last step: where the trainer evaluates."""
+    last, every = point.get("max_steps", 200), max(1, point.get("eval_interval", 20))
+    return sorted({0, *range(every, last + 1, every), last})
+
+
+def _metrics(truth: Truth, point: dict, curve: list, n: int | None) -> dict:
+    max_steps, batch, seq = point.get("max_steps", 200), point.get("batch_size", 16), point.get("seq_len", 64)
+    cost = math.prod(_lookup(levels, point.get(f)) or 1.0 for f, levels in truth.step_cost.items())
+    seconds = max_steps * truth.seconds_per_step * cost
+    final, best = curve[-1][1], min(loss for _, loss in curve)
+    bound = best + 0.1 * max(curve[0][1] - best, 0.0)  # as executor.train.convergence_step
+    conv = next(int(s) for s, loss in curve if loss <= bound)
+    return {"final_val_loss": final, "best_val_loss": best, "final_val_bpc": final / math.log(2),
+            "val_curve": curve, "convergence_step": conv, "steps": max_steps,
+            "convergence_epoch": conv * batch / n if n else None,
+            "epochs": max_steps * batch / n if n else None,
+            "train_time_s": seconds, "tokens_per_s": max_steps * batch * seq / seconds,
+            "peak_memory_mb": truth.peak_memory_mb, "n_train_samples": n,
+            "device": "sim", "simulated": True}
+
+
+def failure(truth: Truth, point: dict) -> str | None:
+    """Why a run at this point fails by the truth's failure rules, or None."""
+    for factor, levels in truth.failures.items():
+        why = _lookup(levels, point.get(factor))
+        if why is not None:
+            return f"error: {why} (simulated failure rule {factor}={point.get(factor)!r})"
+    return None
+
+
+# --- the backend ----------------------------------------------------------------------
+
+class SimExecutor:
+    name = "sim"
+
+    def __init__(self, truth: str | Path | Truth):
+        self.truth = truth if isinstance(truth, Truth) else load_truth(truth)
+
+    def run(self, config: cfg.TrainConfig, paths: RunPaths, timeout_s: float) -> RunResult:
+        start, eid = time.perf_counter(), config.experiment_id
+        cfg.write(config, paths.config_dir)
+        point = cfg.to_dict(config)
+        code, timed_out, error = 0, False, failure(self.truth, point)
+        metrics = None
+        if error is None and n_train_samples(self.truth, point) is None:
+            error = f"error: the size of {config.dataset} is unknown; set n_train_samples.per_fraction"
+        if error is None:
+            metrics = simulate(self.truth, point)
+            timed_out = metrics["train_time_s"] > timeout_s
+        paths.err(eid).write_text(f"{error}\n" if error else "")
+        paths.out(eid).write_text(_summary(metrics) if metrics and not timed_out else "")
+        if error:
+            code = DIVERGED_EXIT
+        elif timed_out:
+            code = None
+        else:
+            _write_atomic(Path(config.metrics_path), metrics)
+        result = outcome(eid, code, timed_out, time.perf_counter() - start, paths, timeout_s)
+        return dataclasses.replace(result, metrics_path=Path(config.metrics_path))
+
+    def close(self) -> None:
+        pass
+
+
+def _summary(m: dict) -> str:
+    return "".join(f"{k}: {m[k]}\n" for k in ("final_val_loss", "convergence_step", "train_time_s",
+                                               "n_train_samples"))
+
+
+def _write_atomic(path: Path, payload: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(payload) + "\n")
+    os.replace(tmp, path)
+
+
+# --- the truth, for scoring verdicts --------------------------------------------------
+
+def true_benefit(truth: Truth, spec: PredictionSpec, cell: dict) -> float | None:
+    """The noise-free benefit of spec.arm over spec.baseline in one cell (`stats.benefit`).
+
+    For steps_to_target it is read off the two noise-free curves with the checker's
+    own `stats.steps_to_target`, so discrete evaluations and a finite horizon count.
+    """
+    arm = simulate(truth, dict(cell, **{spec.factor: spec.arm}), noisy=False)
+    base = simulate(truth, dict(cell, **{spec.factor: spec.baseline}), noisy=False)
+    if spec.metric == "steps_to_target":
+        values = stats.steps_to_target(arm["val_curve"], base["val_curve"])
+    else:
+        values = (arm.get(spec.metric), base.get(spec.metric))
+    if values is None or None in values:
+        return None
+    return stats.benefit(values[0], values[1], spec.direction, spec.relative)
+
+
+def in_region(truth: Truth, spec: PredictionSpec, cell: dict, condition: Condition | None) -> bool:
+    if condition is None:
+        return True
+    point = dict(cell, **{spec.factor: spec.arm})
+    value = _variable(point, condition.variable, n_train_samples(truth, point))
+    if value is None:  # a metric, as the checker reads it off the arm's run
+        value = simulate(truth, point, noisy=False).get(condition.variable)
+    return condition.holds(value)
+
+
+def true_score(truth: Truth, prediction: Prediction, predictions: dict[str, Prediction],
+               cells: list[dict]) -> float | None:
+    """The prediction's true score: > 0 it holds, < 0 it fails, 0 exactly at its threshold.
+
+    comparison:  mean over the region's cells of (benefit + threshold shift), the shift
+                 being `stats.paired_score(1, 1, ...)`, e.g. log(1 - tau); each cell
+                 weighs the same, as under a balanced design.
+    interaction: mean benefit where the compared prediction is measured minus the
+                 mean benefit where this prediction's condition holds.
+    None when the space has no cell for a region.
+    """
+    spec = prediction.spec
+    if spec.kind == "comparison":
+        mean = _mean_benefit(truth, spec, [c for c in cells if in_region(truth, spec, c, spec.condition)])
+        shift = stats.paired_score(1.0, 1.0, spec.direction, spec.threshold, spec.relative)
+        return None if mean is None else mean + shift
+    source = predictions[spec.of].spec
+    inside = [c for c in cells if in_region(truth, source, c, spec.condition)]
+    reference = [c for c in cells if c not in inside and (
+        in_region(truth, source, c, source.condition) if source.condition is not None else True)]
+    if not inside or not reference:
+        return None
+    ref, ins = _mean_benefit(truth, source, reference), _mean_benefit(truth, source, inside)
+    return None if ref is None or ins is None else ref - ins
+
+
+def _mean_benefit(truth: Truth, spec: PredictionSpec, cells: list[dict]) -> float | None:
+    values = [b for c in cells if (b := true_benefit(truth, spec, c)) is not None]
+    return sum(values) / len(values) if values else None
