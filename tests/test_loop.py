@@ -144,3 +144,24 @@ def test_a_failing_run_is_recorded_and_the_study_goes_on(study, tmp_path):
     exps = experiments(run_dir)
     assert len(exps) == 3
     assert all(e["status"] == "failed" and "out of cheese" in e["error"] for e in exps)
+
+
+def test_a_second_loop_on_the_same_study_is_refused_while_the_first_runs(study, tmp_path):
+    run_dir = tmp_path / "run"
+    first = subprocess.Popen([sys.executable, str(ROOT / "loop.py"), "--hypothesis", str(study),
+                              "--max-experiments", "40", "--out", str(run_dir), "--executor", "command",
+                              "--command", f"{sys.executable} -c 'import time; time.sleep(60)'"],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT,
+                             start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not (run_dir / "configs").exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        second = loop("--hypothesis", study, "--out", run_dir)
+        assert second.returncode == 2 and "one study takes one loop at a time" in second.stderr
+    finally:
+        os.killpg(first.pid, signal.SIGKILL)
+        first.wait()
+    # the lock died with the first loop: the study can be taken up again
+    third = loop("--hypothesis", study, "--out", run_dir, "--max-experiments", 0)
+    assert third.returncode == 0, third.stderr

@@ -8,6 +8,7 @@ has exactly the state it had when it stopped.
 """
 from __future__ import annotations
 
+import fcntl
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +37,7 @@ class Study:
     history: list[dict] = field(default_factory=list)
     hypotheses: list[Hypothesis] = field(default_factory=list)  # root, then evolved ones
     extensions: list[dict] = field(default_factory=list)  # values the space gained, and why
+    lock: object = None  # the open, flocked run_dir/.lock while this process owns the study
 
     def __post_init__(self):
         self.hypotheses = self.hypotheses or [self.hypothesis.model_copy(deep=True)]
@@ -111,15 +113,34 @@ def open_study(run_dir: Path, hypothesis: Hypothesis, space: Space, source_text:
     if resume and not has_log:
         raise StudyError(f"nothing to resume: {run_dir / log.LOG_NAME} does not exist")
     _check_writable(run_dir)
+    lock = _lock(run_dir)
     copy = run_dir / "hypothesis.yaml"
     if not copy.exists():
         copy.write_text(source_text)
     study = Study(run_dir, hypothesis, space)
+    study.lock = lock
     study.refresh()
     for record in log.experiments(log.replay(study.log_path)):
         study.fold(record)  # the same steps, in the same order, as when it ran
     study.write()
     return study
+
+
+def _lock(run_dir: Path):
+    """One study, one writer. flock dies with its process, so a crash leaves no stale lock."""
+    handle = open(run_dir / ".lock", "a+")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.seek(0)
+        holder = handle.read().strip() or "another process"
+        handle.close()
+        raise StudyError(f"{run_dir} is being run by {holder}; one study takes one loop at a time") from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(f"pid {os.getpid()}\n")
+    handle.flush()
+    return handle
 
 
 def _check_writable(run_dir: Path) -> None:
