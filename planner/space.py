@@ -48,6 +48,10 @@ class Space:
         value = self.expected_value(point, condition.variable)
         return None if value is None else condition.holds(value)
 
+    def values(self, factor: str) -> list:
+        """The factor's candidate values; a factor the grid leaves out has its default."""
+        return list(self.grid[factor]) if factor in self.grid else [getattr(TrainConfig(), factor)]
+
     def points(self) -> list[dict]:
         """Every full design point, grid order (first factor varies slowest)."""
         base = {k: v for k, v in to_dict(TrainConfig()).items() if k in FACTORS}
@@ -111,7 +115,7 @@ def extension(prediction: Prediction, by_id: dict[str, Prediction], space: Space
         if any(space.in_region(c, condition) is not False for c in cells) or any(n is None for n, _ in known):
             continue
         for name, value in _candidates(condition, known):
-            trial = Space(dict(space.grid, **{name: space.grid.get(name, []) + [value]}), space.tokens)
+            trial = Space(dict(space.grid, **{name: space.values(name) + [value]}), space.tokens)
             if any(trial.in_region(c, condition) for c in trial.cells(factor) if c.get(name) == value):
                 return name, value, f"added {name} = {value} to reach {condition.text()} for {prediction.id}"
     return None
@@ -131,5 +135,5 @@ def _candidates(condition: Condition, known: list):
         yield "dataset_fraction", min(1.0, _nice(fraction * x / n * 1.25, up=True))
     at_full = n / fraction
     seq_len = int((cell["seq_len"] + 1) * at_full / (x * 1.25)) // 8 * 8
-    if seq_len >= 8:
+    if seq_len >= max(8, cell["seq_len"] // 2):  # shorter, not a different task altogether
         yield "seq_len", seq_len

@@ -36,10 +36,24 @@ def test_an_unreachable_small_n_is_reached_with_a_smaller_fraction():
 
 def test_an_unreachable_large_n_is_reached_with_shorter_sequences():
     p1 = n_below(2000)
-    p2 = interaction(condition=Condition(variable="n_train_samples", op=">", value=5000.0))
+    p2 = interaction(condition=Condition(variable="n_train_samples", op=">", value=4000.0))
     by_id = {"p1": p1, "p2": p2}
-    name, value, _ = extension(p2, by_id, Space(dict(GRID)))
-    assert name == "seq_len" and value < 64
+    space = Space(dict(GRID))
+    name, value, _ = extension(p2, by_id, space)
+    assert name == "seq_len" and 32 <= value < 64
+    space.grid[name] = space.values(name) + [value]
+    assert unreachable_reason(p2, by_id, space) is None
+
+
+def test_no_extension_turns_the_task_into_another_one():
+    p1 = n_below(2000)
+    p2 = interaction(condition=Condition(variable="n_train_samples", op=">", value=50000.0))
+    assert extension(p2, {"p1": p1, "p2": p2}, Space(dict(GRID))) is None  # would need seq_len 2
+
+
+def test_a_factor_the_grid_leaves_out_keeps_its_default_when_extended():
+    grid = {k: v for k, v in GRID.items() if k != "seq_len"}
+    assert Space(grid).values("seq_len") == [256]
 
 
 def test_a_reachable_condition_needs_no_extension():

@@ -63,7 +63,7 @@ class Study:
             found = extension(by_id[pid], by_id, self.space)
             if found:
                 name, value, why = found
-                self.space.grid[name] = self.space.grid.get(name, []) + [value]
+                self.space.grid[name] = self.space.values(name) + [value]
                 after = self.records[-1].experiment_id if self.records else None
                 self.extensions.append({"factor": name, "value": value, "reason": why, "after": after})
                 self.unreachable.pop(pid)
