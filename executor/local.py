@@ -19,7 +19,8 @@ from executor.base import RunPaths, RunResult, outcome
 
 # "__main__" too: otherwise every child re-imports the main module (loop.py and
 # its pydantic and scipy) before it starts; the server imports it once instead.
-_PRELOAD = ["__main__", "executor.train", "executor.local"]
+# torch._dynamo: the optimizers import it lazily on construction, 2 s on a small CPU.
+_PRELOAD = ["__main__", "torch._dynamo", "executor.train", "executor.local"]
 
 
 def _die_with_parent() -> None:
