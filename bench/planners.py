@@ -56,8 +56,8 @@ def make_planner(name: str, args, index: int):
 
 def run_study(job: tuple[int, str, int]) -> dict:
     """One simulated study with one planner, through the loop; its scored outcome."""
-    index, planner_name, budget = job
-    c = case(index)
+    index, planner_name, budget, space = job
+    c = case(index, space)
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
         source = Path(tmp) / "hypothesis.yaml"
         source.write_text(yaml.safe_dump(c.hypothesis, sort_keys=False))
@@ -170,6 +170,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--studies", type=int, default=36, help="simulated studies (default 36)")
     p.add_argument("--budget", type=int, default=40, help="runs per study (default 40)")
     p.add_argument("--quick", action="store_true", help="6 studies: a smoke test")
+    p.add_argument("--space", choices=["quickstart", "wide"], default="quickstart",
+                   help="the quickstart's 8-point space, or a wider one shaped like hypothesis.yaml")
     p.add_argument("--jobs", type=int, default=2, help="worker processes (default 2)")
     p.add_argument("--out", type=Path, default=RESULTS, help=f"results JSON (default {RESULTS.relative_to(ROOT)})")
     return p.parse_args(argv)
@@ -178,7 +180,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 def main(argv=None) -> int:
     args = parse_args(argv)
     n = 6 if args.quick else args.studies
-    jobs = [(i, name, args.budget) for i in range(n) for name in PLANNERS]
+    jobs = [(i, name, args.budget, args.space) for i in range(n) for name in PLANNERS]
     started = time.perf_counter()
     if args.jobs > 1:
         with ProcessPoolExecutor(args.jobs) as pool:
@@ -188,10 +190,12 @@ def main(argv=None) -> int:
     wall = time.perf_counter() - started
     summary = summarize(outcomes)
     command = " ".join(["python", "bench/planners.py", *(argv if argv is not None else sys.argv[1:])])
-    cases = [case(i) for i in range(n)]
+    cases = [case(i, args.space) for i in range(n)]
+    if args.out == RESULTS and args.space != "quickstart":
+        args.out = RESULTS.with_name(f"planners-{args.space}.json")
     at = sum(any(c.truth_of(pid) == "at" for pid in c.scores) for c in cases)
     print(f"command: {command}\nstudies: {n} per planner ({at} hold a prediction exactly at its threshold, "
-          f"so cannot end fully decided without a false decision), budget {args.budget} runs, "
+          f"so cannot end fully decided without a false decision), space {args.space}, budget {args.budget} runs, "
           f"wall time {wall:.1f} s\n")
     print(table(summary))
     args.out.parent.mkdir(parents=True, exist_ok=True)

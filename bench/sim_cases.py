@@ -1,7 +1,10 @@
 """Simulated studies with known truth, for benchmarking planners and the checker.
 
-Every case runs in the quickstart's space (norm_position x learning_rate x
-dataset_fraction, N = 308 or 3076) with a truth surface chosen so that each
+Every case runs in one of two spaces: the quickstart's (norm_position x 2 learning
+rates x 2 dataset fractions, N = 308 or 3076: every cell informs some prediction) or
+a wider one shaped like hypothesis.yaml (3 learning rates x 3 fractions, where the
+middle fraction, N = 1538, lies in neither N < 1000 nor N > 2000, and the middle
+learning rate is no arm of the learning-rate comparisons), with a truth surface chosen so that each
 prediction is clearly true, clearly false, or sits exactly at its threshold. An
 effect marked AT is solved for (noise-free, with the checker's own steps_to_target)
 so the prediction it names scores exactly zero. Noise runs from small to larger
@@ -25,6 +28,8 @@ AT_TOLERANCE = 1e-8  # |true score| below this counts as exactly at the threshol
 CONFIG = {"model": "transformer_tiny", "dataset": "synthetic", "norm_position": ["pre", "post"],
           "learning_rate": [1e-3, 3e-3], "dataset_fraction": [0.1, 1.0], "seq_len": 64,
           "batch_size": 16, "max_steps": 300, "eval_interval": 25, "eval_batches": 4}
+WIDE = dict(CONFIG, learning_rate=[1e-3, 2e-3, 3e-3], dataset_fraction=[0.1, 0.5, 1.0])
+SPACES = {"quickstart": CONFIG, "wide": WIDE}
 SMALL = {"variable": "n_train_samples", "op": "<", "value": 1000}
 LARGE = {"variable": "n_train_samples", "op": ">", "value": 2000}
 
@@ -92,8 +97,9 @@ class Case:
         return "at" if abs(score) < AT_TOLERANCE else "true" if score > 0 else "false"
 
 
-def case(index: int) -> Case:
+def case(index: int, space: str = "quickstart") -> Case:
     """Study `index`: template index % 12, noise level cycling so 36 cover every pair."""
+    config = SPACES[space]
     names = list(TEMPLATES)
     name = names[index % len(names)]
     noise = list(NOISE)[(index + index // len(names)) % len(NOISE)]
@@ -103,16 +109,16 @@ def case(index: int) -> Case:
                  "effects": effects, "noise": {"tau_shared": 0.1, "tau_arm": tau_arm, "floor_shared": 0.01,
                                                "floor_arm": floor_arm, "draw": index}}
     hypothesis = {"hypothesis": {"name": f"{name}-{noise}-{index}", "claim": f"simulated case {name}",
-                                 "predictions": predictions, "initial_config": CONFIG}}
-    compiled = compile_all(predictions, config_space(CONFIG))
-    truth = _solve(raw_truth, compiled, at) if at else Truth.model_validate(raw_truth)
-    scores = scores_of(truth, compiled)
+                                 "predictions": predictions, "initial_config": config}}
+    compiled = compile_all(predictions, config_space(config))
+    truth = _solve(raw_truth, compiled, at, config) if at else Truth.model_validate(raw_truth)
+    scores = scores_of(truth, compiled, config)
     return Case(name, noise, index, hypothesis, truth, scores)
 
 
-def scores_of(truth: Truth, predictions: list[Prediction]) -> dict[str, float]:
+def scores_of(truth: Truth, predictions: list[Prediction], config: dict = CONFIG) -> dict[str, float]:
     by_id = {p.id: p for p in predictions}
-    space = Space(config_space(CONFIG))
+    space = Space(config_space(config))
     out = {}
     for p in predictions:
         factor = by_id[p.spec.of].spec.factor if p.spec.kind == "interaction" else p.spec.factor
@@ -120,7 +126,7 @@ def scores_of(truth: Truth, predictions: list[Prediction]) -> dict[str, float]:
     return out
 
 
-def _solve(raw: dict, predictions: list[Prediction], at: str) -> Truth:
+def _solve(raw: dict, predictions: list[Prediction], at: str, config: dict) -> Truth:
     """Replace the AT level by the value that puts prediction `at` exactly on its threshold."""
     target = next(p for p in predictions if p.id == at)
 
@@ -129,7 +135,7 @@ def _solve(raw: dict, predictions: list[Prediction], at: str) -> Truth:
                    for e in raw["effects"]]
         return Truth.model_validate(dict(raw, effects=effects))
 
-    score = lambda x: scores_of(with_level(x), predictions)[at]  # noqa: E731
+    score = lambda x: scores_of(with_level(x), predictions, config)[at]  # noqa: E731
     root = brentq(score, -0.3, 0.3, xtol=1e-15, rtol=1e-15)
     return with_level(root)
 

@@ -7,6 +7,8 @@ killable) in milliseconds. `--spawn` style plain subprocesses stay available.
 """
 from __future__ import annotations
 
+import contextlib
+import importlib.machinery
 import multiprocessing
 import os
 import subprocess
@@ -17,10 +19,8 @@ from pathlib import Path
 from executor import config as cfg
 from executor.base import RunPaths, RunResult, outcome
 
-# "__main__" too: otherwise every child re-imports the main module (loop.py and
-# its pydantic and scipy) before it starts; the server imports it once instead.
 # torch._dynamo: the optimizers import it lazily on construction, 2 s on a small CPU.
-_PRELOAD = ["__main__", "torch._dynamo", "executor.train", "executor.local"]
+_PRELOAD = ["torch._dynamo", "executor.train", "executor.local"]
 
 
 def _die_with_parent() -> None:
@@ -50,6 +50,25 @@ def _child(config_path: str, out_path: str, err_path: str) -> None:
     sys.exit(code)
 
 
+@contextlib.contextmanager
+def _main_not_reimported():
+    """Start a child without re-running the main script in it.
+
+    multiprocessing re-imports `python loop.py` (pydantic, scipy: 1.3 s here) in every
+    child it starts from a script, and Python 3.11's forkserver never preloads it.
+    The child needs nothing from it (its target lives in this module); a main module
+    named "__main__" is the case in which multiprocessing.spawn skips that fix-up.
+    """
+    main = sys.modules["__main__"]
+    saved = getattr(main, "__spec__", None)
+    if saved is None:
+        main.__spec__ = importlib.machinery.ModuleSpec("__main__", None)
+    try:
+        yield
+    finally:
+        main.__spec__ = saved
+
+
 class LocalExecutor:
     """Runs `executor.train` on this machine, one process per run."""
 
@@ -74,7 +93,8 @@ class LocalExecutor:
     def _run_forked(self, json_path: Path, paths: RunPaths, eid: str, timeout_s: float):
         proc = self.ctx.Process(target=_child, args=(str(json_path), str(paths.out(eid)),
                                                      str(paths.err(eid))), daemon=True)
-        proc.start()
+        with _main_not_reimported():
+            proc.start()
         proc.join(timeout_s)
         timed_out = proc.is_alive()
         if timed_out:
