@@ -144,15 +144,19 @@ def _seeds_by_cell(records: list[ResultRecord], factor: str) -> dict[tuple, set[
 
 
 class CostModel:
-    """Expected seconds of a run: the median of past runs of the same shape."""
+    """Expected seconds of a run: the median of past runs of the same shape.
+
+    By shape (model, data, sizes, steps), not by design point: points of one shape
+    differ in cost by noise, and ranking by that noise would pile seeds on whichever
+    cell happened to run fastest instead of spreading them.
+    """
 
     SHAPE = ("model", "dataset", "seq_len", "batch_size", "max_steps", "n_layer", "d_model")
 
     def __init__(self, records: list[ResultRecord]):
-        self.by_point, self.by_shape, everything = defaultdict(list), defaultdict(list), []
+        self.by_shape, everything = defaultdict(list), []
         for r in records:
             if r.status == "completed":
-                self.by_point[cell_key(r.config, "")].append(r.wall_time_s)
                 self.by_shape[self._shape(r.config)].append(r.wall_time_s)
                 everything.append(r.wall_time_s)
         self.default = statistics.median(everything) if everything else 1.0
@@ -161,10 +165,8 @@ class CostModel:
         return tuple(point.get(k) for k in self.SHAPE)
 
     def seconds(self, point: dict) -> float:
-        for times in (self.by_point.get(cell_key(point, "")), self.by_shape.get(self._shape(point))):
-            if times:
-                return max(statistics.median(times), 1e-3)
-        return max(self.default, 1e-3)
+        times = self.by_shape.get(self._shape(point))
+        return max(statistics.median(times) if times else self.default, 1e-3)
 
 
 def _unfinished_pair(open_, by_id, records) -> Proposal | None:
