@@ -139,6 +139,7 @@ def main(argv=None) -> int:
     finally:
         executor.close()
     print(study.stop(reason, now()))
+    study.close()
     return 0
 
 

@@ -67,6 +67,7 @@ def test_new_predictions_are_judged_only_on_runs_after_they_were_made(tmp_path):
     log.write_text("".join(r.model_dump_json() + "\n" for r in records))
     study = open_study(tmp_path / "run", h, Space({k: v if isinstance(v, list) else [v]
                                                     for k, v in GRID.items()}), "", resume=True)
+    study.close()
     assert [p.id for p in study.predictions] == ["p1", "p1.1"]
     refined = study.predictions[1]
     later = [r.experiment_id for r in records if r.experiment_id > refined.after]
@@ -83,6 +84,7 @@ def test_evolution_is_replayed_identically_and_shows_in_trajectory_and_tree(tmp_
                                                     for r in twenty_percent_better()))
     space = lambda: Space({k: v if isinstance(v, list) else [v] for k, v in GRID.items()})  # noqa: E731
     first = open_study(run, h, space(), "", resume=True)
+    first.close()
     again = open_study(run, h, space(), "", resume=True)
     assert [p.model_dump() for p in first.predictions] == [p.model_dump() for p in again.predictions]
     graph = json.loads((run / "trajectory.json").read_text())

@@ -96,6 +96,12 @@ class Study:
         graph.write(self.run_dir / graph.TRAJECTORY_NAME, g)
         return g
 
+    def close(self) -> None:
+        """Give up the run directory (the lock would go with the process anyway)."""
+        if self.lock is not None:
+            self.lock.close()
+            self.lock = None
+
     def stop(self, reason: str, finished_at: str) -> str:
         """Log why the study stopped, write the final trajectory, return the tree."""
         log.append(self.log_path, StopRecord(reason=reason, n_experiments=len(self.records),
