@@ -128,23 +128,11 @@ def test_evidence_grows_with_replicates_of_a_real_effect_and_not_against_it():
     assert stats.one_sample_evalue(ys, -1) < 1
 
 
-def _sequential_false_decisions(guarded, studies=600, looks=12, seed=11):
-    """Truth exactly at the threshold (mu = 0); look after every pair; any decision is false."""
-    rng = random.Random(seed)
-    false = 0
-    for _ in range(studies):
-        ys = []
-        for _ in range(looks):
-            ys.append(rng.gauss(0.0, 0.15))
-            post = stats.region_mean(ys, stats.pooled_noise([ys], prior_scale=0.1)).prob_positive()
-            side = 1 if post >= 0.5 else -1
-            passed = max(post, 1 - post) >= 0.9
-            if guarded:
-                passed = passed and stats.one_sample_evalue(ys, side) >= stats.E_BOUND
-            if passed:
-                false += 1
-                break
-    return false / studies
+def _sequential_false_decisions(guarded, studies=600, looks=12):
+    """Truth exactly at the threshold; look after every pair; any decision is false."""
+    from bench.guard import false_decision_rate
+
+    return false_decision_rate(guarded, studies, looks)
 
 
 def test_the_e_value_guard_keeps_false_decisions_at_the_threshold_under_five_percent():
