@@ -16,6 +16,7 @@ from parser.hypothesis import (HypothesisError, effective_text, hypothesis_name,
 from parser.metrics import now, to_record
 from planner.offline import OfflinePlanner
 from planner.space import Space
+from trajectory.report import write_reports
 from trajectory.study import Study, StudyError, open_study
 
 
@@ -133,12 +134,14 @@ def main(argv=None) -> int:
         reason = research(study, planner, executor, args)
     except KeyboardInterrupt:
         study.stop("interrupted by the user", now())
+        write_reports(study)
         print(f"\ninterrupted: {len(study.records)} finished runs are in {study.log_path}\n"
               f"resume with: python loop.py --resume {study.run_dir}", file=sys.stderr)
         return 130
     finally:
         executor.close()
     print(study.stop(reason, now()))
+    write_reports(study)
     study.close()
     return 0
 

@@ -17,7 +17,7 @@ from parser import log
 from parser.checker import Verdict, assess_all
 from parser.schema import Hypothesis, Prediction, ResultRecord, StopRecord
 from planner.space import Space, extension, unreachable_reason
-from trajectory import graph
+from trajectory import dashboard, graph
 from trajectory.evolve import evolve
 from trajectory.render import tree
 
@@ -94,6 +94,7 @@ class Study:
         g = graph.build(self.hypotheses, self.records, self.verdicts, self.history, stop_reason)
         g["space_extensions"] = self.extensions
         graph.write(self.run_dir / graph.TRAJECTORY_NAME, g)
+        dashboard.write(self.run_dir, g, self.records)
         return g
 
     def close(self) -> None:

@@ -1,0 +1,25 @@
+"""PNG figures beside the report: confidence, val-loss curves by arm, effects."""
+import sys
+
+from tests.records import comparison, pairs
+from tests.sim_study import finished_study
+from trajectory import figures
+
+
+def test_a_finished_study_has_its_three_figures_referenced_by_the_report():
+    run = finished_study()
+    for name in ("confidence.png", "val_curves.png", "effects.png"):
+        assert (run / "figures" / name).read_bytes().startswith(b"\x89PNG")
+        assert f"](figures/{name})" in (run / "report.md").read_text()
+
+
+def test_without_matplotlib_the_figures_are_skipped_with_one_line(tmp_path, monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib now raises ImportError
+    assert figures.draw(tmp_path, {"predictions": [], "experiments": []}, []) == []
+    assert capsys.readouterr().out == "figures skipped: matplotlib is not installed (pip install matplotlib)\n"
+
+
+def test_val_loss_curves_are_grouped_by_the_compared_factor():
+    graph = {"predictions": [{"spec": comparison().spec.model_dump()}]}
+    arms = figures.curves_by_arm(pairs([(2.0, 2.2), (2.1, 2.3)]), figures.compared_factor(graph))
+    assert sorted(arms) == ["post", "pre"] and len(arms["pre"]) == 2

@@ -1,0 +1,63 @@
+"""dashboard.html: one self-contained page (inline CSS and JS, the data as embedded JSON).
+
+The page draws the trajectory graph, each prediction's confidence over the
+experiments, the val-loss curves by arm and the experiments table from the JSON
+alone (no network). While the study runs it reloads itself every 10 s; once the
+trajectory has a stop reason it stops reloading. Written atomically, like
+trajectory.json, so a reloading browser never reads half a page.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from pathlib import Path
+
+from trajectory.figures import compared_factor, curves_by_arm
+
+DASHBOARD_NAME = "dashboard.html"
+TEMPLATE = Path(__file__).with_name("dashboard_template.html")
+REFRESH = '<meta http-equiv="refresh" content="10">'
+
+
+def data(graph: dict, records: list) -> dict:
+    factor = compared_factor(graph)
+    times = {r.experiment_id: (r.metrics or {}).get("train_time_s") for r in records}
+    experiments = [dict(e, train_time_s=times.get(e["id"])) for e in graph["experiments"]]
+    return {"graph": dict(graph, experiments=experiments), "factor": factor,
+            "curves": curves_by_arm(records, factor)}
+
+
+def _finite(value):
+    """NaN and infinities (a diverged curve) become null: JSON.parse rejects them."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
+
+
+def embed(value) -> str:
+    """JSON that can sit inside <script>: '<' only occurs in strings, where \\u003c means the same."""
+    return json.dumps(_finite(value), allow_nan=False, default=str).replace("<", "\\u003c")
+
+
+def html(graph: dict, records: list) -> str:
+    page = TEMPLATE.read_text()
+    refresh = "" if graph.get("stop_reason") else REFRESH
+    return page.replace("<!--REFRESH-->", refresh).replace("/*DATA*/null", embed(data(graph, records)))
+
+
+def write(run_dir: Path, graph: dict, records: list) -> None:
+    path = run_dir / DASHBOARD_NAME
+    fd, tmp = tempfile.mkstemp(dir=run_dir, prefix=f".{DASHBOARD_NAME}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(html(graph, records))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
