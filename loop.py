@@ -32,7 +32,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--command", help="training command for --executor command (see README)")
     p.add_argument("--sim", type=Path, help="true effects and noise (YAML) for --executor sim")
     p.add_argument("--seed", type=int, default=0, help="first seed of every design cell")
-    p.add_argument("--max-seeds", type=int, default=5, help="replicates per design cell")
+    p.add_argument("--max-seeds", type=int, default=10, help="replicates per design cell (default 10)")
     p.add_argument("--run-timeout", type=float, default=3600.0, help="seconds per run")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override an initial_config entry, e.g. --set max_steps=100 (repeatable)")
