@@ -14,6 +14,11 @@ from typing import Protocol, runtime_checkable
 from executor.config import TrainConfig
 
 STDERR_TAIL_CHARS = 2000
+DIVERGED_EXIT = 3  # executor.train's exit code for NaN/inf or diverging loss (also the command contract)
+START_FAILED_EXIT = 127  # the shell's "command not found"
+CRASH_SIGNALS = {signal.SIGSEGV, signal.SIGABRT, signal.SIGBUS, signal.SIGILL, signal.SIGFPE}
+OOM_MARKERS = ("MemoryError", "out of memory", "can't allocate memory", "Cannot allocate memory",
+               "std::bad_alloc")
 
 
 @dataclass(frozen=True)
@@ -25,6 +30,7 @@ class RunResult:
     metrics_path: Path
     error: str | None = None
     stderr_tail: str | None = None
+    cause: str | None = None  # parser.schema.Cause; None when completed
 
     @property
     def timed_out(self) -> bool:
@@ -84,14 +90,39 @@ def last_error_line(tail: str) -> str | None:
     return lines[-1] if lines else None
 
 
+def cause_of(returncode: int | None, timed_out: bool, tail: str) -> str | None:
+    """Why a run did not complete, from how it ended and what it last printed.
+
+    Memory exhaustion wins over how the process then died (a MemoryError traceback,
+    an allocator abort); a SIGKILL we did not send is most often the kernel's OOM killer,
+    but we can't tell, so it stays "killed".
+    """
+    if timed_out:
+        return "timeout"
+    if returncode == 0:
+        return None
+    if any(marker in tail for marker in OOM_MARKERS):
+        return "oom"
+    if returncode is None:
+        return "killed"
+    if returncode < 0:
+        return "crash" if -returncode in CRASH_SIGNALS else "killed"
+    if returncode == DIVERGED_EXIT:
+        return "diverged"
+    if returncode == START_FAILED_EXIT and "cannot start" in tail:
+        return "start_failed"
+    return "exception" if "Traceback (most recent call last)" in tail else "error"
+
+
 def outcome(experiment_id: str, returncode: int | None, timed_out: bool, wall: float,
             paths: RunPaths, timeout_s: float) -> RunResult:
-    """Turn an exit into a result: the status, and the cause in one line."""
+    """Turn an exit into a result: the status, the cause, and the error in one line."""
     tail = stderr_tail(paths.err(experiment_id))
     metrics_path = paths.metrics(experiment_id)
+    cause = cause_of(returncode, timed_out, tail)
     if timed_out:
         return RunResult(experiment_id, "timeout", returncode, wall, metrics_path,
-                         f"timed out after {timeout_s:g} s", tail)
+                         f"timed out after {timeout_s:g} s", tail, cause)
     if returncode == 0:
         return RunResult(experiment_id, "completed", 0, wall, metrics_path, None, tail)
     error = last_error_line(tail)
@@ -99,4 +130,27 @@ def outcome(experiment_id: str, returncode: int | None, timed_out: bool, wall: f
         name = signal.Signals(-returncode).name if -returncode in signal.valid_signals() else "?"
         error = f"killed by signal {-returncode} ({name})" + (f": {error}" if error else "")
     return RunResult(experiment_id, "failed", returncode, wall, metrics_path,
-                     error or f"exit code {returncode}", tail)
+                     error or f"exit code {returncode}", tail, cause)
+
+
+def fresh_start(paths: RunPaths, experiment_id: str) -> None:
+    """Remove a metrics file left by an attempt that a kill interrupted, so a rerun that
+    exits 0 without writing one is not credited with the old run's numbers."""
+    paths.metrics(experiment_id).unlink(missing_ok=True)
+
+
+def die_with_parent(parent: int | None = None) -> None:
+    """Ask Linux to kill this process when its parent goes, so no orphan keeps training
+    after the loop is killed (a new session escapes the loop's process group).
+
+    `parent`: the pid that started us; if it is already gone, exit now (the request
+    only covers a death after it is made).
+    """
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+    if parent is not None and os.getppid() != parent:
+        os._exit(1)

@@ -7,9 +7,14 @@ The loop runs the command (no shell) with these environment variables:
 `{config}` and `{metrics}` in the command are replaced by the same paths. The
 script exits 0 and writes at least {"final_val_loss": <float>}; any other keys of
 the built-in trainer's metrics (val_curve, train_time_s, ...) are used when present.
+Exit code 3 means the loss diverged (as executor.train); any other failure is
+recorded with its cause (exception, crash, oom, ...: executor/base.py `cause_of`).
+The script runs in its own session (so a timeout kills all it started) and is killed
+if the loop dies.
 """
 from __future__ import annotations
 
+import functools
 import os
 import shlex
 import signal
@@ -17,7 +22,7 @@ import subprocess
 import time
 
 from executor import config as cfg
-from executor.base import RunPaths, RunResult, outcome
+from executor.base import RunPaths, RunResult, START_FAILED_EXIT, die_with_parent, fresh_start, outcome
 
 
 class CommandExecutor:
@@ -31,6 +36,7 @@ class CommandExecutor:
     def run(self, config: cfg.TrainConfig, paths: RunPaths, timeout_s: float) -> RunResult:
         eid = config.experiment_id
         _, json_path = cfg.write(config, paths.config_dir)
+        fresh_start(paths, eid)
         metrics = paths.metrics(eid)
         argv = [a.replace("{config}", str(json_path)).replace("{metrics}", str(metrics))
                 for a in self.argv]
@@ -47,10 +53,11 @@ class CommandExecutor:
 def _run(argv, env, paths: RunPaths, eid: str, timeout_s: float):
     with open(paths.out(eid), "wb") as out, open(paths.err(eid), "wb") as err:
         try:
-            proc = subprocess.Popen(argv, stdout=out, stderr=err, env=env, start_new_session=True)
+            proc = subprocess.Popen(argv, stdout=out, stderr=err, env=env, start_new_session=True,
+                                    preexec_fn=functools.partial(die_with_parent, os.getpid()))
         except OSError as e:
             err.write(f"error: cannot start {argv[0]!r}: {e}\n".encode())
-            return 127, False
+            return START_FAILED_EXIT, False
         try:
             return proc.wait(timeout=timeout_s), False
         except subprocess.TimeoutExpired:

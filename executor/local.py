@@ -8,6 +8,7 @@ killable) in milliseconds. `--spawn` style plain subprocesses stay available.
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib.machinery
 import multiprocessing
 import os
@@ -17,25 +18,14 @@ import time
 from pathlib import Path
 
 from executor import config as cfg
-from executor.base import RunPaths, RunResult, outcome
+from executor.base import RunPaths, RunResult, die_with_parent, fresh_start, outcome
 
 # torch._dynamo: the optimizers import it lazily on construction, 2 s on a small CPU.
 _PRELOAD = ["torch._dynamo", "executor.train", "executor.local"]
 
 
-def _die_with_parent() -> None:
-    """Ask Linux to kill this run if its parent goes, so no orphan keeps training."""
-    try:
-        import ctypes
-        import signal
-
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
-
-
 def _child(config_path: str, out_path: str, err_path: str) -> None:
-    _die_with_parent()
+    die_with_parent()
     for fd, path in ((1, out_path), (2, err_path)):
         target = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
         os.dup2(target, fd)
@@ -83,6 +73,7 @@ class LocalExecutor:
     def run(self, config: cfg.TrainConfig, paths: RunPaths, timeout_s: float) -> RunResult:
         eid = config.experiment_id
         _, json_path = cfg.write(config, paths.config_dir)
+        fresh_start(paths, eid)
         start = time.perf_counter()
         if self.fork:
             code, timed_out = self._run_forked(json_path, paths, eid, timeout_s)
@@ -106,7 +97,8 @@ class LocalExecutor:
         root = Path(__file__).resolve().parent.parent
         with open(paths.out(eid), "wb") as out, open(paths.err(eid), "wb") as err:
             proc = subprocess.Popen([sys.executable, "-m", "executor.train", str(json_path)],
-                                    stdout=out, stderr=err, cwd=root, start_new_session=True)
+                                    stdout=out, stderr=err, cwd=root, start_new_session=True,
+                                    preexec_fn=functools.partial(die_with_parent, os.getpid()))
             try:
                 return proc.wait(timeout=timeout_s), False
             except subprocess.TimeoutExpired:

@@ -2,7 +2,8 @@
 
 The log is the study's single source of truth. An append is one `write` of one
 line followed by flush + fsync, so a crash leaves at worst a torn last line,
-which replay skips (and the next append starts on a fresh line).
+which replay skips; the next append cuts it off (it never held a whole record), so
+the log stays valid JSONL line by line.
 """
 from __future__ import annotations
 
@@ -20,18 +21,44 @@ LOG_NAME = "research_log.jsonl"
 
 def append(path: Path, record: ResultRecord | StopRecord) -> None:
     line = record.model_dump_json() + "\n"
+    if path.exists():
+        _repair_tail(path)
     with open(path, "ab") as f:
-        if f.tell() > 0 and not _ends_with_newline(path):
-            f.write(b"\n")  # seal a torn line left by a crash
         f.write(line.encode())
         f.flush()
         os.fsync(f.fileno())
 
 
-def _ends_with_newline(path: Path) -> bool:
-    with open(path, "rb") as f:
-        f.seek(-1, os.SEEK_END)
-        return f.read(1) == b"\n"
+def _repair_tail(path: Path) -> None:
+    """Cut a torn last line (no newline, not a record) left by a crash mid-append; a whole
+    record that only lacks its newline gets one."""
+    with open(path, "r+b") as f:
+        end = f.seek(0, os.SEEK_END)
+        if end == 0:
+            return
+        f.seek(end - 1)
+        if f.read(1) == b"\n":
+            return
+        start = _last_line_start(f, end)
+        f.seek(start)
+        if _parse(f.read()) is None:
+            f.truncate(start)
+        else:
+            f.write(b"\n")
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def _last_line_start(f, end: int, block: int = 1 << 16) -> int:
+    pos = end
+    while pos > 0:
+        step = min(block, pos)
+        f.seek(pos - step)
+        newline = f.read(step).rfind(b"\n")
+        if newline >= 0:
+            return pos - step + newline + 1
+        pos -= step
+    return 0
 
 
 def replay(path: Path) -> list[ResultRecord | StopRecord]:

@@ -50,13 +50,15 @@ def read_metrics(path: Path) -> tuple[dict | None, str | None]:
 def to_record(result, config: dict, factors: dict, plan: dict, started_at: str) -> ResultRecord:
     """Build the log record; a run that exited 0 without usable metrics is a failure."""
     status, error, metrics = result.status, result.error, None
+    cause = result.cause
     if status == "completed":
         metrics, problem = read_metrics(result.metrics_path)
         if problem:
             status, error = "failed", problem
+            cause = "metrics_malformed" if result.metrics_path.exists() else "metrics_missing"
     return ResultRecord(
         experiment_id=result.experiment_id, hypothesis_id=plan.get("hypothesis_id", "H1"),
-        config=config, config_hash=config_hash(factors), seed=config["seed"], status=status,
+        config=config, config_hash=config_hash(factors), seed=config["seed"], status=status, cause=cause,
         metrics=metrics, error=error, stderr_tail=None if status == "completed" else result.stderr_tail,
         returncode=result.returncode, wall_time_s=round(result.wall_time_s, 3),
         planner=plan.get("planner", "offline"), rationale=plan.get("rationale", ""),

@@ -11,6 +11,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 Scalar = Union[bool, int, float, str, None]
 Op = Literal["<", "<=", ">", ">=", "=="]
+# Why a run did not complete (None for a completed one); see executor/base.py `cause_of`.
+Cause = Literal["exception", "error", "diverged", "timeout", "crash", "killed", "oom", "start_failed",
+                "metrics_missing", "metrics_malformed"]
 
 
 class Strict(BaseModel):
@@ -166,6 +169,7 @@ class ResultRecord(Strict):
     config_hash: str
     seed: int
     status: Literal["completed", "failed", "timeout"]
+    cause: Cause | None = None
     metrics: dict[str, Any] | None = None
     error: str | None = None
     stderr_tail: str | None = None

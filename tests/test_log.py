@@ -20,8 +20,16 @@ def test_a_torn_last_line_is_ignored_and_the_next_append_is_intact(tmp_path):
     assert [r.experiment_id for r in log.replay(path)] == ["exp_0001"]
     log.append(path, record("exp_0003", "post", 0))
     assert [r.experiment_id for r in log.replay(path)] == ["exp_0001", "exp_0003"]
-    for line in path.read_text().splitlines()[::2]:
+    for line in path.read_text().splitlines():  # the torn fragment was cut off: valid JSONL
         json.loads(line)
+
+
+def test_a_whole_record_missing_only_its_newline_is_kept(tmp_path):
+    path = tmp_path / log.LOG_NAME
+    with open(path, "wb") as f:
+        f.write(record("exp_0001", "pre", 0).model_dump_json().encode())
+    log.append(path, record("exp_0002", "post", 0))
+    assert [r.experiment_id for r in log.replay(path)] == ["exp_0001", "exp_0002"]
 
 
 def test_a_malformed_line_in_the_middle_is_skipped_with_a_warning(tmp_path, capsys):
