@@ -103,12 +103,23 @@ def progress_line(record, study: Study) -> str:
     return f"{record.experiment_id} {record.status:9s} {what}  ({record.wall_time_s:.1f}s)  | {conf}"
 
 
+def nothing_left(study: Study) -> str:
+    failed = [r for r in study.records if r.status != "completed"]
+    if study.records and len(failed) == len(study.records):
+        causes = sorted({r.cause or r.status for r in failed})
+        return f"every run failed ({len(failed)}: {', '.join(causes)}); see the errors in the log"
+    if failed:
+        return (f"nothing left in the space is expected to change a verdict "
+                f"({len(failed)} failed runs; cells that failed twice are excluded)")
+    return "nothing left in the space is expected to change a verdict"
+
+
 def research(study: Study, planner, executor, args) -> str:
     paths, started = RunPaths.under(study.run_dir), time.monotonic()
     while not (reason := stop_reason(study, args, started)):
         proposal = planner.propose(study.predictions, study.verdicts, study.records, study.space)
         if proposal is None:
-            return "nothing left in the space is expected to change a verdict"
+            return nothing_left(study)
         first = f"exp_{len(study.records) + 1:04d}"
         for i, point in enumerate(proposal.runs):
             if i and stop_reason(study, args, started):

@@ -113,5 +113,5 @@ def test_a_study_whose_every_run_crashes_stops_within_bounded_runs_with_its_fail
     assert all(e["status"] == "failed" and e["cause"] == "crash" and "SIGSEGV" in e["error"] for e in exps)
     stop = records(run_dir)[-1]
     assert stop["record"] == "stop" and stop["n_experiments"] == len(exps)
-    assert stop["reason"] == "nothing left in the space is expected to change a verdict"
+    assert stop["reason"] == f"every run failed ({len(exps)}: crash); see the errors in the log"
     assert f"Stopped: {stop['reason']}" in done.stdout
