@@ -16,6 +16,7 @@ from parser.hypothesis import (HypothesisError, effective_text, hypothesis_name,
 from parser.metrics import now, to_record
 from planner.offline import OfflinePlanner
 from planner.space import Space
+from trajectory.live import PlainView, make_view
 from trajectory.report import write_reports
 from trajectory.study import Study, StudyError, open_study
 
@@ -38,6 +39,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="override an initial_config entry, e.g. --set max_steps=100 (repeatable)")
     p.add_argument("--data-dir", help="local directory holding the dataset files")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
+    p.add_argument("--quiet", action="store_true", help="print only the stop reason")
     return p.parse_args(argv)
 
 
@@ -82,25 +84,18 @@ def stop_reason(study: Study, args, started: float) -> str | None:
     return None
 
 
-def run_one(study: Study, executor, paths: RunPaths, point: dict, proposal, pair, args) -> None:
+def run_one(study: Study, executor, paths: RunPaths, point: dict, proposal, pair, args, view) -> None:
     eid = f"exp_{len(study.records) + 1:04d}"
     config = TrainConfig(**point, experiment_id=eid, data_dir=args.data_dir, device=args.device,
                          metrics_path=str(paths.metrics(eid).resolve()))
     started_at = now()
+    view.start_run(eid, paths.out(eid), config.max_steps, len(study.records), args.max_experiments)
     result = executor.run(config, paths, args.run_timeout)
     plan = {"hypothesis_id": study.hypothesis_of(proposal.targets[0]), "planner": proposal.planner,
             "rationale": proposal.rationale, "targets": proposal.targets, "pair": pair}
     record = to_record(result, vars(config), point, plan, started_at)
     study.add(record)
-    print(progress_line(record, study), flush=True)
-
-
-def progress_line(record, study: Study) -> str:
-    loss = (record.metrics or {}).get("final_val_loss")
-    what = f"final_val_loss={loss:.4f}" if loss is not None else f"{record.status}: {record.error}"
-    conf = ", ".join(f"{pid} {v.status}" + (f" {v.confidence:.2f}" if v.confidence is not None else "")
-                     for pid, v in study.verdicts.items())
-    return f"{record.experiment_id} {record.status:9s} {what}  ({record.wall_time_s:.1f}s)  | {conf}"
+    view.end_run(record, study.verdicts, len(study.records), args.max_experiments)
 
 
 def nothing_left(study: Study) -> str:
@@ -114,8 +109,9 @@ def nothing_left(study: Study) -> str:
     return "nothing left in the space is expected to change a verdict"
 
 
-def research(study: Study, planner, executor, args) -> str:
+def research(study: Study, planner, executor, args, view=None) -> str:
     paths, started = RunPaths.under(study.run_dir), time.monotonic()
+    view = view or PlainView()
     while not (reason := stop_reason(study, args, started)):
         proposal = planner.propose(study.predictions, study.verdicts, study.records, study.space)
         if proposal is None:
@@ -126,7 +122,7 @@ def research(study: Study, planner, executor, args) -> str:
                 break
             pair = proposal.extra.get("pair") if len(proposal.runs) == 1 else \
                 (first if i else f"exp_{len(study.records) + 2:04d}")
-            run_one(study, executor, paths, point, proposal, pair, args)
+            run_one(study, executor, paths, point, proposal, pair, args, view)
     return reason
 
 
@@ -138,11 +134,13 @@ def main(argv=None) -> int:
     except (HypothesisError, StudyError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    for p in study.hypothesis.predictions:
-        print(f"{p.id}: {p.text}\n    = {p.spec.text()}")
+    if not args.quiet:
+        for p in study.hypothesis.predictions:
+            print(f"{p.id}: {p.text}\n    = {p.spec.text()}")
     planner = OfflinePlanner(max_seeds=args.max_seeds, base_seed=args.seed)
+    view = make_view(args.quiet)
     try:
-        reason = research(study, planner, executor, args)
+        reason = research(study, planner, executor, args, view)
     except KeyboardInterrupt:
         study.stop("interrupted by the user", now())
         write_reports(study)
@@ -150,8 +148,10 @@ def main(argv=None) -> int:
               f"resume with: python loop.py --resume {study.run_dir}", file=sys.stderr)
         return 130
     finally:
+        view.close()
         executor.close()
-    print(study.stop(reason, now()))
+    tree = study.stop(reason, now())
+    print(f"Stopped: {reason}" if args.quiet else tree)
     write_reports(study)
     study.close()
     return 0

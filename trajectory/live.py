@@ -1,0 +1,128 @@
+"""What the terminal shows while a study runs.
+
+Three views behind one small interface: a live panel (rich) when stdout is a
+terminal, one plain line per event otherwise (logs, CI, pipes), and nothing with
+--quiet. The live panel learns a running experiment's progress by tailing its
+`logs/<id>.out`, where the trainer prints `step N | train ... | val ... | Ts` at
+every evaluation, so the executors need not know the view exists.
+"""
+from __future__ import annotations
+
+import re
+import sys
+import time
+from pathlib import Path
+
+STEP_LINE = re.compile(r"^step (\d+) \| train ([\d.naninf]+) \| val ([\d.naninf]+) \| ([\d.]+)s")
+
+
+def progress(out_path: Path, max_steps: int) -> tuple[int, float | None, float | None] | None:
+    """(step, val loss, ETA seconds) from the last step line of a run's output, if any."""
+    try:
+        with open(out_path, "rb") as f:
+            f.seek(0, 2)
+            f.seek(max(0, f.tell() - 4096))
+            lines = f.read().decode(errors="replace").splitlines()
+    except OSError:
+        return None
+    for line in reversed(lines):
+        m = STEP_LINE.match(line)
+        if m:
+            step, val, elapsed = int(m[1]), float(m[3]), float(m[4])
+            eta = elapsed / step * (max_steps - step) if step else None
+            return step, val, eta
+    return None
+
+
+def verdict_text(verdicts: dict) -> str:
+    return ", ".join(f"{pid} {v.status}" + (f" {v.confidence:.2f}" if v.confidence is not None else "")
+                     for pid, v in verdicts.items())
+
+
+class PlainView:
+    """One line per finished run: greppable, fine in a log file."""
+
+    def __init__(self, stream=None):
+        self.stream = stream or sys.stdout
+
+    def start_run(self, experiment_id: str, out_path: Path, max_steps: int, done: int, budget: int) -> None:
+        pass
+
+    def end_run(self, record, verdicts: dict, done: int, budget: int) -> None:
+        loss = (record.metrics or {}).get("final_val_loss")
+        what = f"final_val_loss={loss:.4f}" if loss is not None else f"{record.status}: {record.error}"
+        print(f"{record.experiment_id} {record.status:9s} {what}  ({record.wall_time_s:.1f}s)  "
+              f"[{done}/{budget}] | {verdict_text(verdicts)}", file=self.stream, flush=True)
+
+    def close(self) -> None:
+        pass
+
+
+class QuietView(PlainView):
+    def end_run(self, record, verdicts: dict, done: int, budget: int) -> None:
+        pass
+
+
+class LiveView(PlainView):
+    """A rich panel: the running run's progress bar, the predictions, the budget."""
+
+    def __init__(self, stream=None):
+        super().__init__(stream)
+        from rich.console import Console
+        from rich.live import Live
+
+        self.console = Console(file=self.stream)
+        self.running: tuple[str, Path, int, float] | None = None
+        self.verdicts: dict = {}
+        self.done, self.budget, self.last = 0, 0, []
+        self.live = Live(get_renderable=self._render, console=self.console, refresh_per_second=2,
+                         transient=True)
+        self.live.start()
+
+    def start_run(self, experiment_id: str, out_path: Path, max_steps: int, done: int, budget: int) -> None:
+        self.running = (experiment_id, out_path, max_steps, time.monotonic())
+        self.done, self.budget = done, budget
+
+    def end_run(self, record, verdicts: dict, done: int, budget: int) -> None:
+        self.running, self.verdicts, self.done, self.budget = None, verdicts, done, budget
+        self.live.console.print(self._line(record))
+
+    def _line(self, record) -> str:
+        loss = (record.metrics or {}).get("final_val_loss")
+        what = f"val loss {loss:.4f}" if loss is not None else f"[red]{record.status}[/]: {record.error}"
+        return f"{record.experiment_id} {what} ({record.wall_time_s:.1f}s)"
+
+    def _render(self):
+        from rich.progress_bar import ProgressBar
+        from rich.table import Table
+
+        table = Table.grid(padding=(0, 1))
+        table.add_row(f"[bold]experiments[/] {self.done}/{self.budget}")
+        if self.running:
+            eid, out, max_steps, started = self.running
+            state = progress(out, max_steps)
+            step, val, eta = state if state else (0, None, None)
+            bar = ProgressBar(total=max_steps, completed=step, width=30)
+            tail = f"step {step}/{max_steps}" + (f"  val {val:.4f}" if val is not None else "") + \
+                (f"  ETA {eta:.0f}s" if eta is not None else f"  {time.monotonic() - started:.0f}s")
+            table.add_row(f"{eid}", bar, tail)
+        for pid, v in self.verdicts.items():
+            conf = "  -  " if v.confidence is None else f"{v.confidence:.2f}"
+            table.add_row(f"  {pid}", f"{conf} {v.status}",
+                          "" if v.evidence is None else f"e-value {v.evidence:.3g}")
+        return table
+
+    def close(self) -> None:
+        self.live.stop()
+
+
+def make_view(quiet: bool, stream=None):
+    stream = stream or sys.stdout
+    if quiet:
+        return QuietView(stream)
+    if stream.isatty():
+        try:
+            return LiveView(stream)
+        except ImportError:
+            pass
+    return PlainView(stream)
