@@ -19,6 +19,8 @@ from planner.space import Space
 from trajectory.live import PlainView, make_view
 from trajectory.report import write_reports
 from trajectory.study import Study, StudyError, open_study
+from trajectory.trackers import TrackerUnavailable, Trackers, make_trackers
+from trajectory.trackers import add_arguments as add_tracker_arguments
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -40,6 +42,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--data-dir", help="local directory holding the dataset files")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
     p.add_argument("--quiet", action="store_true", help="print only the stop reason")
+    add_tracker_arguments(p)
     return p.parse_args(argv)
 
 
@@ -84,7 +87,8 @@ def stop_reason(study: Study, args, started: float) -> str | None:
     return None
 
 
-def run_one(study: Study, executor, paths: RunPaths, point: dict, proposal, pair, args, view) -> None:
+def run_one(study: Study, executor, paths: RunPaths, point: dict, proposal, pair, args, view,
+            trackers) -> None:
     eid = f"exp_{len(study.records) + 1:04d}"
     config = TrainConfig(**point, experiment_id=eid, data_dir=args.data_dir, device=args.device,
                          metrics_path=str(paths.metrics(eid).resolve()))
@@ -95,6 +99,8 @@ def run_one(study: Study, executor, paths: RunPaths, point: dict, proposal, pair
             "rationale": proposal.rationale, "targets": proposal.targets, "pair": pair}
     record = to_record(result, vars(config), point, plan, started_at)
     study.add(record)
+    trackers.log_run(record, len(study.records))
+    trackers.log_confidences(len(study.records), study.verdicts)
     view.end_run(record, study.verdicts, len(study.records), args.max_experiments)
 
 
@@ -109,9 +115,10 @@ def nothing_left(study: Study) -> str:
     return "nothing left in the space is expected to change a verdict"
 
 
-def research(study: Study, planner, executor, args, view=None) -> str:
+def research(study: Study, planner, executor, args, view=None, trackers=None) -> str:
     paths, started = RunPaths.under(study.run_dir), time.monotonic()
     view = view or PlainView()
+    trackers = trackers if trackers is not None else Trackers()
     while not (reason := stop_reason(study, args, started)):
         proposal = planner.propose(study.predictions, study.verdicts, study.records, study.space)
         if proposal is None:
@@ -122,16 +129,18 @@ def research(study: Study, planner, executor, args, view=None) -> str:
                 break
             pair = proposal.extra.get("pair") if len(proposal.runs) == 1 else \
                 (first if i else f"exp_{len(study.records) + 2:04d}")
-            run_one(study, executor, paths, point, proposal, pair, args, view)
+            run_one(study, executor, paths, point, proposal, pair, args, view, trackers)
     return reason
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
     try:
+        trackers = make_trackers(args)  # a missing package fails before any work
         study = open_from_args(args)
         executor = make_executor(args)
-    except (HypothesisError, StudyError) as e:
+        trackers.start(study.run_dir.name, study.hypothesis.model_dump(), study.run_dir)
+    except (HypothesisError, StudyError, TrackerUnavailable) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     if not args.quiet:
@@ -140,9 +149,10 @@ def main(argv=None) -> int:
     planner = OfflinePlanner(max_seeds=args.max_seeds, base_seed=args.seed)
     view = make_view(args.quiet)
     try:
-        reason = research(study, planner, executor, args, view)
+        reason = research(study, planner, executor, args, view, trackers)
     except KeyboardInterrupt:
         study.stop("interrupted by the user", now())
+        trackers.finish("interrupted by the user")
         write_reports(study)
         print(f"\ninterrupted: {len(study.records)} finished runs are in {study.log_path}\n"
               f"resume with: python loop.py --resume {study.run_dir}", file=sys.stderr)
@@ -151,6 +161,7 @@ def main(argv=None) -> int:
         view.close()
         executor.close()
     tree = study.stop(reason, now())
+    trackers.finish(reason)
     print(f"Stopped: {reason}" if args.quiet else tree)
     write_reports(study)
     study.close()
