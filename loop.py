@@ -14,6 +14,8 @@ from executor.config import TrainConfig
 from parser.hypothesis import (HypothesisError, effective_text, hypothesis_name, load_hypothesis,
                                search_space)
 from parser.metrics import now, to_record
+from planner.llm import add_arguments as add_llm_arguments
+from planner.llm import make_planner
 from planner.offline import OfflinePlanner
 from planner.space import Space
 from trajectory.live import PlainView, make_view
@@ -43,6 +45,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
     p.add_argument("--quiet", action="store_true", help="print only the stop reason")
     add_tracker_arguments(p)
+    add_llm_arguments(p)
     return p.parse_args(argv)
 
 
@@ -146,7 +149,8 @@ def main(argv=None) -> int:
     if not args.quiet:
         for p in study.hypothesis.predictions:
             print(f"{p.id}: {p.text}\n    = {p.spec.text()}")
-    planner = OfflinePlanner(max_seeds=args.max_seeds, base_seed=args.seed)
+    planner = make_planner(args, OfflinePlanner(max_seeds=args.max_seeds, base_seed=args.seed),
+                           study.hypothesis.claim)
     view = make_view(args.quiet)
     try:
         reason = research(study, planner, executor, args, view, trackers)

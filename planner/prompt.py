@@ -1,0 +1,191 @@
+"""What the LLM planner sees and what it may answer: the prompt, the reply schema, validation.
+
+The reply is data, never code. It may pick an offered candidate by index, or name a
+design point whose every value is one of the search space's own values (the value
+that runs is the grid's object, not the model's), plus a seed and some text. The
+text is cleaned and cut short; it goes to the log for humans and never back into a
+prompt, so an injection in one reply cannot steer the next call.
+"""
+from __future__ import annotations
+
+import json
+import math
+import re
+from typing import Optional, Union
+
+from pydantic import BaseModel, ConfigDict, StrictBool, StrictFloat, StrictInt, StrictStr
+
+from executor.config import FACTORS
+from parser.evidence import cell_key
+from parser.schema import Prediction, ResultRecord
+from planner.offline import Candidate, source_spec
+from planner.space import Space
+
+MAX_PROMPT_CHARS = 6000  # ~1,500 tokens at ~4 characters a token
+MAX_RATIONALE = 500
+MAX_SEED = 10**6
+TRAJECTORY_ROWS = 10
+SYSTEM = ("You plan the next experiment of a research study. Choose the run most likely to "
+          "settle the open predictions. Reply with one JSON object only, no other text.")
+Value = Union[StrictBool, StrictInt, StrictFloat, StrictStr]
+
+
+class ReplyError(ValueError):
+    """A reply that cannot run; its message goes back to the model in the repair round."""
+
+
+class Reply(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    candidate: Optional[StrictInt] = None
+    config: Optional[dict[str, Value]] = None
+    seed: Optional[StrictInt] = None
+    targets: list[StrictStr] = []
+    rationale: StrictStr = ""
+
+
+def varied(space: Space) -> list[str]:
+    """Factors with more than one value: the ones a reply has to choose."""
+    return [k for k, v in space.grid.items() if len(v) > 1]
+
+
+def reply_schema(space: Space, n_candidates: int) -> dict:
+    """JSON schema for structured output; the enums already hold the model to the space."""
+    config = {"type": "object", "additionalProperties": False, "required": varied(space),
+              "properties": {k: {"enum": list(space.grid[k])} for k in varied(space)}}
+    nullable = lambda s: {"anyOf": [s, {"type": "null"}]}
+    return {"type": "object", "additionalProperties": False,
+            "required": ["candidate", "config", "seed", "targets", "rationale"],
+            "properties": {
+                "candidate": nullable({"type": "integer", "minimum": 0,
+                                       "maximum": max(n_candidates - 1, 0)}),
+                "config": nullable(config),
+                "seed": nullable({"type": "integer", "minimum": 0, "maximum": MAX_SEED - 1}),
+                "targets": {"type": "array", "items": {"type": "string"}},
+                "rationale": {"type": "string", "maxLength": MAX_RATIONALE}}}
+
+
+def _fmt(value) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _conf(c) -> str:
+    return "-" if c is None else f"{c:.2f}"
+
+
+def build_messages(claim: str, predictions: list[Prediction], verdicts: dict, records: list[ResultRecord],
+                   candidates: list[Candidate], space: Space) -> list[dict]:
+    """System and user messages, trimmed (oldest runs first) to fit MAX_PROMPT_CHARS."""
+    for rows in range(TRAJECTORY_ROWS, -1, -1):
+        user = _user(claim, predictions, verdicts, records[-rows:] if rows else [], candidates, space)
+        if len(SYSTEM) + len(user) <= MAX_PROMPT_CHARS:
+            break
+    return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": user[:MAX_PROMPT_CHARS]}]
+
+
+def _user(claim, predictions, verdicts, records, candidates, space) -> str:
+    keys = varied(space)
+    lines = [f"Claim: {clean_text(claim, 400)}", "Predictions:"]
+    for p in predictions:
+        v = verdicts[p.id]
+        lines.append(f"- {p.id} [{v.status}, confidence {_conf(v.confidence)}] {clean_text(p.text, 200)}\n"
+                     f"  = {clean_text(p.spec.text(), 300)}")
+    lines.append("Search space (the only values allowed): " +
+                 "; ".join(f"{k} in {json.dumps(space.grid[k])}" for k in keys))
+    lines.append(f"Last {len(records)} runs (id: factors, seed, status, final_val_loss):")
+    for r in records:
+        loss = (r.metrics or {}).get("final_val_loss")
+        factors = ", ".join(f"{k}={_fmt(r.config.get(k))}" for k in keys)
+        lines.append(f"- {r.experiment_id}: {factors}, seed {r.seed}, {r.status}, "
+                     f"{'-' if loss is None else f'{loss:.4f}'}")
+    lines.append("Candidates ranked by expected information gain per second:")
+    for i, c in enumerate(candidates):
+        arms = ", ".join(f"{k}=" + " vs ".join(_fmt(run[k]) for run in c.runs)
+                         if len({str(run[k]) for run in c.runs}) > 1 else f"{k}={_fmt(c.runs[0][k])}" for k in keys)
+        lines.append(f"{i}: {arms}; seed {c.runs[0]['seed']}; gain {c.gain:.3f} bits, "
+                     f"cost {c.cost:.1f} s; informs {', '.join(c.targets)}")
+    lines.append('Reply {"candidate": <index>, "config": null, "seed": null, "targets": [ids], '
+                 '"rationale": "<why, one sentence>"}, or, for a run not listed, "candidate": null '
+                 'with "config": {factor: value for ' + ", ".join(keys) + '} and a new "seed".')
+    return "\n".join(lines)
+
+
+def parse_reply(text: str) -> Reply:
+    """The JSON object in a reply (a code fence around it is tolerated), checked by pydantic."""
+    text = (text or "").strip()
+    fenced = re.search(r"\{.*\}", text, re.S)
+    try:
+        data = json.loads(fenced.group(0) if fenced else text)
+    except (ValueError, RecursionError) as e:
+        raise ReplyError(f"the reply is not a JSON object: {str(e)[:120]}") from None
+    if not isinstance(data, dict):
+        raise ReplyError("the reply is not a JSON object")
+    try:
+        return Reply.model_validate(data)
+    except ValueError as e:
+        errors = "; ".join(f"{'.'.join(map(str, x['loc'])) or 'reply'}: {x['msg']} (got {str(x.get('input'))[:60]!r})"
+                           for x in e.errors()[:4])
+        raise ReplyError(f"invalid reply: {errors}") from None
+
+
+def clean_text(text: str, limit: int = MAX_RATIONALE) -> str:
+    """Printable text only, whitespace collapsed, cut to `limit` characters."""
+    text = "".join(ch if ch.isprintable() else " " for ch in str(text))
+    return " ".join(text.split())[:limit]
+
+
+def grid_value(space: Space, factor: str, value):
+    """The grid's own value equal to `value` (same kind: bool, number, string), else ReplyError."""
+    for option in space.grid[factor]:
+        if isinstance(option, bool) or isinstance(value, bool):
+            if option is value:
+                return option
+        elif isinstance(option, (int, float)) and isinstance(value, (int, float)):
+            if math.isfinite(value) and math.isclose(option, value, rel_tol=1e-9):
+                return option
+        elif isinstance(option, str) and isinstance(value, str) and option == value:
+            return option
+    raise ReplyError(f"config.{factor} = {str(value)[:60]!r} is not in the space; "
+                     f"choose one of {space.grid[factor]}")
+
+
+def runs_from_reply(reply: Reply, candidates: list[Candidate], open_: list[Prediction],
+                    by_id: dict[str, Prediction], records: list[ResultRecord], space: Space):
+    """(runs, targets, what) for a valid reply; ReplyError naming the field otherwise."""
+    if (reply.candidate is None) == (reply.config is None):
+        raise ReplyError("give exactly one of candidate (an index) or config (a design point)")
+    if reply.candidate is not None:
+        if not 0 <= reply.candidate < len(candidates):
+            raise ReplyError(f"candidate {reply.candidate} is not an index 0..{len(candidates) - 1}")
+        chosen = candidates[reply.candidate]
+        return [dict(r) for r in chosen.runs], list(chosen.targets), f"candidate {reply.candidate}"
+    open_ids = [p.id for p in open_]
+    targets = [t for t in reply.targets if t in open_ids]
+    if not targets or len(targets) != len(reply.targets):
+        raise ReplyError(f"targets {[clean_text(t, 40) for t in reply.targets]} must name open predictions: {open_ids}")
+    if reply.seed is None or not 0 <= reply.seed < MAX_SEED:
+        raise ReplyError(f"seed must be an integer 0..{MAX_SEED - 1}, got {str(reply.seed)[:40]}")
+    runs = _design(reply, by_id[targets[0]], by_id, space)
+    ran = {(cell_key(r.config, ""), r.seed) for r in records}
+    if any((cell_key(run, ""), run["seed"]) in ran for run in runs):
+        raise ReplyError(f"that config with seed {reply.seed} has already run; pick a new seed or config")
+    return runs, targets, "own config"
+
+
+def _design(reply: Reply, target: Prediction, by_id: dict, space: Space) -> list[dict]:
+    """Full design points from the reply: both arms of the compared factor with one seed."""
+    unknown = [k for k in reply.config if k not in FACTORS or k not in space.grid]
+    if unknown:
+        raise ReplyError(f"config keys {[clean_text(k, 40) for k in unknown]} are not factors of the space; "
+                         f"valid: {varied(space)}")
+    chosen = {k: grid_value(space, k, v) for k, v in reply.config.items()}
+    spec = source_spec(target, by_id)
+    compared = spec.factor if target.spec.kind != "bound" else ""
+    missing = [k for k in varied(space) if k not in chosen and k != compared]
+    if missing:
+        raise ReplyError(f"config is missing {missing}")
+    base = {k: chosen.get(k, space.grid[k][0]) for k in space.grid}
+    base.update((k, space.values(k)[0]) for k in FACTORS if k not in base)
+    if not compared:
+        return [dict(base, seed=reply.seed)]
+    arms = [grid_value(space, compared, a) for a in (spec.arm, spec.baseline)]
+    return [dict(base, **{compared: a, "seed": reply.seed}) for a in arms]
