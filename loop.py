@@ -58,8 +58,11 @@ def make_executor(args):
     if args.executor == "sim":
         if not args.sim:
             raise StudyError("--executor sim needs --sim TRUTH.yaml (see examples/sim_truth.yaml)")
-        from executor.sim import SimExecutor
-        return SimExecutor(args.sim)
+        from executor.sim import SimExecutor, SimTruthError
+        try:
+            return SimExecutor(args.sim)
+        except SimTruthError as e:
+            raise StudyError(str(e)) from None
     from executor.local import LocalExecutor
     return LocalExecutor()
 
@@ -139,9 +142,9 @@ def research(study: Study, planner, executor, args, view=None, trackers=None) ->
 def main(argv=None) -> int:
     args = parse_args(argv)
     try:
-        trackers = make_trackers(args)  # a missing package fails before any work
-        study = open_from_args(args)
+        trackers = make_trackers(args)  # a missing package or a bad backend fails before any work
         executor = make_executor(args)
+        study = open_from_args(args)
         trackers.start(study.run_dir.name, study.hypothesis.model_dump(), study.run_dir)
     except (HypothesisError, StudyError, TrackerUnavailable) as e:
         print(f"error: {e}", file=sys.stderr)

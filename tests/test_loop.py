@@ -165,3 +165,11 @@ def test_a_second_loop_on_the_same_study_is_refused_while_the_first_runs(study, 
     # the lock died with the first loop: the study can be taken up again
     third = loop("--hypothesis", study, "--out", run_dir, "--max-experiments", 0)
     assert third.returncode == 0, third.stderr
+
+
+def test_a_bad_backend_setting_exits_2_and_writes_nothing(study, tmp_path):
+    truth = tmp_path / "truth.yaml"
+    truth.write_text("curve: 5\n")
+    done = loop("--hypothesis", study, "--executor", "sim", "--sim", truth, "--out", tmp_path / "run")
+    assert done.returncode == 2 and "truth.yaml" in done.stderr and "curve" in done.stderr
+    assert not (tmp_path / "run").exists()
