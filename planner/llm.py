@@ -88,7 +88,7 @@ class Chat:
                                                     max_tokens=MAX_REPLY_TOKENS, response_format=response_format)
         except (openai.BadRequestError, openai.UnprocessableEntityError, openai.InternalServerError) as e:
             # llama-cpp-python answers 500 ("Input should be 'text' or 'json_object'"), others 400 or 422
-            if response_format.get("type") == "json_schema" and _about_format(e):
+            if response_format != {"type": "json_object"} and _about_format(e):
                 raise Unsupported(str(e)) from None
             raise
         except (openai.AuthenticationError, openai.PermissionDeniedError, openai.NotFoundError) as e:
@@ -127,7 +127,10 @@ class LLMPlanner:
     max_tokens: int = 100_000
     claim: str = ""
     usage: Usage = field(default_factory=Usage)
-    mode: str = "json_schema"  # json_object once the server refuses json_schema
+    # json_schema; else llama.cpp's json_object with a schema (grammar-constrained, so even
+    # a small model's reply has the right shape); else plain json_object. Each refusal is
+    # remembered: later calls start where the server said yes.
+    mode: str = "json_schema"
     disabled: str = ""  # why the LLM is out for the rest of the study
     counts: dict = field(default_factory=lambda: {"llm": 0, "llm-repaired": 0, "offline-fallback": 0})
 
@@ -150,7 +153,9 @@ class LLMPlanner:
         candidates = [c for c in self.offline.rank(open_, by_id, records, space) if c.gain >= MIN_GAIN][:CANDIDATES]
         claim = self.claim or _claim(predictions)
         messages = build_messages(claim, predictions, verdicts, records, candidates, space)
-        schema = reply_schema(space, len(candidates))
+        ids = [p.id for p in open_]
+        schema = {"object": reply_schema(space, len(candidates), ids),
+                  "grammar": reply_schema(space, len(candidates), ids, grammar=True)}
         error = ""
         for attempt in range(2):  # the first answer, then one repair round
             try:
@@ -168,14 +173,16 @@ class LLMPlanner:
             return self._accepted(runs, targets, reply.rationale, what, error if attempt else "")
         return self._fallback(fallback, f"invalid after one repair: {error}")
 
-    def _ask(self, messages: list[dict], schema: dict) -> str:
+    def _ask(self, messages: list[dict], schema: dict[str, dict]) -> str:
         while True:
-            fmt = {"type": "json_schema", "json_schema": {"name": "proposal", "schema": schema, "strict": True}} \
-                if self.mode == "json_schema" else {"type": "json_object"}
+            fmt = {"json_schema": {"type": "json_schema",
+                                   "json_schema": {"name": "proposal", "schema": schema["object"], "strict": True}},
+                   "json_object_schema": {"type": "json_object", "schema": schema["grammar"]},
+                   "json_object": {"type": "json_object"}}[self.mode]
             try:
                 text, prompt, completion = self.chat(messages, fmt)
             except Unsupported:
-                self.mode = "json_object"  # remembered: later calls go straight to json mode
+                self.mode = "json_object_schema" if self.mode == "json_schema" else "json_object"
                 continue
             self.usage.calls += 1
             self.usage.prompt_tokens += prompt

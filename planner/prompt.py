@@ -48,20 +48,34 @@ def varied(space: Space) -> list[str]:
     return [k for k, v in space.grid.items() if len(v) > 1]
 
 
-def reply_schema(space: Space, n_candidates: int) -> dict:
-    """JSON schema for structured output; the enums already hold the model to the space."""
+def reply_schema(space: Space, n_candidates: int, open_ids: list[str] | None = None,
+                 grammar: bool = False) -> dict:
+    """JSON schema for structured output; the enums already hold the model to the space
+    (and, where the server enforces the schema as a grammar, to the open predictions)."""
     config = {"type": "object", "additionalProperties": False, "required": varied(space),
               "properties": {k: {"enum": list(space.grid[k])} for k in varied(space)}}
-    nullable = lambda s: {"anyOf": [s, {"type": "null"}]}
-    return {"type": "object", "additionalProperties": False,
-            "required": ["candidate", "config", "seed", "targets", "rationale"],
-            "properties": {
-                "candidate": nullable({"type": "integer", "minimum": 0,
-                                       "maximum": max(n_candidates - 1, 0)}),
-                "config": nullable(config),
-                "seed": nullable({"type": "integer", "minimum": 0, "maximum": MAX_SEED - 1}),
-                "targets": {"type": "array", "items": {"type": "string"}},
-                "rationale": {"type": "string", "maxLength": MAX_RATIONALE}}}
+    common = {"targets": {"type": "array", "minItems": 1,
+                          "items": {"enum": open_ids} if open_ids else {"type": "string"}},
+              "rationale": {"type": "string", "maxLength": MAX_RATIONALE}}
+    if not grammar:  # OpenAI-style structured output wants one root object
+        nullable = lambda x: {"anyOf": [x, {"type": "null"}]}  # noqa: E731
+        return {"type": "object", "additionalProperties": False,
+                "required": ["candidate", "config", "seed", "targets", "rationale"],
+                "properties": {"candidate": nullable({"type": "integer", "minimum": 0,
+                                                      "maximum": max(n_candidates - 1, 0)}),
+                               "config": nullable(config),
+                               "seed": nullable({"type": "integer", "minimum": 0, "maximum": MAX_SEED - 1}),
+                               **common}}
+    # a grammar (llama.cpp) takes one of two whole shapes, so a reply can't mix them
+    pick = {"type": "object", "additionalProperties": False,
+            "required": ["candidate", "targets", "rationale"],
+            "properties": {"candidate": {"type": "integer", "minimum": 0,
+                                         "maximum": max(n_candidates - 1, 0)}, **common}}
+    own = {"type": "object", "additionalProperties": False,
+           "required": ["config", "seed", "targets", "rationale"],
+           "properties": {"config": config, "seed": {"type": "integer", "minimum": 0,
+                                                     "maximum": MAX_SEED - 1}, **common}}
+    return {"anyOf": [pick, own]} if n_candidates else own
 
 
 def _fmt(value) -> str:

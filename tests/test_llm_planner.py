@@ -3,6 +3,7 @@ import argparse
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -129,13 +130,23 @@ def test_a_reply_slower_than_the_timeout_falls_back_for_that_proposal():
     assert not planner.disabled
 
 
-def test_a_server_without_json_schema_is_asked_in_json_mode_from_then_on():
+def test_a_server_without_json_schema_is_asked_in_schema_constrained_json_mode_from_then_on():
     unsupported = status(400, "response_format type json_schema is not supported")
     with StubServer(unsupported, ok(pick(0)), ok(pick(1))) as stub:
         first, planner = propose(stub)
         second, _ = propose(stub, planner=planner)
-    assert first.planner == second.planner == "llm" and planner.mode == "json_object"
+    assert first.planner == second.planner == "llm" and planner.mode == "json_object_schema"
     assert [r["response_format"]["type"] for r in stub.requests] == ["json_schema", "json_object", "json_object"]
+    assert all("schema" in r["response_format"] for r in stub.requests[1:])  # llama.cpp's grammar mode
+
+
+def test_a_server_refusing_both_schema_forms_is_asked_in_plain_json_mode():
+    unsupported = status(400, "response_format type json_schema is not supported")
+    no_schema = status(400, "unknown field 'schema' in response_format")
+    with StubServer(unsupported, no_schema, ok(pick(0))) as stub:
+        proposal, planner = propose(stub)
+    assert proposal.planner == "llm" and planner.mode == "json_object"
+    assert stub.requests[-1]["response_format"] == {"type": "json_object"}
 
 
 def test_past_the_token_budget_the_offline_planner_takes_over():
@@ -222,7 +233,9 @@ def test_a_study_finishes_when_the_server_goes_away_halfway(tmp_path):
     study, executor = loop.open_from_args(args), loop.make_executor(args)
     with StubServer(stop_after=2) as stub:
         planner = LLMPlanner(OfflinePlanner(), Chat(stub.url, "stub", 2.0, retries=0), claim="c")
-        reason = loop.research(study, planner, executor, args)
+        started = time.perf_counter()
+    reason = loop.research(study, planner, executor, args)
+    seconds = time.perf_counter() - started  # the sim runs take milliseconds: this is LLM time
     executor.close()
     study.stop(reason, "now")
     study.close()
@@ -299,14 +312,17 @@ def test_a_real_small_model_plans_a_study_with_every_choice_accounted_for(local_
     args = loop.parse_args(study_args(tmp_path / "run", ["--max-experiments", "12"]))
     study, executor = loop.open_from_args(args), loop.make_executor(args)
     planner = LLMPlanner(OfflinePlanner(), Chat(local_model, "smollm2", 120.0), claim=study.hypothesis.claim)
+    started = time.perf_counter()
     reason = loop.research(study, planner, executor, args)
+    seconds = time.perf_counter() - started  # the sim runs take milliseconds: this is LLM time
     executor.close()
     study.stop(reason, "now")
     study.close()
     records = records_of(tmp_path / "run")
     print("first rationale:", records[0]["rationale"][-300:])
     print(f"real model: {planner.counts}, mode {planner.mode}, {planner.usage.total} tokens "
-          f"in {planner.usage.calls} calls ({planner.usage.total / max(planner.usage.calls, 1):.0f} per call)")
+          f"in {planner.usage.calls} calls ({planner.usage.total / max(planner.usage.calls, 1):.0f} per call), "
+          f"{seconds:.1f} s for the study's planning")
     assert len(records) == 12 and sum(planner.counts.values()) >= 1
     chosen = [r for r in records if r["planner"] != "offline"]
     assert chosen and all(r["planner"] in ("llm", "llm-repaired", "offline-fallback") for r in chosen)
