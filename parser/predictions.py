@@ -273,18 +273,26 @@ def _pair(left_text: str, right_text: str, low: str, text: str, space: Space) ->
         base = next((v for t in right for v in values if _matches(t, v, factor)), None)
         if arm is not None and base is not None and arm != base:
             pairs[factor] = (arm, base)
-    if len(pairs) > 1:  # "dropout 0.1 vs 0.5" when dataset_fraction also holds 0.1 and 0.5
-        hinted = {f: p for f, p in pairs.items() if _hinted(f, low)}
-        pairs = hinted if len(hinted) == 1 else pairs
     words = f"{left[-1] if left else ''!r} and {right[0] if right else ''!r}"
-    if not pairs:
-        tried = "; ".join(f"{f} {v}" for f, v in space.items())
-        raise _fail(text, f"{words} are not two values of one factor; tried {tried}")
-    if len(pairs) > 1:
-        raise _fail(text, f"{words} are ambiguous: they match values of {', '.join(pairs)}; "
-                          "name the factor (e.g. 'dropout 0.1 vs 0.5')")
-    factor, (arm, base) = next(iter(pairs.items()))
+    factor, (arm, base) = _one_factor(
+        pairs, low, text, space, f"{words} are not two values of one factor",
+        lambda names: f"{words} are ambiguous: they match values of {names}; "
+                      "name the factor (e.g. 'dropout 0.1 vs 0.5')")
     return factor, arm, base
+
+
+def _one_factor(matches: dict, low: str, text: str, space: Space, none: str, many):
+    """The single factor the words name: a factor named in the text breaks a tie
+    ("dropout 0.1 vs 0.5" when dataset_fraction also holds 0.1 and 0.5)."""
+    if len(matches) > 1:
+        hinted = {f: m for f, m in matches.items() if _hinted(f, low)}
+        matches = hinted if len(hinted) == 1 else matches
+    if not matches:
+        tried = "; ".join(f"{f} {v}" for f, v in space.items())
+        raise _fail(text, f"{none}; tried {tried}")
+    if len(matches) > 1:
+        raise _fail(text, many(", ".join(matches)))
+    return next(iter(matches.items()))
 
 
 def _tokens(segment: str) -> list[str]:
@@ -391,16 +399,10 @@ def _named_value(words: str, text: str, space: Space) -> tuple[str, Any]:
             if value not in found.setdefault(factor, []):
                 found[factor].append(value)
     found = {f: hits for f, hits in found.items() if hits}
-    if len(found) > 1:
-        hinted = {f: hits for f, hits in found.items() if _hinted(f, words)}
-        found = hinted if len(hinted) == 1 else found
-    if not found:
-        tried = "; ".join(f"{f} {v}" for f, v in space.items())
-        raise _fail(text, f"'{words}' names no value of a factor; tried {tried}")
-    if len(found) > 1:
-        raise _fail(text, f"'{words}' names values of {', '.join(found)}; a bound holds for one arm: "
-                          "name its factor (e.g. 'with dropout 0.1') and put the rest in a condition")
-    (factor, hits), = found.items()
+    factor, hits = _one_factor(
+        found, words, text, space, f"'{words}' names no value of a factor",
+        lambda names: f"'{words}' names values of {names}; a bound holds for one arm: name its "
+                      "factor (e.g. 'with dropout 0.1') and put the rest in a condition")
     if len(hits) > 1:
         raise _fail(text, f"'{words}' names {len(hits)} values of {factor}; a bound holds for one")
     return factor, hits[0]
