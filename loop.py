@@ -7,10 +7,13 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
 from pathlib import Path
 
 from executor.base import RunPaths
 from executor.config import TrainConfig
+from executor.slots import Slots, parse_workers
 from parser.hypothesis import (HypothesisError, effective_text, hypothesis_name, load_hypothesis,
                                search_space)
 from parser.metrics import now, to_record
@@ -33,7 +36,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--resume", nargs="?", const=True, default=False, metavar="RUN_DIR",
                    help="continue the study in the run directory, skipping finished runs")
     p.add_argument("--time-budget", type=float, help="seconds; no run starts after it is spent")
-    p.add_argument("--executor", choices=["local", "command", "sim"], default="local")
+    p.add_argument("--executor", choices=["local", "command", "sim", "ray"], default="local")
+    p.add_argument("--ray-address", help="Ray cluster for --executor ray (default: a local Ray instance)")
+    p.add_argument("--workers", type=_workers, default=1, metavar="N|auto",
+                   help="runs at once (default 1); auto: one per GPU, else one per two cores")
     p.add_argument("--command", help="training command for --executor command (see README)")
     p.add_argument("--sim", type=Path, help="true effects and noise (YAML) for --executor sim")
     p.add_argument("--seed", type=int, default=0, help="first seed of every design cell")
@@ -47,6 +53,13 @@ def parse_args(argv=None) -> argparse.Namespace:
     add_tracker_arguments(p)
     add_llm_arguments(p)
     return p.parse_args(argv)
+
+
+def _workers(text: str):
+    try:
+        return parse_workers(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def make_executor(args):
@@ -63,11 +76,16 @@ def make_executor(args):
             return SimExecutor(args.sim)
         except SimTruthError as e:
             raise StudyError(str(e)) from None
+    if args.executor == "ray":
+        from executor.ray_backend import RayExecutor
+        return RayExecutor(args.ray_address)
     from executor.local import LocalExecutor
     return LocalExecutor()
 
 
-def open_from_args(args) -> Study:
+def open_from_args(args, session=None) -> Study:
+    from planner.assist import compiler  # with an LLM (session), it compiles what the parser can't read
+
     run_dir = Path(args.resume) if isinstance(args.resume, str) else args.out
     source = args.hypothesis
     if args.resume and run_dir is not None and not (run_dir / "research_log.jsonl").exists():
@@ -76,34 +94,70 @@ def open_from_args(args) -> Study:
         source = run_dir / "hypothesis.yaml"
     if source is None:
         raise StudyError("give --hypothesis FILE (or --resume RUN_DIR)")
-    hypothesis = load_hypothesis(source, args.set)
+    reuse = (run_dir or Path("runs") / hypothesis_name(source)) / "hypothesis.yaml" \
+        if session and args.resume else None  # a resumed study takes the specs the LLM compiled
+    hypothesis = load_hypothesis(source, args.set, compiler(session, reuse))
     run_dir = run_dir or Path("runs") / hypothesis_name(source)
     return open_study(run_dir, hypothesis, Space(search_space(hypothesis)),
-                      effective_text(source, args.set), bool(args.resume))
+                      effective_text(source, args.set, hypothesis), bool(args.resume))
 
 
-def stop_reason(study: Study, args, started: float) -> str | None:
+def stop_reason(study: Study, args, started: float, in_flight: int = 0) -> str | None:
+    """Why no further run should start (runs already in flight still finish), or None."""
     verdicts = study.verdicts.values()
     if all(v.decided for v in verdicts):
         return "every prediction is decided"
-    if len(study.records) >= args.max_experiments:
+    if len(study.records) + in_flight >= args.max_experiments:
         return f"experiment budget spent ({args.max_experiments} runs)"
     if args.time_budget is not None and time.monotonic() - started >= args.time_budget:
         return f"time budget spent ({args.time_budget:g} s)"
     return None
 
 
-def run_one(study: Study, executor, paths: RunPaths, point: dict, proposal, pair, args, view,
-            trackers) -> None:
-    eid = f"exp_{len(study.records) + 1:04d}"
-    config = TrainConfig(**point, experiment_id=eid, data_dir=args.data_dir, device=args.device,
-                         metrics_path=str(paths.metrics(eid).resolve()))
-    started_at = now()
-    view.start_run(eid, paths.out(eid), config.max_steps, len(study.records), args.max_experiments)
-    result = executor.run(config, paths, args.run_timeout)
+@dataclass
+class Run:
+    """One planned run: what it is, why, and (once started) its config and slot."""
+
+    eid: str
+    point: dict
+    proposal: object
+    pair: str | None
+    config: TrainConfig | None = None
+    slot: int = 0
+    started_at: str = ""
+
+
+def planned(proposal, first: int) -> list[Run]:
+    """The proposal's runs with experiment ids first, first + 1, ...; a pair names each other."""
+    ids = [f"exp_{first + i:04d}" for i in range(len(proposal.runs))]
+    if len(ids) == 1:
+        return [Run(ids[0], proposal.runs[0], proposal, proposal.extra.get("pair"))]
+    return [Run(eid, point, proposal, ids[1] if i == 0 else ids[0])
+            for i, (eid, point) in enumerate(zip(ids, proposal.runs))]
+
+
+def last_id(study: Study) -> int:
+    """The highest experiment number logged (runs finish out of order with --workers)."""
+    numbers = [int(r.experiment_id.rsplit("_", 1)[-1]) for r in study.records
+               if r.experiment_id.rsplit("_", 1)[-1].isdigit()]
+    return max(numbers, default=0)
+
+
+def start(run: Run, study: Study, paths: RunPaths, slots: Slots, free: set, args, view) -> None:
+    run.slot = min(free)
+    free.discard(run.slot)
+    run.config = TrainConfig(**run.point, experiment_id=run.eid, data_dir=args.data_dir, device=args.device,
+                             metrics_path=str(paths.metrics(run.eid).resolve()), **slots.config(run.slot))
+    run.started_at = now()
+    view.start_run(run.eid, paths.out(run.eid), run.config.max_steps, len(study.records), args.max_experiments)
+
+
+def finish(run: Run, result, study: Study, args, view, trackers) -> None:
+    proposal = run.proposal
     plan = {"hypothesis_id": study.hypothesis_of(proposal.targets[0]), "planner": proposal.planner,
-            "rationale": proposal.rationale, "targets": proposal.targets, "pair": pair}
-    record = to_record(result, vars(config), point, plan, started_at)
+            "rationale": proposal.rationale, "targets": proposal.targets, "pair": run.pair,
+            "llm": proposal.extra.get("llm")}
+    record = to_record(result, vars(run.config), run.point, plan, run.started_at)
     study.add(record)
     trackers.log_run(record, len(study.records))
     trackers.log_confidences(len(study.records), study.verdicts)
@@ -122,38 +176,75 @@ def nothing_left(study: Study) -> str:
 
 
 def research(study: Study, planner, executor, args, view=None, trackers=None) -> str:
+    """Plan, run, record, until a stop. With --workers N up to N runs go at once: the
+    planner is told which runs are in flight, and each result is logged as it finishes
+    (those finishing together in id order), so a replay of the log is this study."""
     paths, started = RunPaths.under(study.run_dir), time.monotonic()
     view = view or PlainView()
     trackers = trackers if trackers is not None else Trackers()
-    while not (reason := stop_reason(study, args, started)):
-        proposal = planner.propose(study.predictions, study.verdicts, study.records, study.space)
-        if proposal is None:
-            return nothing_left(study)
-        first = f"exp_{len(study.records) + 1:04d}"
-        for i, point in enumerate(proposal.runs):
-            if i and stop_reason(study, args, started):
-                break
-            pair = proposal.extra.get("pair") if len(proposal.runs) == 1 else \
-                (first if i else f"exp_{len(study.records) + 2:04d}")
-            run_one(study, executor, paths, point, proposal, pair, args, view, trackers)
-    return reason
+    slots = getattr(args, "slots", None) or Slots(1)
+    pool = ThreadPoolExecutor(slots.n) if slots.n > 1 else None
+    queue: list[Run] = []
+    running: dict[Future, Run] = {}
+    free, numbered = set(range(slots.n)), last_id(study)
+    try:
+        while True:
+            while len(running) < slots.n and not stop_reason(study, args, started, len(running)):
+                if not queue:
+                    state = (study.predictions, study.verdicts, study.records, study.space)
+                    pending = tuple(r.point for r in running.values())
+                    proposal = planner.propose(*state, pending=pending) if pending else planner.propose(*state)
+                    if proposal is None:
+                        break
+                    queue = planned(proposal, numbered + 1)
+                    numbered += len(queue)
+                run = queue.pop(0)
+                start(run, study, paths, slots, free, args, view)
+                running[submit(pool, executor, run.config, paths, args.run_timeout)] = run
+            if not running:
+                return stop_reason(study, args, started) or nothing_left(study)
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in sorted(done, key=lambda f: running[f].eid):
+                run = running.pop(future)
+                free.add(run.slot)
+                finish(run, future.result(), study, args, view, trackers)
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)
+
+
+def submit(pool, executor, config: TrainConfig, paths: RunPaths, timeout: float) -> Future:
+    """The run in a worker thread, or (one worker) right here, as a finished future."""
+    if pool is not None:
+        return pool.submit(executor.run, config, paths, timeout)
+    future = Future()
+    future.set_result(executor.run(config, paths, timeout))
+    return future
 
 
 def main(argv=None) -> int:
+    from planner.advisor import attach
+    from planner.assist import narrate
+    from planner.llm import make_session
+
     args = parse_args(argv)
+    session = make_session(args)  # the study's one LLM (--llm-base-url), for every LLM task; None offline
     try:
         trackers = make_trackers(args)  # a missing package or a bad backend fails before any work
         executor = make_executor(args)
-        study = open_from_args(args)
+        args.slots = Slots.plan(args.workers, args.device, args.executor)
+        study = open_from_args(args, session)
         trackers.start(study.run_dir.name, study.hypothesis.model_dump(), study.run_dir)
     except (HypothesisError, StudyError, TrackerUnavailable) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     if not args.quiet:
         for p in study.hypothesis.predictions:
-            print(f"{p.id}: {p.text}\n    = {p.spec.text()}")
+            by_llm = "   (compiled by the LLM)" if p.compiled_by == "llm" else ""
+            print(f"{p.id}: {p.text}\n    = {p.spec.text()}{by_llm}")
     planner = make_planner(args, OfflinePlanner(max_seeds=args.max_seeds, base_seed=args.seed),
-                           study.hypothesis.claim)
+                           study.hypothesis.claim, session)
+    attach(session, study)  # the LLM's refinements and children after each run (nothing offline)
     view = make_view(args.quiet)
     try:
         reason = research(study, planner, executor, args, view, trackers)
@@ -168,6 +259,7 @@ def main(argv=None) -> int:
         view.close()
         executor.close()
     tree = study.stop(reason, now())
+    narrate(session, study, reason)  # the LLM's paragraph for the reports (nothing offline)
     trackers.finish(reason)
     print(f"Stopped: {reason}" if args.quiet else tree)
     write_reports(study)

@@ -1,21 +1,31 @@
 """Loop time per iteration outside training, as the log grows.
 
-    python bench/loop_cost.py [--sizes 100 1000]
+    python bench/loop_cost.py [--sizes 100 1000 10000] [--repeats 5]
 
 For each size N, a log of N finished seed-paired runs of the quickstart's space
 (simulated metrics, seeds 0..N/8) is written; then the bench times, in-process,
 what one iteration of the loop costs besides training: replaying the log into a
-study (what --resume pays once), then one more record folded in (checker,
-evolution, history), the trajectory written, and the planner's next proposal.
+study and the first proposal (what --resume pays once), then, per iteration, one
+more record folded in (checker, evolution, history, the trajectory write, which
+Study.add paces to at most ~5% of the loop's time) and the planner's next proposal.
+
+Two worlds: "decided", the quickstart's simulated truth (every prediction is
+settled early, so later proposals only check that), and "open", the same space
+with the true effect exactly at p1's threshold and no interaction, so both
+predictions stay undecided and every proposal ranks every candidate by expected
+information gain over thousands of pairs: the planner's worst case.
 """
 from __future__ import annotations
 
 import argparse
+import math
 import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -31,6 +41,19 @@ from planner.space import Space  # noqa: E402
 from trajectory.study import open_study  # noqa: E402
 
 HYPOTHESIS = ROOT / "examples" / "quickstart.yaml"
+TRUTH = ROOT / "examples" / "sim_truth.yaml"
+
+
+def truth_file(world: str, folder: Path) -> Path:
+    """The quickstart's truth ("decided") or one with p1 at its threshold ("open")."""
+    if world == "decided":
+        return TRUTH
+    truth = yaml.safe_load(TRUTH.read_text())
+    at_threshold = math.log(0.8)  # pre-norm exactly 20% faster everywhere: p1 at its bound, p2 null
+    truth["effects"] = [{"on": "tau", "factor": "norm_position", "levels": {"pre": at_threshold, "post": 0.0}}]
+    path = folder / "open_truth.yaml"
+    path.write_text(yaml.safe_dump(truth))
+    return path
 
 
 def make_log(run_dir: Path, n: int, executor: SimExecutor, hypothesis) -> list:
@@ -53,10 +76,10 @@ def make_log(run_dir: Path, n: int, executor: SimExecutor, hypothesis) -> list:
     return records
 
 
-def measure(n: int, repeats: int) -> dict:
+def measure(n: int, repeats: int, world: str) -> dict:
     hypothesis = load_hypothesis(HYPOTHESIS)
-    executor = SimExecutor(ROOT / "examples" / "sim_truth.yaml")
     with tempfile.TemporaryDirectory() as tmp:
+        executor = SimExecutor(truth_file(world, Path(tmp)))
         run_dir = Path(tmp) / "run"
         run_dir.mkdir()
         records = make_log(run_dir, n + repeats, executor, hypothesis)
@@ -64,27 +87,35 @@ def measure(n: int, repeats: int) -> dict:
         (run_dir / log.LOG_NAME).write_text("".join(r.model_dump_json() + "\n" for r in records[:n]))
         start = time.perf_counter()
         study = open_study(run_dir, hypothesis, Space(search_space(hypothesis)), "", resume=True)
-        replay = time.perf_counter() - start
         planner = OfflinePlanner(max_seeds=10**6)
+        # the first proposal reads the whole log into the planner's ledger: part of resuming
+        planner.propose(study.predictions, study.verdicts, study.records, study.space)
+        replay = time.perf_counter() - start
         times = []
         for record in extra:
             start = time.perf_counter()
             study.add(record)
             planner.propose(study.predictions, study.verdicts, study.records, study.space)
             times.append(time.perf_counter() - start)
+        open_ = sum(not v.decided for v in study.verdicts.values())
         study.close()
-    return {"n": n, "replay_s": replay, "iteration_s": statistics.median(times)}
+    return {"n": n, "world": world, "replay_s": replay, "iteration_s": statistics.median(times),
+            "max_s": max(times), "open": open_, "predictions": len(study.verdicts)}
 
 
 def main() -> None:
     p = argparse.ArgumentParser()
-    p.add_argument("--sizes", type=int, nargs="+", default=[100, 1000])
-    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--sizes", type=int, nargs="+", default=[100, 1000, 10000])
+    p.add_argument("--repeats", type=int, default=20)
+    p.add_argument("--worlds", nargs="+", default=["decided", "open"], choices=["decided", "open"])
     args = p.parse_args()
-    print(f"{'logged runs':>12s} {'resume replay':>14s} {'per iteration':>14s}")
+    print(f"{'world':>8s} {'logged runs':>12s} {'resume replay':>14s} {'per iteration':>14s} "
+          f"{'slowest':>9s} {'open predictions':>17s}")
     for n in args.sizes:
-        r = measure(n, args.repeats)
-        print(f"{r['n']:12d} {r['replay_s']:13.2f}s {r['iteration_s']:13.3f}s", flush=True)
+        for world in args.worlds:
+            r = measure(n, args.repeats, world)
+            print(f"{world:>8s} {r['n']:12d} {r['replay_s']:13.2f}s {r['iteration_s']:13.3f}s "
+                  f"{r['max_s']:8.3f}s {r['open']:>8d} of {r['predictions']}", flush=True)
 
 
 if __name__ == "__main__":

@@ -31,6 +31,7 @@ class RunResult:
     error: str | None = None
     stderr_tail: str | None = None
     cause: str | None = None  # parser.schema.Cause; None when completed
+    attempts: int = 1  # > 1 when a backend resubmitted a run lost with its machine (ray)
 
     @property
     def timed_out(self) -> bool:

@@ -34,15 +34,42 @@ class TrainConfig:
     eval_interval: int = 50
     eval_batches: int = 4
     seed: int = 0
+    precision: str = "fp32"  # fp32 | bf16 (autocast around forward + loss; fp32 weights)
+    compile: bool = False  # torch.compile the model's training step
     device: str = "auto"  # auto | cpu | cuda | cuda:N
+    # CUDA_VISIBLE_DEVICES for the run, set before any CUDA call (one GPU per parallel
+    # worker); None = inherit. The listed GPUs are renumbered from 0, so "cuda" = the first.
+    cuda_devices: str | None = None
     threads: int = 0  # torch intra-op threads; 0 = leave torch's default
     metrics_path: str = "metrics.json"
 
 
 # Keys the experiment design may vary; the rest are plumbing set by the loop.
-PLUMBING = ("experiment_id", "data_dir", "device", "threads", "metrics_path")
+PLUMBING = ("experiment_id", "data_dir", "device", "cuda_devices", "threads", "metrics_path")
 FACTORS = tuple(f.name for f in fields(TrainConfig) if f.name not in PLUMBING)
 FIELD_TYPES = {f.name: f.type for f in fields(TrainConfig)}
+# Factors that take one of a few named values. The trainer refuses anything else
+# before it loads data; `check_value` is the same test for whoever reads a config
+# earlier (a hypothesis file), so a bad value fails before any run is spent on it.
+CHOICES = {
+    "norm_position": ("pre", "post"),
+    "precision": ("fp32", "bf16"),
+    "compile": (False, True),
+}
+
+
+def check_value(key: str, value) -> None:
+    """Raise ValueError naming the field and the value if `value` is not allowed for `key`."""
+    allowed = CHOICES.get(key)
+    # `True in (1, ...)` holds in Python: compare types too, so compile=1 is refused.
+    if allowed is not None and not any(value == a and type(value) is type(a) for a in allowed):
+        raise ValueError(f"{key}: {value!r} is not one of {', '.join(map(repr, allowed))}")
+
+
+def check(config: TrainConfig) -> None:
+    """Every choice-valued field of `config` against CHOICES."""
+    for key in CHOICES:
+        check_value(key, getattr(config, key))
 
 
 def to_dict(config: TrainConfig) -> dict:
@@ -53,7 +80,9 @@ def from_dict(values: dict) -> TrainConfig:
     unknown = sorted(set(values) - set(FIELD_TYPES))
     if unknown:
         raise ValueError(f"unknown config key(s) {unknown}; valid keys: {sorted(FIELD_TYPES)}")
-    return TrainConfig(**values)
+    config = TrainConfig(**values)
+    check(config)
+    return config
 
 
 def render_python(config: TrainConfig) -> str:

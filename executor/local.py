@@ -14,6 +14,7 @@ import multiprocessing
 import os
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -66,6 +67,8 @@ class LocalExecutor:
 
     def __init__(self, fork: bool = True):
         self.fork = fork and "forkserver" in multiprocessing.get_all_start_methods()
+        self.lock = threading.Lock()  # run() may be called from several threads (--workers)
+        self.live: set = set()  # runs in progress, killed by close()
         if self.fork:
             self.ctx = multiprocessing.get_context("forkserver")
             self.ctx.set_forkserver_preload(_PRELOAD)
@@ -84,14 +87,19 @@ class LocalExecutor:
     def _run_forked(self, json_path: Path, paths: RunPaths, eid: str, timeout_s: float):
         proc = self.ctx.Process(target=_child, args=(str(json_path), str(paths.out(eid)),
                                                      str(paths.err(eid))), daemon=True)
-        with _main_not_reimported():
+        with self.lock, _main_not_reimported():
             proc.start()
-        proc.join(timeout_s)
-        timed_out = proc.is_alive()
-        if timed_out:
-            proc.kill()
-            proc.join()
-        return proc.exitcode, timed_out
+            self.live.add(proc)
+        try:
+            proc.join(timeout_s)
+            timed_out = proc.is_alive()
+            if timed_out:
+                proc.kill()
+                proc.join()
+            return proc.exitcode, timed_out
+        finally:
+            with self.lock:
+                self.live.discard(proc)
 
     def _run_spawned(self, json_path: Path, paths: RunPaths, eid: str, timeout_s: float):
         root = Path(__file__).resolve().parent.parent
@@ -99,11 +107,20 @@ class LocalExecutor:
             proc = subprocess.Popen([sys.executable, "-m", "executor.train", str(json_path)],
                                     stdout=out, stderr=err, cwd=root, start_new_session=True,
                                     preexec_fn=functools.partial(die_with_parent, os.getpid()))
+            with self.lock:
+                self.live.add(proc)
             try:
                 return proc.wait(timeout=timeout_s), False
             except subprocess.TimeoutExpired:
                 proc.kill()
                 return proc.wait(), True
+            finally:
+                with self.lock:
+                    self.live.discard(proc)
 
     def close(self) -> None:
-        pass
+        """Kill the runs still in progress (an interrupted study with --workers)."""
+        with self.lock:
+            for proc in list(self.live):
+                with contextlib.suppress(Exception):
+                    proc.kill()

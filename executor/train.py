@@ -3,19 +3,26 @@
 Trains one model on one dataset as the config says, evaluates on a fixed set of val
 windows, and writes the metrics JSON atomically. Runs on its own (by hand) and is what
 the executor spawns. Imports only the stdlib, numpy, torch, models, datasets and the
-config contract.
+executor's config contract and step (executor/step.py: precision, compile, the watchers).
 
 Fixed across runs, so that runs compare: the val windows (the first
 eval_batches * batch_size of the val split), the loss (mean nats/token), the schedule
 (linear warmup for warmup_steps, then constant: convergence speed is then not shaped by
-where a decay happens to end), grad clipping at 1.0.
+where a decay happens to end), grad clipping at 1.0, and evaluation itself: always the
+eager model in fp32, whatever `precision` and `compile` say, so a bf16 or compiled arm
+is judged by the weights it learned, not by a different measuring instrument.
 
-Exit codes: 0 done, 2 bad config or data unavailable, 3 loss diverged (NaN/inf, or
-train loss above DIVERGENCE_FACTOR x the initial loss).
+The step loop makes no host sync: batches are indexed on the device from a
+per-epoch permutation copied there once, losses are summed on the device, and the
+NaN/divergence watch is kept there too; all are read at eval points only.
+
+Exit codes: 0 done, 2 bad config, data unavailable or compile failed, 3 loss diverged
+(NaN/inf, or train loss above DIVERGENCE_FACTOR x the initial loss).
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
@@ -27,22 +34,15 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 import datasets
 import models
 from executor import config as config_mod
 from executor.config import TrainConfig
+from executor.step import (HEALTH_EVERY, CompileFailed, Diverged, Health, LossMeter, check_health,
+                           compile_step_model, lm_loss, step_loss, train_step)
 
-DIVERGENCE_FACTOR = 3.0
-HEALTH_EVERY = 10  # steps between NaN/divergence checks: one host sync per check, not per step
-GRAD_CLIP = 1.0
-
-
-class Diverged(RuntimeError):
-    def __init__(self, step: int, loss: float):
-        super().__init__(f"loss diverged at step {step} (loss={loss:.4g})")
-        self.step, self.loss = step, loss
+__all__ = ["train", "main", "Diverged", "CompileFailed", "lm_loss"]
 
 
 def seed_everything(seed: int) -> None:
@@ -51,30 +51,40 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def select_gpus(cuda_devices: str | None) -> None:
+    """Restrict this process to the listed GPUs; must run before the first CUDA call."""
+    if cuda_devices is None or os.environ.get("CUDA_VISIBLE_DEVICES") == cuda_devices:
+        return
+    if torch.cuda.is_initialized():  # only when train() is called twice in one process
+        print(f"warning: cuda_devices={cuda_devices!r} ignored: CUDA is already initialised "
+              "in this process", file=sys.stderr)
+        return
+    os.environ["CUDA_VISIBLE_DEVICES"] = cuda_devices
+
+
 def pick_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(name)
 
 
-def batch_stream(n: int, batch_size: int, seed: int):
-    """Indices of successive batches: epoch-shuffled, each epoch a fresh permutation.
+def batch_stream(n: int, batch_size: int, seed: int, device: torch.device = torch.device("cpu")):
+    """Indices (on `device`) of successive batches: epoch-shuffled, each epoch a fresh permutation.
 
-    Driven only by `seed` and n, so both arms of a comparison see the same data order.
+    Driven only by `seed` and n, so both arms of a comparison see the same data order
+    on any device. Each epoch's permutation is drawn on the CPU and copied once, without
+    waiting (pinned memory), so taking a batch costs no host sync.
     """
     gen = torch.Generator().manual_seed(seed)
-    pending = torch.empty(0, dtype=torch.long)
+    pending = torch.empty(0, dtype=torch.long, device=device)
     while True:
         while len(pending) < batch_size:
-            pending = torch.cat([pending, torch.randperm(n, generator=gen)])
+            perm = torch.randperm(n, generator=gen)
+            if device.type == "cuda":
+                perm = perm.pin_memory()
+            pending = torch.cat([pending, perm.to(device, non_blocking=True)])
         yield pending[:batch_size]
         pending = pending[batch_size:]
-
-
-def lm_loss(model, seqs: torch.Tensor) -> torch.Tensor:
-    x, y = seqs[:, :-1].long(), seqs[:, 1:].long()
-    logits = model(x)
-    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1))
 
 
 @torch.no_grad()
@@ -89,11 +99,14 @@ def evaluate(model, val: torch.Tensor, batch_size: int) -> float:
     return total.item() / len(val)
 
 
-def peak_memory_mb(device: torch.device) -> float:
-    if device.type == "cuda":
-        return torch.cuda.max_memory_allocated(device) / 2**20
+def peak_rss_mb() -> float:
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return rss / 2**20 if sys.platform == "darwin" else rss / 2**10  # bytes on macOS, KiB on Linux
+
+
+def peak_gpu_mb(device: torch.device) -> float | None:
+    """Peak memory held by tensors since train() reset the counter (model and data included)."""
+    return torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else None
 
 
 def convergence_step(val_curve: list[list[float]]) -> int:
@@ -119,81 +132,51 @@ def build(config: TrainConfig, vocab_size: int, device: torch.device):
     torch.manual_seed(config.seed)
     model = models.build_model(config.model, vocab_size, config.seq_len, config.norm_position,
                                config.dropout, config.n_layer, config.d_model).to(device)
-    opt = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
+    # On a GPU, fused AdamW updates every tensor in one kernel. Elsewhere the key is left
+    # out: fused=False would also switch off the multi-tensor default.
+    fused = {"fused": True} if device.type == "cuda" else {}
+    opt = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay,
+                            **fused)
     return model, opt
 
 
-def lr_at(config: TrainConfig, step: int) -> float:
-    if config.warmup_steps > 0 and step < config.warmup_steps:
-        return config.learning_rate * (step + 1) / config.warmup_steps
-    return config.learning_rate
-
-
-def check_health(step: int, mean_loss: float, initial: float) -> None:
-    if not math.isfinite(mean_loss) or mean_loss > DIVERGENCE_FACTOR * initial:
-        raise Diverged(step, mean_loss)
-
-
 def run_dry(config: TrainConfig, model, opt, train_seqs: torch.Tensor) -> dict:
-    """One batch forward/backward: catches shape, device and memory errors in seconds."""
+    """One batch forward/backward as training runs it (precision, compile): catches shape,
+    device, memory and compile errors before a long run."""
     batch = train_seqs[: config.batch_size]
-    loss = lm_loss(model, batch)
+    step_model, compile_s = compile_step_model(config, model, batch)
+    loss = step_loss(config, step_model, batch)
     loss.backward()
     opt.zero_grad(set_to_none=True)
     n_params = sum(p.numel() for p in model.parameters())
     info = {"dry_run": True, "batch_shape": list(batch.shape), "train_shape": list(train_seqs.shape),
-            "n_params": n_params, "loss": loss.item()}
+            "n_params": n_params, "loss": loss.item(), "precision": config.precision,
+            "compile_time_s": compile_s}
     for key, value in info.items():
         print(f"{key}: {value}")
     return info
 
 
-class LossMeter:
-    """Running mean of the train loss, kept on the device so a step costs no host sync."""
+def train_loop(config: TrainConfig, model, step_model, opt, train_seqs, val_seqs) -> dict:
+    """The fixed-step loop; returns curves and timing. Host syncs only at eval points.
 
-    def __init__(self, device: torch.device):
-        self.total, self.count = torch.zeros((), device=device), 0
-
-    def add(self, loss: torch.Tensor) -> None:
-        self.total += loss.detach()
-        self.count += 1
-
-    def pop(self) -> float:
-        """The mean since the last pop (one host sync), then reset."""
-        mean = self.total.item() / self.count
-        self.total.zero_()
-        self.count = 0
-        return mean
-
-
-def train_step(config: TrainConfig, model, opt, batch: torch.Tensor, step: int) -> torch.Tensor:
-    for group in opt.param_groups:
-        group["lr"] = lr_at(config, step - 1)
-    loss = lm_loss(model, batch)
-    opt.zero_grad(set_to_none=True)
-    loss.backward()
-    torch.nn.utils.clip_grad_norm_(model.parameters(), GRAD_CLIP)
-    opt.step()
-    return loss
-
-
-def train_loop(config: TrainConfig, model, opt, train_seqs, val_seqs) -> dict:
-    """The fixed-step loop; returns curves and timing. Host syncs only at checks and evals."""
+    `step_model` trains (compiled or not; it shares `model`'s weights); `model` evaluates.
+    """
     device = train_seqs.device
+    start = time.perf_counter()  # train_time_s covers every evaluation, step 0's included
     val_curve = [[0, evaluate(model, val_seqs, config.batch_size)]]
     initial, train_curve = val_curve[0][1], []
-    since_eval, since_check = LossMeter(device), LossMeter(device)
-    batches = batch_stream(len(train_seqs), config.batch_size, config.seed)
-    start, eval_time = time.perf_counter(), 0.0
+    since_eval, health = LossMeter(device), Health(device, initial)
+    batches = batch_stream(len(train_seqs), config.batch_size, config.seed, device)
+    eval_time = time.perf_counter() - start
     for step in range(1, config.max_steps + 1):
-        loss = train_step(config, model, opt, train_seqs[next(batches).to(device)], step)
-        since_eval.add(loss)
-        since_check.add(loss)
+        loss = train_step(config, step_model, opt, train_seqs[next(batches)], step)
         last = step == config.max_steps
-        if step % HEALTH_EVERY == 0 or last:
-            check_health(step, since_check.pop(), initial)
+        since_eval.add(loss)
+        health.add(loss, step, close=step % HEALTH_EVERY == 0 or last)
         if step % config.eval_interval == 0 or last:
-            train_curve.append([step, since_eval.pop()])  # syncs, so the eval timing starts clean
+            health.check()  # syncs, so the eval timing starts clean
+            train_curve.append([step, since_eval.pop()])
             eval_start = time.perf_counter()
             val_curve.append([step, evaluate(model, val_seqs, config.batch_size)])
             eval_time += time.perf_counter() - eval_start
@@ -208,6 +191,7 @@ def train_loop(config: TrainConfig, model, opt, train_seqs, val_seqs) -> dict:
 
 
 def summarize(config: TrainConfig, run: dict, corpus, n_train: int, n_params: int, device) -> dict:
+    gpu_mb, rss_mb = peak_gpu_mb(device), peak_rss_mb()
     val_curve = run["val_curve"]
     conv = convergence_step(val_curve)
     final = val_curve[-1][1]
@@ -224,10 +208,16 @@ def summarize(config: TrainConfig, run: dict, corpus, n_train: int, n_params: in
         "train_time_s": run["train_time_s"],
         # Throughput of the training steps alone: evals are excluded so it measures the model.
         "tokens_per_s": config.max_steps * config.batch_size * config.seq_len / run["step_time_s"],
-        "peak_memory_mb": peak_memory_mb(device),
+        # The run's device memory: GPU tensors on CUDA, the process's peak RSS on a CPU.
+        "peak_memory_mb": rss_mb if gpu_mb is None else gpu_mb,
+        "peak_gpu_memory_mb": gpu_mb,
+        "peak_rss_mb": rss_mb,
         "n_train_samples": n_train,
         "n_params": n_params,
         "device": str(device),
+        "precision": config.precision,
+        "compile": config.compile,
+        "compile_time_s": run["compile_time_s"],
         "dataset_sha256": corpus.sha256,
         "entropy_floor": corpus.entropy_floor,
         "torch_version": torch.__version__,
@@ -246,30 +236,51 @@ def write_atomic(path: str | Path, payload: dict) -> None:
 
 
 def validate(config: TrainConfig) -> None:
+    config_mod.check(config)
     for key in ("seq_len", "batch_size", "max_steps", "eval_interval", "eval_batches"):
         if getattr(config, key) < 1:
             raise ValueError(f"{key} must be >= 1, got {getattr(config, key)}")
 
 
-def train(config: TrainConfig, dry_run: bool = False) -> dict:
+@contextlib.contextmanager
+def timed(phases: dict, name: str):
+    start = time.perf_counter()
+    yield
+    phases[name] = time.perf_counter() - start
+
+
+def train(config: TrainConfig, dry_run: bool = False, started: float | None = None) -> dict:
     """Run one config; returns the metrics (written to config.metrics_path unless dry_run).
 
-    Raises Diverged on NaN/inf or divergence; nothing is written then.
+    `started`: time.time() when the process began this run (main's entry), for the
+    timeline in the metrics; default now. Raises Diverged on NaN/inf or divergence;
+    nothing is written then.
     """
+    phases = {"config": 0.0 if started is None else time.time() - started}
+    started = time.time() if started is None else started
     validate(config)
+    select_gpus(config.cuda_devices)
     seed_everything(config.seed)
     device = pick_device(config.device)
     if config.threads > 0:
         torch.set_num_threads(config.threads)
-    corpus, train_seqs, val_seqs = prepare(config, device)
-    model, opt = build(config, corpus.vocab_size, device)
+    with timed(phases, "data"):
+        corpus, train_seqs, val_seqs = prepare(config, device)
+    with timed(phases, "model"):
+        model, opt = build(config, corpus.vocab_size, device)
     if dry_run:
         return run_dry(config, model, opt, train_seqs)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
-    run = train_loop(config, model, opt, train_seqs, val_seqs)
+    step_model, compile_s = compile_step_model(config, model, train_seqs[: config.batch_size])
+    run = train_loop(config, model, step_model, opt, train_seqs, val_seqs)
+    run["compile_time_s"] = compile_s
     n_params = sum(p.numel() for p in model.parameters())
     metrics = summarize(config, run, corpus, len(train_seqs), n_params, device)
+    # Where the process's time went (bench/overhead.py reads it): phases in seconds, and
+    # wall-clock stamps of this run's start and of the moment before the metrics write.
+    phases.update(compile=compile_s or 0.0, train=run["train_time_s"])
+    metrics.update(phases_s=phases, started_unix=started, finished_unix=time.time())
     write_atomic(config.metrics_path, metrics)
     print_summary(metrics)
     return metrics
@@ -280,7 +291,7 @@ def print_summary(metrics: dict) -> None:
     for key, value in metrics.items():
         if isinstance(value, float):
             print(f"{key}: {value:.6g}")
-        elif not isinstance(value, list):
+        elif not isinstance(value, (list, dict)):
             print(f"{key}: {value}")
 
 
@@ -289,13 +300,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("config", help="experiment config, .json or .py")
     parser.add_argument("--dry-run", action="store_true", help="one batch forward/backward, then exit")
     args = parser.parse_args(argv)
+    started = time.time()
     try:
         config = config_mod.load(args.config)
-        train(config, dry_run=args.dry_run)
+        train(config, dry_run=args.dry_run, started=started)
     except Diverged as err:
         print(f"error: {err}", file=sys.stderr)
         return 3
-    except (ValueError, TypeError, OSError, datasets.DatasetUnavailable, datasets.ChecksumMismatch) as err:
+    except (ValueError, TypeError, OSError, CompileFailed, datasets.DatasetUnavailable,
+            datasets.ChecksumMismatch) as err:
         # One line: the executor reports the last stderr line as the run's error.
         print("error: " + " ".join(str(err).split()), file=sys.stderr)
         return 2

@@ -1,34 +1,22 @@
-"""From log records to the numbers a prediction is judged on.
+"""From scored pairs to the numbers a prediction is judged on.
 
 A pair is two completed runs identical in every factor but the compared one, with
-the same seed. Each pair (or, for a bound, each run) gives one score, signed so
-that the prediction holds when the mean score is positive (`stats.paired_score`).
-`Evidence` holds those scores by region plus the pooled seed noise; the checker
-turns it into a verdict, and the planner asks what one more score would do.
+the same seed (`parser/pairs.py` finds them, incrementally). Each pair (or, for a
+bound, each run) gives one score, signed so that the prediction holds when the
+mean score is positive (`stats.paired_score`). `Evidence` holds those scores by
+region plus the pooled seed noise; the checker turns it into a verdict, and the
+planner asks what one more score would do.
 """
 from __future__ import annotations
 
+import itertools
 import math
-from collections import defaultdict
 from dataclasses import dataclass, field, replace
 
-from executor.config import PLUMBING
 from parser import stats
-from parser.schema import Condition, Prediction, PredictionSpec, ResultRecord
-
-
-@dataclass(frozen=True)
-class Pair:
-    cell: tuple  # the other factors' values: the design cell
-    seed: int
-    arm: ResultRecord
-    base: ResultRecord
-
-    def value(self, name: str):
-        """A condition variable: a config value, else a metric of the run."""
-        if name in self.arm.config:
-            return self.arm.config[name]
-        return (self.arm.metrics or {}).get(name)
+from parser.pairs import (Index, Pair, Scored, benefits, cell_key, derived, find_pairs,  # noqa: F401
+                          holds, index, metric_values, same)
+from parser.schema import Prediction, PredictionSpec, ResultRecord
 
 
 @dataclass(frozen=True)
@@ -55,109 +43,61 @@ class Evidence:
         return len(self.first) + len(self.second)
 
 
-def same(a, b) -> bool:
-    if isinstance(a, (int, float)) and isinstance(b, (int, float)) and not isinstance(a, bool):
-        return math.isclose(a, b, rel_tol=1e-9)
-    return a == b
+def _ids(*views) -> tuple[str, ...]:
+    return tuple(itertools.chain.from_iterable(v.ids for v in views))
 
 
-def cell_key(config: dict, factor: str) -> tuple:
-    return tuple(sorted((k, v) for k, v in config.items()
-                        if k not in PLUMBING and k not in (factor, "seed")))
+def _always(entry: Scored) -> bool:
+    return True
 
 
-def holds(condition: Condition | None, config: dict, metrics: dict | None) -> bool:
-    if condition is None:
-        return True
-    name = condition.variable
-    return condition.holds(config[name] if name in config else (metrics or {}).get(name))
-
-
-def find_pairs(spec: PredictionSpec, records: list[ResultRecord]) -> list[Pair]:
-    groups: dict[tuple, dict[str, ResultRecord]] = defaultdict(dict)
-    for r in records:
-        if r.status != "completed" or spec.factor not in r.config:
-            continue
-        side = "arm" if same(r.config[spec.factor], spec.arm) else \
-            "base" if same(r.config[spec.factor], spec.baseline) else None
-        if side:
-            groups[(cell_key(r.config, spec.factor), r.seed)].setdefault(side, r)
-    return [Pair(cell, seed, g["arm"], g["base"])
-            for (cell, seed), g in groups.items() if len(g) == 2]
-
-
-def metric_values(spec: PredictionSpec, pair: Pair) -> tuple[float, float] | None:
-    a, b = pair.arm.metrics or {}, pair.base.metrics or {}
-    if spec.metric == "steps_to_target":
-        return stats.steps_to_target(a.get("val_curve") or [], b.get("val_curve") or [])
-    va, vb = a.get(spec.metric), b.get(spec.metric)
-    if not isinstance(va, (int, float)) or not isinstance(vb, (int, float)):
-        return None
-    return float(va), float(vb)
-
-
-def benefits(spec: PredictionSpec, records: list[ResultRecord]) -> list[tuple[Pair, float, float]]:
-    """(pair, effect, baseline value) for every usable pair; effect > 0 favours the arm."""
-    out = []
-    for p in find_pairs(spec, records):
-        values = metric_values(spec, p)
-        z = stats.benefit(values[0], values[1], spec.direction, spec.relative) if values else None
-        if z is not None:
-            out.append((p, z, values[1]))
-    return out
-
-
-def pooled(spec: PredictionSpec, scored: list) -> stats.Pooled:
-    """Seed noise pooled over every design cell of the prediction, with the weak prior."""
-    cells = defaultdict(list)
-    for p, z, _ in scored:
-        cells[p.cell].append(z)
-    if spec.relative:
-        prior = stats.PRIOR_LOG_SCALE
-    else:
-        prior = stats.PRIOR_ABS_FRACTION * (sum(abs(v) for _, _, v in scored) / max(len(scored), 1))
-    return stats.pooled_noise(list(cells.values()), max(prior, 1e-12))
-
-
-def _ids(scored: list) -> tuple[str, ...]:
-    return tuple(e for p, _, _ in scored for e in (p.arm.experiment_id, p.base.experiment_id))
+def inside(idx: Index, condition_of: PredictionSpec):
+    """The view of the entries where `condition_of`'s condition holds."""
+    condition = condition_of.condition
+    return idx.view(("in", condition.model_dump_json() if condition else None),
+                    lambda e: holds(condition, e.record.config, e.record.metrics))
 
 
 def gather(prediction: Prediction, by_id: dict[str, Prediction],
            records: list[ResultRecord]) -> Evidence:
     """The prediction's evidence so far (possibly with no scores yet)."""
     spec = prediction.spec
-    if spec.kind == "bound":
-        return _bound(spec, records)
     source = by_id[spec.of].spec if spec.kind == "interaction" else spec
-    scored = benefits(source, records)
-    noise = pooled(source, scored)
+    idx = index(source, records, bound=spec.kind == "bound")
+    key = ("evidence", spec.model_dump_json(), source.model_dump_json())
+    return idx.cached(key, lambda: _evidence(spec, source, idx))
+
+
+def _evidence(spec: PredictionSpec, source: PredictionSpec, idx: Index) -> Evidence:
+    if spec.kind == "bound":
+        return _bound(spec, idx)
+    noise = idx.view("all", _always).noise(source.relative)
     if spec.kind == "interaction":
-        return _interaction(spec, source, scored, noise)
-    inside = [s for s in scored if holds(spec.condition, s[0].arm.config, s[0].arm.metrics)]
+        return _interaction(spec, source, idx, noise)
+    view = inside(idx, spec)
     if spec.kind == "equivalence":
         margin = math.log1p(spec.threshold) if spec.relative else spec.threshold
-        return Evidence("between", tuple(z for _, z, _ in inside), noise, margin=margin, ids=_ids(inside))
+        return Evidence("between", tuple(view.zs), noise, margin=margin, ids=_ids(view))
     shift = stats.paired_score(1.0, 1.0, spec.direction, spec.threshold, spec.relative)
-    return Evidence("mean", tuple(z + shift for _, z, _ in inside), noise, shift=shift, ids=_ids(inside))
+    return Evidence("mean", tuple(e.z + shift for e in view.items), noise, shift=shift, ids=_ids(view))
 
 
-def _interaction(spec: PredictionSpec, source: PredictionSpec, scored: list,
+def _interaction(spec: PredictionSpec, source: PredictionSpec, idx: Index,
                  noise: stats.Pooled) -> Evidence:
     """Effect where the comparison was measured minus the effect where `spec.condition` holds.
 
     A condition on another variable than the comparison's own is read inside the
     comparison's region ("smaller at lr = 1e-3" among the N < 5000 runs it is about).
     """
-    here = spec.condition
-    inside = [s for s in scored if in_second_region(spec, source, s[0].arm.config, s[0].arm.metrics)]
-    if source.condition is not None:
-        reference = [s for s in scored if holds(source.condition, s[0].arm.config, s[0].arm.metrics)
-                     and s not in inside]
-    else:
-        reference = [s for s in scored if s not in inside]
-    return Evidence("difference", tuple(z for _, z, _ in reference), noise,
-                    second=tuple(z for _, z, _ in inside), ids=_ids(reference + inside))
+    def second(e: Scored) -> bool:
+        return in_second_region(spec, source, e.record.config, e.record.metrics)
+
+    def reference(e: Scored) -> bool:
+        return not second(e) and holds(source.condition, e.record.config, e.record.metrics)
+
+    key = spec.model_dump_json()
+    there, here = idx.view(("second", key), second), idx.view(("reference", key), reference)
+    return Evidence("difference", tuple(here.zs), noise, second=tuple(there.zs), ids=_ids(here, there))
 
 
 def in_second_region(spec: PredictionSpec, source: PredictionSpec, config: dict, metrics) -> bool:
@@ -168,21 +108,10 @@ def in_second_region(spec: PredictionSpec, source: PredictionSpec, config: dict,
     return holds(source.condition, config, metrics) if scoped else True
 
 
-def _bound(spec: PredictionSpec, records: list[ResultRecord]) -> Evidence:
-    """y = bound - m (lower) or m - bound (higher), per run; noise pooled over cells."""
-    cells, scores, ids, values = defaultdict(list), [], [], []
-    for r in records:
-        value = (r.metrics or {}).get(spec.metric)
-        if r.status != "completed" or not isinstance(value, (int, float)):
-            continue
-        if spec.factor and not same(r.config.get(spec.factor), spec.arm):
-            continue
-        y = spec.threshold - value if spec.direction == "lower" else value - spec.threshold
-        cells[cell_key(r.config, "")].append(y)
-        if holds(spec.condition, r.config, r.metrics):
-            scores.append(y)
-            ids.append(r.experiment_id)
-            values.append(value)
-    prior = stats.PRIOR_ABS_FRACTION * (sum(abs(v) for v in values) / len(values) if values else 1.0)
-    noise = stats.pooled_noise(list(cells.values()), max(prior, 1e-12))
-    return Evidence("mean", tuple(scores), noise, ids=tuple(ids))
+def _bound(spec: PredictionSpec, idx: Index) -> Evidence:
+    """y = bound - m (lower) or m - bound (higher), per run; noise pooled over every cell
+    of the bound's arm, its prior scaled by the runs inside the condition."""
+    view = inside(idx, spec)
+    prior = stats.PRIOR_ABS_FRACTION * (view.abs_base / len(view.items) if view.items else 1.0)
+    noise = idx.view("all", _always).noise(False, prior)
+    return Evidence("mean", tuple(view.zs), noise, ids=_ids(view))

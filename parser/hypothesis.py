@@ -8,15 +8,17 @@ from __future__ import annotations
 
 import math
 import re
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Callable
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
-from executor.config import FACTORS, FIELD_TYPES
-from parser.predictions import PredictionError, compile_all, format_loc
+from executor.config import FACTORS, FIELD_TYPES, check_value
+from parser.predictions import METRICS, PredictionError, compile_all, format_loc
 from parser.schema import Hypothesis, Prediction, PredictionSpec
+from parser.structured import structured_prediction
 
 # A run directory is named after the hypothesis: no separators, no leading dot, so
 # `runs/<name>/` can never point outside `runs/`.
@@ -43,25 +45,72 @@ class _File(BaseModel):
     hypothesis: _Body
 
 
-def load_hypothesis(path: str | Path, overrides: list[str] | None = None) -> Hypothesis:
+@dataclass
+class Unreadable:
+    """A plain-text prediction the parser cannot read, as `compile_fallback` gets it."""
+
+    text: str
+    pid: str
+    problem: str  # the parser's reason, one line
+    space: dict[str, list]
+    previous: list[Prediction]
+    metrics: tuple[str, ...] = METRICS
+
+    def check(self, spec: Any) -> Prediction:
+        """`spec` validated as the structured form in a YAML file would be; PredictionError if not."""
+        prediction = check_prediction({"text": self.text, "spec": spec, "compiled_by": "llm"},
+                                      self.pid, self.space, self.previous)
+        if prediction.spec.metric not in self.metrics:
+            raise PredictionError(f"metric {prediction.spec.metric!r} is not one of {', '.join(self.metrics)}",
+                                  field="spec.metric")
+        return prediction
+
+
+def check_prediction(item: dict, pid: str, space: dict[str, list], previous: list[Prediction]) -> Prediction:
+    """A structured prediction validated exactly as one written in the YAML; PredictionError if not."""
+    prediction = structured_prediction(item, pid, space, previous)
+    problem = _prediction_problem(prediction, space)
+    if problem:
+        raise PredictionError(problem)
+    return prediction
+
+
+def load_hypothesis(path: str | Path, overrides: list[str] | None = None,
+                    compile_fallback: Callable[[Unreadable], Any] | None = None) -> Hypothesis:
     """Read, validate and compile a hypothesis file; raises HypothesisError.
 
     `overrides` are `KEY=VALUE` strings (the CLI's --set) that replace or add
     initial_config entries before validation; VALUE is read as YAML (`[a, b]` is a list).
+    `compile_fallback` (the LLM, when one is configured) gets each prediction the
+    parser cannot read and returns a structured spec, which is validated here like
+    any spec in the file; without it such a prediction is an error.
     """
     raw = _read_yaml(path)
     body = _validate(_File, raw, path).hypothesis
     config = _typed_config({**body.initial_config, **_parse_overrides(overrides or [])}, path)
     _check_registries(config, path)
     space = config_space(config)
+    fallback = _fallback(compile_fallback, space) if compile_fallback else None
     try:
-        predictions = compile_all(body.predictions, space)
+        predictions = compile_all(body.predictions, space, fallback)
     except PredictionError as err:
         field = f"hypothesis.predictions[{err.index}]" + (f".{err.field}" if err.field else "")
         raise HypothesisError(f"{path}: {field}: {err}") from None
     _check_predictions(predictions, space, path)
     fields = {"id": body.id, "claim": body.claim, "predictions": predictions, "initial_config": config}
     return _validate(Hypothesis, fields, path, prefix="hypothesis")
+
+
+def _fallback(compile_fallback: Callable[[Unreadable], Any], space: dict[str, list]):
+    def compile_text(text: str, pid: str, previous: list[Prediction], err: PredictionError) -> Prediction:
+        request = Unreadable(text, pid, str(err).split("\n", 1)[0], space, previous)
+        try:
+            return request.check(compile_fallback(request))  # the hook's answer is data: check it here
+        except Exception as why:  # noqa: BLE001 (a failing LLM is the parser's error plus its reason)
+            first, _, rest = str(err).partition("\n")
+            raise PredictionError(f"{first} (nor could the LLM compile it: {str(why)[:300]})"
+                                  + (f"\n{rest}" if rest else "")) from None
+    return compile_text
 
 
 def _parse_overrides(overrides: list[str]) -> dict[str, Any]:
@@ -77,14 +126,24 @@ def _parse_overrides(overrides: list[str]) -> dict[str, Any]:
     return parsed
 
 
-def effective_text(path: str | Path, overrides: list[str] | None = None) -> str:
-    """The hypothesis file as run: its text, with --set overrides written in."""
+def effective_text(path: str | Path, overrides: list[str] | None = None,
+                   hypothesis: Hypothesis | None = None) -> str:
+    """The hypothesis file as run: its text, with --set overrides written in, and each
+    prediction the LLM compiled (in `hypothesis`) written in its structured form, so the
+    run directory's copy gives the same specs without an LLM."""
     text = Path(path).read_text()
-    if not overrides:
+    compiled = {i: p for i, p in enumerate(hypothesis.predictions if hypothesis else [])
+                if p.compiled_by == "llm"}
+    if not overrides and not compiled:
         return text
     raw = yaml.safe_load(text)
-    raw["hypothesis"]["initial_config"].update(_parse_overrides(overrides))
-    return "# with --set " + " ".join(overrides) + "\n" + yaml.safe_dump(raw, sort_keys=False)
+    raw["hypothesis"]["initial_config"].update(_parse_overrides(overrides or []))
+    for i, p in compiled.items():
+        raw["hypothesis"]["predictions"][i] = {"text": p.text, "compiled_by": "llm", "spec": p.spec.model_dump()}
+    header = ("# with --set " + " ".join(overrides) + "\n" if overrides else "") + \
+        ("# compiled_by: llm marks a prediction the LLM compiled from its text; its spec is what runs\n"
+         if compiled else "")
+    return header + yaml.safe_dump(raw, sort_keys=False)
 
 
 def search_space(h: Hypothesis) -> dict[str, list]:
@@ -192,9 +251,14 @@ def _coerce(key: str, value: Any, field: str, path: str | Path) -> Any:
         convert = _CONVERTERS.get(kind)
         if convert is not None and not isinstance(value, (list, dict)):
             try:
-                return convert(value)
+                converted = convert(value)
             except (TypeError, ValueError):
-                pass
+                continue
+            try:
+                check_value(key, converted)  # a field with a fixed set of values (precision, compile, ...)
+            except ValueError as e:
+                raise HypothesisError(f"{path}: {field}: {e}") from None
+            return converted
     raise HypothesisError(f"{path}: {field}: expected {FIELD_TYPES[key]}, got {_show(value)}")
 
 
@@ -260,6 +324,9 @@ def _check_predictions(predictions: list[Prediction], space: dict[str, list], pa
 
 def _prediction_problem(prediction: Prediction, space: dict[str, list]) -> str | None:
     spec, known = prediction.spec, ["n_train_samples", *space]
+    values = [spec.threshold] + ([spec.condition.value] if spec.condition else [])
+    if any(isinstance(v, float) and not math.isfinite(v) for v in values):
+        return f"threshold and condition value must be finite numbers (got {values})"
     if spec.condition and spec.condition.variable not in known:
         return (f"condition on unknown variable {spec.condition.variable!r}; "
                 f"use one of {', '.join(known)}")

@@ -14,12 +14,15 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from parser.schema import ResultRecord, StopRecord
+from parser.schema import EvolutionRecord, NarrativeRecord, ResultRecord, StopRecord
+
+Record = ResultRecord | StopRecord | EvolutionRecord | NarrativeRecord
+KINDS = {"stop": StopRecord, "evolution": EvolutionRecord, "narrative": NarrativeRecord}
 
 LOG_NAME = "research_log.jsonl"
 
 
-def append(path: Path, record: ResultRecord | StopRecord) -> None:
+def append(path: Path, record: Record) -> None:
     line = record.model_dump_json() + "\n"
     if path.exists():
         _repair_tail(path)
@@ -61,11 +64,11 @@ def _last_line_start(f, end: int, block: int = 1 << 16) -> int:
     return 0
 
 
-def replay(path: Path) -> list[ResultRecord | StopRecord]:
+def replay(path: Path) -> list[Record]:
     """All valid records in order. A bad line is skipped with a warning; the log stays."""
     if not path.exists():
         return []
-    records: list[ResultRecord | StopRecord] = []
+    records: list[Record] = []
     lines = path.read_bytes().split(b"\n")
     for number, raw in enumerate(lines, start=1):
         if not raw.strip():
@@ -80,12 +83,12 @@ def replay(path: Path) -> list[ResultRecord | StopRecord]:
     return records
 
 
-def _parse(raw: bytes) -> ResultRecord | StopRecord | None:
+def _parse(raw: bytes) -> Record | None:
     try:
         data = json.loads(raw)
         if not isinstance(data, dict):
             return None
-        kind = StopRecord if data.get("record") == "stop" else ResultRecord
+        kind = KINDS.get(data.get("record"), ResultRecord)
         return kind.model_validate(data)
     except (ValueError, ValidationError):
         return None
@@ -100,3 +103,15 @@ def experiments(records: list) -> list[ResultRecord]:
             seen.add(r.experiment_id)
             out.append(r)
     return out
+
+
+def state_records(records: list) -> list[ResultRecord | EvolutionRecord]:
+    """What a replay folds, in log order: the experiments (one per id) and the evolution proposals."""
+    runs = {id(r) for r in experiments(records)}
+    return [r for r in records if id(r) in runs or isinstance(r, EvolutionRecord)]
+
+
+def llm_totals(records: list) -> tuple[int, int]:
+    """(tokens, calls) the study's LLM has spent, from the running totals its records carry."""
+    infos = [r.llm for r in records if getattr(r, "llm", None) is not None]
+    return max((i.study_tokens for i in infos), default=0), max((i.calls for i in infos), default=0)

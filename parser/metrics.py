@@ -61,8 +61,9 @@ def to_record(result, config: dict, factors: dict, plan: dict, started_at: str) 
         config=config, config_hash=config_hash(factors), seed=config["seed"], status=status, cause=cause,
         metrics=metrics, error=error, stderr_tail=None if status == "completed" else result.stderr_tail,
         returncode=result.returncode, wall_time_s=round(result.wall_time_s, 3),
+        attempts=getattr(result, "attempts", 1),
         planner=plan.get("planner", "offline"), rationale=plan.get("rationale", ""),
-        targets=plan.get("targets", []), pair=plan.get("pair"), started_at=started_at,
+        targets=plan.get("targets", []), pair=plan.get("pair"), llm=plan.get("llm"), started_at=started_at,
         finished_at=now(), git_commit=git_commit(), versions=versions(),
         dataset_sha256=(metrics or {}).get("dataset_sha256"))
 

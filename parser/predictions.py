@@ -112,12 +112,22 @@ def compile_prediction(text: str, space: Space, previous: list[Prediction]) -> P
                  condition=condition)
 
 
-def compile_all(raw_predictions: list[str | dict], space: Space) -> list[Prediction]:
-    """Compile a hypothesis' predictions in order, with ids p1, p2, ..."""
+def compile_all(raw_predictions: list[str | dict], space: Space, fallback=None) -> list[Prediction]:
+    """Compile a hypothesis' predictions in order, with ids p1, p2, ...
+
+    `fallback(text, pid, previous, error)` (the LLM compiler, when one is configured)
+    gets each plain string this parser cannot read; it returns the `Prediction` or
+    raises `PredictionError`.
+    """
     done: list[Prediction] = []
     for index, item in enumerate(raw_predictions):
         try:
-            done.append(_compile_item(item, f"p{index + 1}", space, done))
+            try:
+                done.append(_compile_item(item, f"p{index + 1}", space, done))
+            except PredictionError as err:
+                if fallback is None or not isinstance(item, str):
+                    raise
+                done.append(fallback(item, f"p{index + 1}", list(done), err))
         except PredictionError as err:
             err.index = index
             raise

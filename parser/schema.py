@@ -159,6 +159,17 @@ class Metrics(BaseModel):
         return value
 
 
+class LLMInfo(Strict):
+    """What one LLM task cost and how it went: on a run planned with an LLM, an evolution
+    proposal, the narrative. The totals run over the whole study (resumed sessions too)."""
+
+    status: Literal["accepted", "repaired", "replaced", "rejected"]
+    reason: str | None = None  # the repaired error, or why the reply was replaced / rejected
+    tokens: int = Field(0, ge=0)  # spent on this task (both rounds of a repair)
+    study_tokens: int = Field(0, ge=0)
+    calls: int = Field(0, ge=0)
+
+
 class ResultRecord(Strict):
     """One line of research_log.jsonl: a finished run, whatever its outcome."""
 
@@ -175,10 +186,12 @@ class ResultRecord(Strict):
     stderr_tail: str | None = None
     returncode: int | None = None
     wall_time_s: float = 0.0
+    attempts: int = 1  # > 1: the backend resubmitted the run after losing it with its machine (ray)
     planner: str = "offline"
     rationale: str = ""
     targets: list[str] = []
     pair: str | None = None  # experiment id of the other arm of the comparison
+    llm: LLMInfo | None = None  # planned with an LLM: accepted, repaired or replaced, and the tokens
     started_at: str = ""
     finished_at: str = ""
     git_commit: str | None = None
@@ -193,3 +206,35 @@ class StopRecord(Strict):
     reason: str
     n_experiments: int
     finished_at: str
+
+
+class EvolutionRecord(Strict):
+    """An LLM's proposal after `trigger` was decided: a refinement (`prediction`) or a child
+    hypothesis, accepted (folded into the study on replay, where it was logged), rejected
+    (with the reason and what was proposed) or declined (the model proposed nothing)."""
+
+    record: Literal["evolution"] = "evolution"
+    status: Literal["accepted", "rejected", "declined"]
+    trigger: str
+    after: str | None = None
+    prediction: Prediction | None = None
+    hypothesis: Hypothesis | None = None
+    reason: str = ""
+    proposed: str = ""
+    llm: LLMInfo
+    logged_at: str = ""
+
+    @model_validator(mode="after")
+    def _one_change(self) -> "EvolutionRecord":
+        if self.status == "accepted" and (self.prediction is None) == (self.hypothesis is None):
+            raise ValueError("an accepted evolution holds exactly one of prediction, hypothesis")
+        return self
+
+
+class NarrativeRecord(Strict):
+    """The LLM's paragraph for the final report (empty when it was rejected, with the reason)."""
+
+    record: Literal["narrative"] = "narrative"
+    text: str = ""
+    llm: LLMInfo
+    logged_at: str = ""

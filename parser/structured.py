@@ -16,9 +16,11 @@ from parser.schema import Condition, Prediction, PredictionSpec
 
 def structured_prediction(item: dict, pid: str, space: Space, previous: list[Prediction]) -> Prediction:
     nested = "spec" in item
-    if nested and set(item) - {"text", "spec"}:
-        extra = sorted(map(str, set(item) - {"text", "spec"}))[0]
+    if nested and set(item) - {"text", "spec", "compiled_by"}:
+        extra = sorted(map(str, set(item) - {"text", "spec", "compiled_by"}))[0]
         raise PredictionError(f"unknown key {extra!r} beside 'spec'; only 'text' may sit there", field=extra)
+    if item.get("compiled_by", "llm") != "llm":  # the run directory's copy marks what the LLM compiled
+        raise PredictionError(f"compiled_by can only be 'llm', got {item['compiled_by']!r}", field="compiled_by")
     fields, prefix = (item["spec"], "spec.") if nested else ({k: v for k, v in item.items() if k != "text"}, "")
     if not isinstance(fields, dict):
         raise PredictionError(f"spec must be a mapping, got {fields!r}", field="spec")
@@ -32,7 +34,8 @@ def structured_prediction(item: dict, pid: str, space: Space, previous: list[Pre
         field = (prefix + format_loc(first["loc"])).rstrip(".")
         raise PredictionError(f"{first['msg']} (got {first['input']!r})", field=field) from None
     spec = _canonical(spec, fields, space, previous, prefix)
-    return Prediction(id=pid, text=item.get("text") or spec.text(), spec=spec, compiled_by="structured")
+    return Prediction(id=pid, text=item.get("text") or spec.text(), spec=spec,
+                      compiled_by="llm" if "compiled_by" in item else "structured")
 
 
 def _condition_field(fields: dict, space: Space, prefix: str) -> dict:

@@ -24,9 +24,10 @@ def compared_factor(predictions: list[Prediction]) -> str:
     return by_id[spec.of].spec.factor if spec.kind == "interaction" else spec.factor
 
 
-def _tried(records: list[ResultRecord]) -> set[tuple]:
-    """(design point, seed) of every run in the log, whatever its outcome."""
-    return {(cell_key(r.config, ""), r.seed) for r in records}
+def _tried(records: list[ResultRecord], pending: tuple[dict, ...] = ()) -> set[tuple]:
+    """(design point, seed) of every run in the log, whatever its outcome, and of those in flight."""
+    return {(cell_key(r.config, ""), r.seed) for r in records} | \
+        {(cell_key(p, ""), p.get("seed")) for p in pending}
 
 
 def _comparison(cell: dict, factor: str, levels: list, seed: int, name: str, why: str,
@@ -48,8 +49,8 @@ class GridPlanner:
     name: str = "grid"
 
     def propose(self, predictions: list[Prediction], verdicts: dict[str, Verdict],
-                records: list[ResultRecord], space: Space) -> Proposal | None:
-        factor, tried = compared_factor(predictions), _tried(records)
+                records: list[ResultRecord], space: Space, pending: tuple[dict, ...] = ()) -> Proposal | None:
+        factor, tried = compared_factor(predictions), _tried(records, pending)
         levels = space.grid[factor]
         for point in space.points():
             cell = {k: v for k, v in point.items() if k != factor}
@@ -75,8 +76,8 @@ class RandomPlanner:
     name: str = "random"
 
     def propose(self, predictions: list[Prediction], verdicts: dict[str, Verdict],
-                records: list[ResultRecord], space: Space) -> Proposal | None:
-        factor, tried = compared_factor(predictions), _tried(records)
+                records: list[ResultRecord], space: Space, pending: tuple[dict, ...] = ()) -> Proposal | None:
+        factor, tried = compared_factor(predictions), _tried(records, pending)
         levels = space.grid[factor]
         seeds = range(self.base_seed, self.base_seed + self.max_seeds)
         # a (cell, seed) is tried once any of its arms ran: it is never repeated

@@ -9,15 +9,14 @@ A pair left half-done (a crash, a kill) is finished first.
 """
 from __future__ import annotations
 
-import statistics
-from collections import Counter, defaultdict
+from collections import defaultdict
 from dataclasses import dataclass, field
 
-from executor.config import FACTORS
 from parser.checker import Verdict, since
 from parser.evidence import cell_key, gather, same
 from parser.schema import Prediction, ResultRecord
-from planner.gain import expected_gain, uncertainty
+from planner.gain import expected_gain, predictive, uncertainty
+from planner.ledger import Ledger, ledger, run_key
 from planner.space import Space
 
 MAX_CELL_FAILURES = 2  # a cell that crashed this often is left alone
@@ -58,13 +57,17 @@ class OfflinePlanner:
     name: str = "offline"
 
     def propose(self, predictions: list[Prediction], verdicts: dict[str, Verdict],
-                records: list[ResultRecord], space: Space) -> Proposal | None:
+                records: list[ResultRecord], space: Space, pending: tuple[dict, ...] = ()) -> Proposal | None:
+        """The best next run(s). `pending`: design points already started or queued (with
+        --workers): they are never proposed again, and a region they will add to is worth
+        less, as if each of them had scored what the region is expected to score."""
         by_id = {p.id: p for p in predictions}
         open_ = [p for p in predictions if not verdicts[p.id].decided]
-        finish = _unfinished_pair(open_, by_id, records)
+        book = ledger(records)
+        finish = _unfinished_pair(open_, by_id, book, pending)
         if finish:
             return finish
-        ranked = self.rank(open_, by_id, records, space)
+        ranked = self.rank(open_, by_id, records, space, pending)
         if not ranked or ranked[0].gain < MIN_GAIN:
             return None
         best = ranked[0]
@@ -74,37 +77,40 @@ class OfflinePlanner:
                         {"gain": round(best.gain, 4), "cost_s": round(best.cost, 2)})
 
     def rank(self, open_: list[Prediction], by_id: dict[str, Prediction],
-             records: list[ResultRecord], space: Space) -> list[Candidate]:
+             records: list[ResultRecord], space: Space, pending: tuple[dict, ...] = ()) -> list[Candidate]:
         """Every candidate with its gain, best gain per second first."""
         pool: dict[tuple, Candidate] = {}
-        costs = CostModel(records)
+        book = ledger(records)
         for prediction in open_:
             ev = gather(prediction, by_id, since(records, prediction.after))
+            ev = _with_pending(ev, prediction, by_id, space, pending)
             if uncertainty(ev) == 0.0:
                 continue
             gains = {}  # region -> gain: the same for every cell of a region
-            for runs, region, order in self._cells(prediction, by_id, records, space):
+            for runs, region, order in self._cells(prediction, by_id, book, space, pending):
                 if region not in gains:
                     gains[region] = expected_gain(ev, second=region == "second") if region != "unknown" \
                         else 0.5 * uncertainty(ev)  # one run will tell where this cell lies
                 key = tuple(tuple(sorted(r.items())) for r in runs)
-                cand = pool.setdefault(key, Candidate(runs, sum(costs.seconds(r) for r in runs), order))
+                cand = pool.setdefault(key, Candidate(runs, sum(book.seconds(r) for r in runs), order))
                 cand.gain += gains[region]
                 cand.targets.append(prediction.id)
         return sorted(pool.values(), key=lambda c: (-c.score, c.order))
 
-    def _cells(self, prediction, by_id, records, space: Space):
+    def _cells(self, prediction, by_id, book: Ledger, space: Space, pending: tuple[dict, ...]):
         """(runs, region, order) for the next seed of every usable cell."""
         spec, source = prediction.spec, source_spec(prediction, by_id)
         factor = source.factor if spec.kind != "bound" else ""
-        seeds = _seeds_by_cell(records, factor)
-        failed = Counter(cell_key(r.config, factor) for r in records if r.status != "completed")
+        logged, failed = book.cells(factor)
+        seeds = defaultdict(set)
+        for point in pending:
+            seeds[cell_key(point, factor)].add(point.get("seed"))
         cells = space.points() if spec.kind == "bound" else space.cells(factor)
         for position, cell in enumerate(cells):
             if spec.kind == "bound" and spec.factor and not same(cell.get(spec.factor), spec.arm):
                 continue
             key = cell_key(cell, factor)
-            used = seeds[key]
+            used = logged.get(key, set()) | seeds.get(key, set())
             if len(used) >= self.max_seeds or failed[key] >= MAX_CELL_FAILURES:
                 continue
             region = _region(prediction, source, cell, space)
@@ -115,6 +121,36 @@ class OfflinePlanner:
             runs = tuple(dict(cell, seed=seed) if a is None else dict(cell, **{factor: a, "seed": seed})
                          for a in arms)
             yield runs, region, (len(used), position)
+
+
+def _with_pending(ev, prediction: Prediction, by_id: dict[str, Prediction], space: Space,
+                  pending: tuple[dict, ...]):
+    """The evidence as if each pending pair (a bound: run) had scored its region's expected score.
+
+    What a run in flight will add is not known yet, but that it will add is: counting it
+    at the predictive centre shrinks the posterior as it will, so the next proposal goes
+    where the runs in flight leave the most open ("kriging believer" batching).
+    """
+    if not pending:
+        return ev
+    spec, source = prediction.spec, source_spec(prediction, by_id)
+    factor = source.factor if spec.kind != "bound" else ""
+    groups = {}
+    for point in pending:
+        if spec.kind != "bound" and not (same(point.get(factor), source.arm)
+                                         or same(point.get(factor), source.baseline)):
+            continue
+        if spec.kind == "bound" and spec.factor and not same(point.get(spec.factor), spec.arm):
+            continue
+        cell = {k: v for k, v in point.items() if k not in (factor, "seed")}
+        groups.setdefault((cell_key(point, factor), point.get("seed")), cell)
+    for cell in groups.values():
+        region = _region(prediction, source, cell, space)
+        if region in ("first", "second"):
+            second = region == "second"
+            if ev.kind != "difference" or (ev.second if second else ev.first):
+                ev = ev.plus(predictive(ev, second)[0], second)
+    return ev
 
 
 def _region(prediction: Prediction, source, cell: dict, space: Space) -> str | None:
@@ -136,52 +172,24 @@ def _region(prediction: Prediction, source, cell: dict, space: Space) -> str | N
     return "first" if reference else None
 
 
-def _seeds_by_cell(records: list[ResultRecord], factor: str) -> dict[tuple, set[int]]:
-    seeds: dict[tuple, set[int]] = defaultdict(set)
-    for r in records:
-        seeds[cell_key(r.config, factor)].add(r.seed)
-    return seeds
-
-
 class CostModel:
-    """Expected seconds of a run: the median of past runs of the same shape.
-
-    By shape (model, data, sizes, steps), not by design point: points of one shape
-    differ in cost by noise, and ranking by that noise would pile seeds on whichever
-    cell happened to run fastest instead of spreading them.
-    """
-
-    SHAPE = ("model", "dataset", "seq_len", "batch_size", "max_steps", "n_layer", "d_model")
+    """Expected seconds of a run: the median of past runs of the same shape (`Ledger.seconds`)."""
 
     def __init__(self, records: list[ResultRecord]):
-        self.by_shape, everything = defaultdict(list), []
-        for r in records:
-            if r.status == "completed":
-                self.by_shape[self._shape(r.config)].append(r.wall_time_s)
-                everything.append(r.wall_time_s)
-        self.default = statistics.median(everything) if everything else 1.0
-
-    def _shape(self, point: dict) -> tuple:
-        return tuple(point.get(k) for k in self.SHAPE)
+        self.book = ledger(records)
 
     def seconds(self, point: dict) -> float:
-        times = self.by_shape.get(self._shape(point))
-        return max(statistics.median(times) if times else self.default, 1e-3)
+        return self.book.seconds(point)
 
 
-def _unfinished_pair(open_, by_id, records) -> Proposal | None:
-    ran = {(cell_key(r.config, ""), r.seed) for r in records}
+def _unfinished_pair(open_, by_id, book: Ledger, pending: tuple[dict, ...]) -> Proposal | None:
+    """A pair left half-done (a crash, a kill) is finished first, unless its partner is in flight."""
+    in_flight = {run_key(p) for p in pending}
     for prediction in open_:
         if prediction.spec.kind == "bound":
             continue
-        spec = source_spec(prediction, by_id)
-        for r in records:
-            value = r.config.get(spec.factor)
-            if r.status != "completed" or not (same(value, spec.arm) or same(value, spec.baseline)):
-                continue
-            other = spec.baseline if same(value, spec.arm) else spec.arm
-            partner = dict({k: v for k, v in r.config.items() if k in FACTORS}, **{spec.factor: other})
-            if (cell_key(partner, ""), r.seed) not in ran:
+        for r, partner in book.unpaired(source_spec(prediction, by_id)):
+            if run_key(partner) not in in_flight:
                 why = f"finishing the pair of {r.experiment_id} (same cell, seed {r.seed})"
                 return Proposal([partner], [prediction.id], why, "offline", {"pair": r.experiment_id})
     return None

@@ -101,7 +101,7 @@ def _user(claim, predictions, verdicts, records, candidates, space) -> str:
     lines = [f"Claim: {clean_text(claim, 400)}", "Predictions:"]
     for p in predictions:
         v = verdicts[p.id]
-        lines.append(f"- {p.id} [{v.status}, confidence {_conf(v.confidence)}] {clean_text(p.text, 200)}\n"
+        lines.append(f"- {p.id} [{v.status}, confidence {_conf(v.confidence)}] {clean_text(shown_text(p), 200)}\n"
                      f"  = {clean_text(p.spec.text(), 300)}")
     lines.append("Search space (the only values allowed): " +
                  "; ".join(f"{k} in {json.dumps(space.grid[k])}" for k in keys))
@@ -141,6 +141,12 @@ def parse_reply(text: str) -> Reply:
         raise ReplyError(f"invalid reply: {errors}") from None
 
 
+def shown_text(p: Prediction) -> str:
+    """A prediction's words for a prompt: the LLM's own words (an evolution it proposed) never
+    go back into a prompt, only the checked definition does."""
+    return p.spec.text() if p.compiled_by == "llm" and p.parent else p.text
+
+
 def clean_text(text: str, limit: int = MAX_RATIONALE) -> str:
     """Printable text only, whitespace collapsed, cut to `limit` characters."""
     text = "".join(ch if ch.isprintable() else " " for ch in str(text))
@@ -163,8 +169,10 @@ def grid_value(space: Space, factor: str, value):
 
 
 def runs_from_reply(reply: Reply, candidates: list[Candidate], open_: list[Prediction],
-                    by_id: dict[str, Prediction], records: list[ResultRecord], space: Space):
-    """(runs, targets, what) for a valid reply; ReplyError naming the field otherwise."""
+                    by_id: dict[str, Prediction], records: list[ResultRecord], space: Space,
+                    pending: tuple[dict, ...] = ()):
+    """(runs, targets, what) for a valid reply; ReplyError naming the field otherwise.
+    `pending`: runs in flight (--workers), which count as already run."""
     if (reply.candidate is None) == (reply.config is None):
         raise ReplyError("give exactly one of candidate (an index) or config (a design point)")
     if reply.candidate is not None:
@@ -179,9 +187,10 @@ def runs_from_reply(reply: Reply, candidates: list[Candidate], open_: list[Predi
     if reply.seed is None or not 0 <= reply.seed < MAX_SEED:
         raise ReplyError(f"seed must be an integer 0..{MAX_SEED - 1}, got {str(reply.seed)[:40]}")
     runs = _design(reply, by_id[targets[0]], by_id, space)
-    ran = {(cell_key(r.config, ""), r.seed) for r in records}
+    ran = {(cell_key(r.config, ""), r.seed) for r in records} | {(cell_key(p, ""), p.get("seed")) for p in pending}
     if any((cell_key(run, ""), run["seed"]) in ran for run in runs):
-        raise ReplyError(f"that config with seed {reply.seed} has already run; pick a new seed or config")
+        raise ReplyError(f"that config with seed {reply.seed} has already run or is running; "
+                         f"pick a new seed or config")
     return runs, targets, "own config"
 
 

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from executor.config import FACTORS, TrainConfig, to_dict
 from parser.schema import Condition, Prediction
 
+_DEFAULTS = {k: v for k, v in to_dict(TrainConfig()).items() if k in FACTORS}
+
 
 @dataclass
 class Space:
@@ -54,7 +56,7 @@ class Space:
 
     def points(self) -> list[dict]:
         """Every full design point, grid order (first factor varies slowest)."""
-        base = {k: v for k, v in to_dict(TrainConfig()).items() if k in FACTORS}
+        base = _DEFAULTS
         keys = list(self.grid)
         return [dict(base, **dict(zip(keys, combo)))
                 for combo in itertools.product(*(self.grid[k] for k in keys))]

@@ -14,6 +14,7 @@ if config["learning_rate"] > 100:
     sys.exit(3)
 if config["max_steps"] > 10**6:
     time.sleep(3600)
-curve = [[0, 3.0], [config["max_steps"], 2.0]]
+loss = 2.0 + 0.001 * config["seed"]  # seeds differ, as real runs do
+curve = [[0, 3.0], [config["max_steps"], loss]]
 with open(os.environ["RESEARCH_METRICS"], "w") as f:
-    json.dump({"final_val_loss": 2.0, "val_curve": curve, "n_train_samples": 10}, f)
+    json.dump({"final_val_loss": loss, "val_curve": curve, "n_train_samples": 10}, f)

@@ -4,7 +4,8 @@
         planner = LLMPlanner(offline, Chat(stub.url, "stub"))
 
 Each request takes the next scripted reply; when the script runs out, `default` answers.
-Replies: ok(obj_or_text), status(code, message), slow(seconds, reply). `stop_after=N`
+Replies: ok(obj_or_text), status(code, message), slow(seconds, reply), or a function of the
+request body returning one (e.g. `by_task`: a reply per response schema name). `stop_after=N`
 closes the listening socket after N requests (later connections are refused).
 Every request body is kept in `requests`.
 """
@@ -33,6 +34,29 @@ def status(code: int, message: str = "stub error") -> dict:
 
 def slow(seconds: float, reply: dict) -> dict:
     return dict(reply, delay=seconds)
+
+
+def task_of(body: dict) -> str:
+    """Which LLM task a request is: its JSON schema's name (proposal, prediction_spec, evolution,
+    narrative), or, in the json_object modes, guessed from the prompt."""
+    fmt = body.get("response_format") or {}
+    if fmt.get("type") == "json_schema":
+        return fmt["json_schema"]["name"]
+    system = body["messages"][0]["content"]
+    return next((name for word, name in (("translate", "prediction_spec"), ("review", "evolution"),
+                                         ("summarise", "narrative")) if word in system), "proposal")
+
+
+def by_task(**replies):
+    """A reply per task (a list is used in turn, its last item repeated); others get an error."""
+    queues = {k: list(v) if isinstance(v, list) else [v] for k, v in replies.items()}
+
+    def answer(body):
+        queue = queues.get(task_of(body))
+        if not queue:
+            return status(400, f"no scripted reply for {task_of(body)}")
+        return queue.pop(0) if len(queue) > 1 else queue[0]
+    return answer
 
 
 class StubServer:
@@ -71,7 +95,7 @@ class StubServer:
             last = self.stop_after is not None and len(self.requests) >= self.stop_after
         if last:
             threading.Thread(target=self.stop, daemon=True).start()
-        return reply
+        return reply(body) if callable(reply) else reply
 
     def _handler(self):
         stub = self

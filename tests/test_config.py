@@ -48,3 +48,36 @@ def test_reading_a_config_never_executes_it(tmp_path):
     path.write_text("import os\nclass Config:\n    seed: int = __import__('os').getpid()\n")
     with pytest.raises(ValueError):
         cfg.load(path)
+
+
+def test_precision_and_compile_are_factors_and_cuda_devices_is_plumbing():
+    assert {"precision", "compile"} <= set(cfg.FACTORS)
+    assert "cuda_devices" in cfg.PLUMBING and "cuda_devices" not in cfg.FACTORS
+    assert (cfg.FIELD_TYPES["precision"], cfg.FIELD_TYPES["compile"]) == ("str", "bool")
+    assert cfg.FIELD_TYPES["cuda_devices"] == "str | None"
+
+
+def test_new_fields_round_trip_through_both_files(tmp_path):
+    config = cfg.TrainConfig(experiment_id="exp_0003", precision="bf16", compile=True, cuda_devices="1,3")
+    py_path, json_path = cfg.write(config, tmp_path)
+    assert cfg.load(py_path) == config == cfg.load(json_path)
+    assert "compile: bool = True" in py_path.read_text()
+
+
+@pytest.mark.parametrize("field, value", [("precision", "fp8"), ("precision", "BF16"), ("compile", 1),
+                                          ("compile", "true"), ("norm_position", "sandwich")])
+def test_a_value_outside_a_fields_choices_is_refused_naming_field_and_value(field, value):
+    with pytest.raises(ValueError, match=f"^{field}: {value!r} is not one of"):
+        cfg.from_dict({field: value})
+
+
+def test_every_choice_is_accepted():
+    for field, allowed in cfg.CHOICES.items():
+        for value in allowed:
+            cfg.check_value(field, value)
+
+
+def test_norm_position_choices_are_the_models_own():
+    from models.transformer import NORM_POSITIONS
+
+    assert cfg.CHOICES["norm_position"] == NORM_POSITIONS

@@ -103,6 +103,34 @@ def test_int_fields_take_integer_values_and_none_where_allowed(tmp_path):
     assert (config["n_layer"], config["seed"], config["max_steps"]) == ([2, None], 3, 1000)
 
 
+def test_precision_and_compile_can_be_varied_and_load_typed(tmp_path):
+    doc = _base()
+    doc["initial_config"].update(precision=["fp32", "bf16"], compile=[False, True])
+    doc["predictions"] = [{"metric": "tokens_per_s", "direction": "higher", "factor": "compile",
+                           "arm": True, "baseline": False, "threshold": 0.1, "relative": True},
+                          {"metric": "final_val_loss", "factor": "precision", "arm": "bf16",
+                           "baseline": "fp32", "kind": "equivalence", "threshold": 0.02}]
+    h = load_hypothesis(_write(tmp_path, {"hypothesis": doc}, "ok.yaml"))
+    assert h.initial_config["precision"] == ["fp32", "bf16"]
+    assert h.initial_config["compile"] == [False, True]
+    assert all(type(v) is bool for v in h.initial_config["compile"])
+    assert (h.predictions[0].spec.arm, h.predictions[0].spec.baseline) == (True, False)
+    assert search_space(h)["precision"] == ["fp32", "bf16"]
+
+
+def test_a_config_built_from_an_unknown_precision_is_refused_naming_field_and_value():
+    """A config file written by hand (python -m executor.train CONFIG) is checked too."""
+    from executor.config import from_dict
+
+    with pytest.raises(ValueError, match=r"^precision: 'fp8' is not one of 'fp32', 'bf16'$"):
+        from_dict({"precision": "fp8"})
+
+
+def test_an_unknown_precision_is_refused_when_the_file_loads(tmp_path):
+    with pytest.raises(HypothesisError, match=r"hypothesis.initial_config.precision.*'fp8'"):
+        load_hypothesis(_write(tmp_path, _set("initial_config.precision", "fp8")))
+
+
 def test_the_name_defaults_to_a_slug_of_the_file_stem(tmp_path):
     assert hypothesis_name(tmp_path / "my study!.yaml", {"hypothesis": {}}) == "my-study"
 
@@ -158,6 +186,9 @@ MALFORMED = {
                   "hypothesis.initial_config.learning_rate[1]", "'fast'"),
     "int field given 2.5": (_set("initial_config.n_layer", 2.5), "hypothesis.initial_config.n_layer", "2.5"),
     "int field given abc": (_set("initial_config.seed", "abc"), "hypothesis.initial_config.seed", "'abc'"),
+    "bool field given a string": (_set("initial_config.compile", ["yes", False]),
+                                  "hypothesis.initial_config.compile[0]", "'yes'"),
+    "bool field given an int": (_set("initial_config.compile", 1), "hypothesis.initial_config.compile", "1"),
     "bool is not an int": (_set("initial_config.seed", True), "hypothesis.initial_config.seed", "True"),
     "empty value list": (_set("initial_config.dropout", []), "hypothesis.initial_config.dropout", "[]"),
     "duplicate list value": (_set("initial_config.learning_rate", ["1e-4", 0.0001]),

@@ -11,6 +11,7 @@ import pytest
 import loop
 from executor.config import FACTORS, TrainConfig, to_dict
 from parser.checker import assess_all
+from parser.schema import LLMInfo
 from planner.llm import Chat, LLMPlanner, add_arguments, make_planner
 from planner.offline import OfflinePlanner
 from planner.prompt import MAX_PROMPT_CHARS
@@ -68,7 +69,9 @@ def test_a_valid_pick_runs_the_offered_candidate_and_counts_tokens():
         proposal, planner = propose(stub)
     assert proposal.planner == "llm"
     assert proposal.runs == offline_choice().runs
-    assert proposal.extra["llm"]["total_tokens"] == 150 and proposal.extra["llm"]["calls"] == 1
+    assert proposal.extra["llm"] == {"status": "accepted", "reason": None, "tokens": 150, "study_tokens": 150,
+                                     "calls": 1}
+    LLMInfo.model_validate(proposal.extra["llm"])  # what the run's log record carries
     assert "tokens 150 in 1 calls" in proposal.rationale
     request = stub.requests[0]
     assert request["response_format"]["type"] == "json_schema"
@@ -209,9 +212,8 @@ def test_injection_in_the_rationale_is_neutralised_text_and_never_reaches_a_prom
 
 def test_the_prompt_holds_a_compact_trajectory_under_its_cap():
     records = pairs([(1.9 + (0.1 if i % 2 else -0.1), 2.0) for i in range(8)])  # still undecided
-    planner = LLMPlanner(OfflinePlanner(), None, claim="a very long claim " * 1000)
     with StubServer(ok(pick(0))) as stub:
-        planner.chat = Chat(stub.url, "stub", 2.0)
+        planner = LLMPlanner(OfflinePlanner(), Chat(stub.url, "stub", 2.0), claim="a very long claim " * 1000)
         propose(stub, records, planner=planner)
     text = "".join(m["content"] for m in stub.requests[0]["messages"])
     assert len(text) <= MAX_PROMPT_CHARS
@@ -326,3 +328,70 @@ def test_a_real_small_model_plans_a_study_with_every_choice_accounted_for(local_
     assert chosen and all(r["planner"] in ("llm", "llm-repaired", "offline-fallback") for r in chosen)
     assert all("tokens" in r["rationale"] for r in chosen) and planner.usage.total > 0
     assert all("offline fallback:" in r["rationale"] for r in chosen if r["planner"] == "offline-fallback")
+
+
+@pytest.mark.slow
+def test_a_real_small_model_compiles_proposes_and_narrates_with_every_outcome_logged(local_model, tmp_path):
+    """(a) a prediction the parser can't read, (b) one evolution proposal, (c) the narrative.
+    The tiny model may well answer nonsense: then the fallback must be logged with its reason."""
+    import yaml
+
+    from parser.hypothesis import HypothesisError, load_hypothesis
+    from parser.schema import EvolutionRecord, NarrativeRecord
+    from planner.advisor import attach
+    from planner.assist import Compiler, narrate
+    from planner.llm import Session
+    from parser import log
+
+    session = Session(Chat(local_model, "smollm2", 120.0))
+    started = time.perf_counter()
+    doc = yaml.safe_load((ROOT / "examples" / "quickstart.yaml").read_text())
+    doc["hypothesis"]["predictions"] = ["Pre-norm wins on small data"]
+    (tmp_path / "h.yaml").write_text(yaml.safe_dump(doc))
+    compiler = Compiler(session)
+    try:
+        compiled = load_hypothesis(tmp_path / "h.yaml", compile_fallback=compiler).predictions[0]
+        assert compiled.compiled_by == "llm" and compiler.compiled[0]["status"] in ("accepted", "repaired")
+    except HypothesisError as e:  # then it is the usual error, naming the prediction, with the LLM's reason
+        compiled = None
+        assert "hypothesis.predictions[0]" in str(e) and "nor could the LLM compile it" in str(e)
+    truth = tmp_path / "truth.yaml"  # a large effect: p1 is decided within 8 runs, so (b) is asked
+    truth.write_text(yaml.safe_dump({"curve": {"initial": 5.0, "floor": 2.0, "tau": 60},
+                                     "n_train_samples": {"per_fraction": 3076}, "seconds_per_step": 0.02,
+                                     "effects": [{"on": "tau", "factor": "norm_position",
+                                                  "levels": {"pre": -0.8, "post": 0.0}}],
+                                     "noise": {"tau_shared": 0.05, "tau_arm": 0.02, "floor_shared": 0.005,
+                                               "floor_arm": 0.005, "eval": 0.0, "draw": 0}}))
+    args = loop.parse_args(["--hypothesis", str(ROOT / "examples" / "quickstart.yaml"), "--executor", "sim",
+                            "--sim", str(truth), "--out", str(tmp_path / "run"), "--max-experiments", "10"])
+    study, executor = loop.open_from_args(args, session), loop.make_executor(args)
+    attach(session, study)
+    study.advisor.max_asks = 1  # one question is enough here, and each costs seconds on 2 cores
+    reason = loop.research(study, OfflinePlanner(), executor, args)
+    executor.close()
+    study.stop(reason, "now")
+    narrate(session, study, reason)
+    study.close()
+    seconds = time.perf_counter() - started
+    records = log.replay(tmp_path / "run" / log.LOG_NAME)
+    [evolution] = [r for r in records if isinstance(r, EvolutionRecord)]
+    [story] = [r for r in records if isinstance(r, NarrativeRecord)]
+    print(f"real model: compile {'valid' if compiled else 'rejected'} {compiler.compiled}; evolution "
+          f"{evolution.status} ({evolution.reason[:200]!r}; proposed {evolution.proposed[:200]!r}); narrative "
+          f"{'valid' if story.text else 'rejected: ' + str(story.llm.reason)} {story.text[:300]!r}; "
+          f"{session.usage.total} tokens in {session.usage.calls} calls, {seconds:.1f} s")
+    assert evolution.status == "accepted" or evolution.reason
+    assert story.text or story.llm.reason
+    assert story.llm.calls == session.usage.calls and story.llm.study_tokens == session.usage.total > 0
+
+
+def test_a_run_in_flight_is_a_duplicate_too():
+    """With --workers the LLM may not pick a run another worker is training."""
+    running = own(seed=3, norm_position="pre", learning_rate=3e-4, dataset_fraction=0.1)
+    with StubServer(ok(running), ok(running)) as stub:
+        planner = LLMPlanner(OfflinePlanner(), Chat(stub.url, "stub", 2.0))
+        in_flight = tuple(dict(r, seed=3) for r in offline_choice().runs)
+        in_flight = tuple(dict(p, learning_rate=3e-4, dataset_fraction=0.1) for p in in_flight)
+        proposal = planner.propose(PREDICTIONS, assess_all(PREDICTIONS, []), [], SPACE, pending=in_flight)
+    assert proposal.planner == "offline-fallback" and "is running" in proposal.extra["llm"]["reason"]
+    assert all(run not in in_flight for run in proposal.runs)

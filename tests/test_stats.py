@@ -142,3 +142,38 @@ def test_the_e_value_guard_keeps_false_decisions_at_the_threshold_under_five_per
 def test_without_the_guard_looking_after_every_run_decides_falsely_far_too_often():
     # the reason the guard exists: this is what the bare posterior does
     assert _sequential_false_decisions(guarded=False) > 0.2
+
+
+def test_running_moments_match_the_two_pass_formula():
+    m = stats.Moments()
+    for y in (1.0, 2.0, 3.0, 4.0):
+        m.add(y)
+    assert (m.n, m.mean, m.ss) == (4, 2.5, 5.0)  # sum of squared deviations from 2.5
+    cells = [[0.1, 0.3, 0.2], [1.0], [5.0, 5.5]]
+    moments = []
+    for ys in cells:
+        c = stats.Moments()
+        for y in ys:
+            c.add(y)
+        moments.append(c)
+    a, b = stats.pooled_moments(moments, 0.1), stats.pooled_noise(cells, 0.1)
+    assert a.df == b.df == 1 + 2 + 1
+    assert math.isclose(a.scale, b.scale, rel_tol=1e-12)
+    assert math.isclose(a.scale ** 2, (0.01 + 0.02 + 0.125) / 4, rel_tol=1e-12)
+
+
+@pytest.mark.parametrize("t", [0.5, 2.0, 3.3, 6.0])
+def test_evalue_has_no_seam_where_the_large_df_form_takes_over(t):
+    below = stats.t_evalue(t, stats.LARGE_DF + 1, stats.LARGE_DF, +1)
+    above = stats.t_evalue(t, stats.LARGE_DF + 2, stats.LARGE_DF + 1, +1)
+    assert math.isclose(below, above, rel_tol=0.01)
+
+
+def test_evalue_of_thousands_of_pairs_is_finite_and_still_honest():
+    # scipy's noncentral t overflows past ~340 df; thousands of pairs must still work
+    rng = random.Random(5)
+    null = [rng.gauss(0, 1) for _ in range(5000)]
+    real = [rng.gauss(0.2, 1) for _ in range(5000)]
+    assert stats.one_sample_evalue(null, +1) < 1.0
+    assert stats.one_sample_evalue(real, +1) > 1e6
+    assert stats.two_sample_evalue(real, null, +1) > 1e6

@@ -19,14 +19,15 @@ from trajectory.figures import compared_factor, curves_by_arm
 DASHBOARD_NAME = "dashboard.html"
 TEMPLATE = Path(__file__).with_name("dashboard_template.html")
 REFRESH = '<meta http-equiv="refresh" content="10">'
+MAX_CURVES = 200  # per arm, the latest: more is unreadable on one chart and slows every rewrite
 
 
 def data(graph: dict, records: list) -> dict:
     factor = compared_factor(graph)
     times = {r.experiment_id: (r.metrics or {}).get("train_time_s") for r in records}
     experiments = [dict(e, train_time_s=times.get(e["id"])) for e in graph["experiments"]]
-    return {"graph": dict(graph, experiments=experiments), "factor": factor,
-            "curves": curves_by_arm(records, factor)}
+    curves = {arm: runs[-MAX_CURVES:] for arm, runs in curves_by_arm(records, factor).items()}
+    return {"graph": dict(graph, experiments=experiments), "factor": factor, "curves": curves}
 
 
 def _finite(value):

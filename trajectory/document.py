@@ -3,12 +3,16 @@
 The content is built once (`blocks`) from the trajectory graph and the log's
 records; `markdown` and `latex` only format it, so the two files always say the
 same thing. Inline text is a string or a list of runs `(style, text)` with style
-"" (plain), "code" or "bold"; every piece of user text goes through the renderer's
-escaping, never straight into the output.
+"" (plain), "code", "bold" or "llm" (text an LLM wrote: Markdown escapes it too, so it
+can't become a link, an image or HTML); every piece of user text goes through the
+renderer's escaping, never straight into the output.
 """
 from __future__ import annotations
 
+import html
 import re
+
+from trajectory.llm_notes import accounting_line
 
 METHOD = [
     "Both arms of a comparison run with the same seed, so seed noise cancels in their "
@@ -40,26 +44,34 @@ def _interval(iv) -> str:
 def prediction_items(graph: dict) -> list:
     items = []
     for p in graph["predictions"]:
-        runs = [("bold", f"{p['id']} ({p['hypothesis']}):"), ("", " " + p["text"]),
+        by_llm = p.get("compiled_by") == "llm" and p.get("parent")  # its words are the LLM's
+        runs = [("bold", f"{p['id']} ({p['hypothesis']}):"), ("llm" if by_llm else "", " " + p["text"]),
                 ("", f" -- verdict {p['status']}, confidence {_num(p['confidence'], '.2f')}, "
                      f"effect {_num(p['effect'])}, 90% interval {_interval(p['interval'])}, "
                      f"e-value {_num(p['evidence'])}, {p['n_pairs']} pairs. Definition: "),
                 ("code", p["definition"])]
         if p.get("reason"):
-            runs.append(("", f" ({p['reason']})"))
+            runs.append(("llm" if by_llm else "", f" ({p['reason']})"))
         items.append(runs)
     return items
 
 
+def _llm_or_plain(text: str, by_llm: bool):
+    return [("llm", text)] if by_llm else text
+
+
 def trajectory_items(graph: dict) -> list:
     items = []
+    by_llm = {p["hypothesis"] for p in graph["predictions"] if p.get("compiled_by") == "llm" and p.get("parent")}
     for p in graph["predictions"]:
         if p.get("parent"):
             after = f" after {p['after']}" if p.get("after") else ""
-            items.append(f"{p['id']} refines {p['parent']}{after}: {p['reason'] or 'no reason given'}")
+            items.append(_llm_or_plain(f"{p['id']} refines {p['parent']}{after}: {p['reason'] or 'no reason given'}",
+                                       p.get("compiled_by") == "llm"))
     for h in graph["hypotheses"]:
         if h.get("parent"):
-            items.append(f"{h['id']} (child of {h['parent']}, after {h['after']}): {h['claim']} -- {h['reason']}")
+            items.append(_llm_or_plain(f"{h['id']} (child of {h['parent']}, after {h['after']}): {h['claim']} -- "
+                                       f"{h['reason']}", h["id"] in by_llm))
     for ext in graph.get("space_extensions") or []:
         after = f" (after {ext['after']})" if ext.get("after") else ""
         items.append(f"space: {ext['factor']} gained {ext['value']}{after}: {ext['reason']}")
@@ -83,12 +95,26 @@ def experiment_rows(graph: dict, records: list) -> list[list[str]]:
     return rows
 
 
+def llm_blocks(notes: dict | None) -> tuple[list, list]:
+    """(the narrative, labelled, for the top; the LLM's accounting and unaccepted proposals)."""
+    if not notes:
+        return [], []
+    top = [("p", [("bold", "Summary written by the LLM"), ("", " (from the verdicts below; the verdicts, "
+                                                               "not this paragraph, are the results): "),
+                  ("llm", notes["narrative"])])] if notes["narrative"] else []
+    items = [[("llm", f"{x['trigger']}, after {x['after']}: {x['status']}: {x['reason'] or 'no reason given'}"
+                      + (f"; it proposed: {x['proposed'][:300]}" if x["proposed"] else ""))]
+             for x in notes["proposals"]]
+    return top, [("h", "LLM"), ("p", accounting_line(notes))] + ([("items", items)] if items else [])
+
+
 def blocks(graph: dict, records: list, figures: list[tuple[str, str]], stopped: str) -> list:
     root = graph["hypotheses"][0]
+    narrative, llm = llm_blocks(graph.get("llm"))
     out = [("title", f"Study report: {root['id']}"), ("p", [("bold", "Claim:"), ("", " " + root["claim"])]),
-           ("p", stopped),
+           ("p", stopped), *narrative,
            ("h", "Predictions"), ("items", prediction_items(graph)),
-           ("h", "Trajectory"), ("items", trajectory_items(graph)),
+           ("h", "Trajectory"), ("items", trajectory_items(graph)), *llm,
            ("h", "Experiments"),
            ("table", ["id", "factors", "seed", "status", "final val loss", "train time (s)"],
             experiment_rows(graph, records))]
@@ -101,9 +127,18 @@ def blocks(graph: dict, records: list, figures: list[tuple[str, str]], stopped: 
 
 # ---- Markdown ---------------------------------------------------------------
 
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!|~-])")
+
+
+def md_escape(text: str) -> str:
+    """Text that Markdown shows as written: no HTML, links, images or emphasis."""
+    return _MD_SPECIAL.sub(r"\\\1", html.escape(str(text), quote=False))
+
+
 def _md_inline(text) -> str:
     runs = [("", text)] if isinstance(text, str) else text
-    return "".join(f"`{t}`" if s == "code" else f"**{t}**" if s == "bold" else t for s, t in runs)
+    return "".join(f"`{t}`" if s == "code" else f"**{t}**" if s == "bold" else md_escape(t) if s == "llm" else t
+                   for s, t in runs)
 
 
 def markdown(doc: list) -> str:
@@ -142,7 +177,7 @@ def escape(text: str) -> str:
 
 def _tex_inline(text) -> str:
     runs = [("", text)] if isinstance(text, str) else text
-    style = {"code": r"\texttt{%s}", "bold": r"\textbf{%s}", "": "%s"}
+    style = {"code": r"\texttt{%s}", "bold": r"\textbf{%s}", "": "%s", "llm": "%s"}
     return "".join(style[s] % escape(t) for s, t in runs)
 
 

@@ -14,10 +14,9 @@ data that suggested it.
 from __future__ import annotations
 
 import math
-from collections import defaultdict
 
 from parser.checker import Verdict, judge, since
-from parser.evidence import Evidence, benefits, gather, holds, pooled
+from parser.evidence import Evidence, derived, gather, inside
 from parser.schema import Condition, Hypothesis, Prediction, ResultRecord
 
 
@@ -63,27 +62,31 @@ def child(hypothesis: Hypothesis, prediction: Prediction, by_id: dict[str, Predi
     spec = prediction.spec
     if spec.kind != "comparison":
         return None
-    scored = [s for s in benefits(spec, since(records, prediction.after))
-              if holds(spec.condition, s[0].arm.config, s[0].arm.metrics)]
-    noise = pooled(spec, scored)
     skip = {spec.factor, "seed", spec.condition.variable if spec.condition else None}
     for factor in (f for f, values in grid.items() if len(values) > 1 and f not in skip):
         new_id = f"{hypothesis.id}.{factor}"
         if new_id in taken:
             continue
-        levels = defaultdict(list)
-        for pair, z, _ in scored:
-            levels[pair.arm.config.get(factor)].append(z)
-        levels = {k: v for k, v in levels.items() if len(v) >= 2}
-        if len(levels) < 2:
-            continue
-        means = sorted(levels, key=lambda k: sum(levels[k]) / len(levels[k]))
-        low, high = means[0], means[-1]
-        j = judge(Evidence("difference", tuple(levels[high]), noise, second=tuple(levels[low])))
-        if j is None or j.status != "confirmed":
-            continue
-        return _child(hypothesis, prediction, factor, low, high, j, after, new_id)
+        found = derived(spec, since(records, prediction.after), ("levels", factor),
+                        lambda idx: _levels(spec, idx, factor))
+        if found:
+            return _child(hypothesis, prediction, factor, *found, after, new_id)
     return None
+
+
+def _levels(spec, idx, factor: str):
+    """(low, high, judgement) when the effect differs between two levels of `factor`, else None."""
+    view = inside(idx, spec)
+    levels = {k: v for k, v in view.by(factor).items() if len(v) >= 2}
+    if len(levels) < 2:
+        return None
+    means = sorted(levels, key=lambda k: sum(levels[k]) / len(levels[k]))
+    low, high = means[0], means[-1]
+    j = judge(Evidence("difference", tuple(levels[high]), view.noise(spec.relative),
+                       second=tuple(levels[low])))
+    if j is None or j.status != "confirmed":
+        return None
+    return low, high, j
 
 
 def _child(hypothesis, prediction, factor, low, high, j, after, new_id) -> Hypothesis:

@@ -30,8 +30,9 @@ def build(hypotheses: list[Hypothesis], records: list[ResultRecord], verdicts: d
     predictions = [{
         "id": p.id, "hypothesis": h.id, "text": p.text, "spec": p.spec.model_dump(),
         "definition": p.spec.text(), "compiled_by": p.compiled_by, "parent": p.parent,
-        "reason": p.reason or None, "after": p.after,
-        **_verdict_fields(verdicts[p.id]),
+        "after": p.after, **_verdict_fields(verdicts[p.id]),
+        # why it is untestable, else why it was made (the verdict's empty reason used to hide it)
+        "reason": verdicts[p.id].reason or p.reason or None,
         "history": [{"experiment_id": e["experiment_id"], "confidence": e["confidence"].get(p.id),
                      "status": e["status"].get(p.id)} for e in history if p.id in e["status"]],
     } for h in hypotheses for p in h.predictions]

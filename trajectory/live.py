@@ -64,7 +64,8 @@ class QuietView(PlainView):
 
 
 class LiveView(PlainView):
-    """A rich panel: the running run's progress bar, the predictions, the budget."""
+    """A rich panel: a progress bar per running run (several with --workers), the
+    predictions, the budget."""
 
     def __init__(self, stream=None):
         super().__init__(stream)
@@ -72,7 +73,7 @@ class LiveView(PlainView):
         from rich.live import Live
 
         self.console = Console(file=self.stream)
-        self.running: tuple[str, Path, int, float] | None = None
+        self.running: dict[str, tuple[Path, int, float]] = {}
         self.verdicts: dict = {}
         self.done, self.budget, self.last = 0, 0, []
         self.live = Live(get_renderable=self._render, console=self.console, refresh_per_second=2,
@@ -80,11 +81,12 @@ class LiveView(PlainView):
         self.live.start()
 
     def start_run(self, experiment_id: str, out_path: Path, max_steps: int, done: int, budget: int) -> None:
-        self.running = (experiment_id, out_path, max_steps, time.monotonic())
+        self.running[experiment_id] = (out_path, max_steps, time.monotonic())
         self.done, self.budget = done, budget
 
     def end_run(self, record, verdicts: dict, done: int, budget: int) -> None:
-        self.running, self.verdicts, self.done, self.budget = None, verdicts, done, budget
+        self.running.pop(record.experiment_id, None)
+        self.verdicts, self.done, self.budget = verdicts, done, budget
         self.live.console.print(self._line(record))
 
     def _line(self, record) -> str:
@@ -98,8 +100,7 @@ class LiveView(PlainView):
 
         table = Table.grid(padding=(0, 1))
         table.add_row(f"[bold]experiments[/] {self.done}/{self.budget}")
-        if self.running:
-            eid, out, max_steps, started = self.running
+        for eid, (out, max_steps, started) in list(self.running.items()):
             state = progress(out, max_steps)
             step, val, eta = state if state else (0, None, None)
             bar = ProgressBar(total=max_steps, completed=step, width=30)

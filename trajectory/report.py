@@ -19,9 +19,9 @@ from parser import log
 from parser.hypothesis import HypothesisError, load_hypothesis, search_space
 from parser.schema import StopRecord
 from planner.space import Space
-from trajectory import dashboard, document, figures, graph
+from trajectory import dashboard, document, figures, graph, llm_notes
 from trajectory.render import tree
-from trajectory.study import Study, StudyError, open_study
+from trajectory.study import Study, StudyError, open_study, replay_into
 
 
 def last_stop(run_dir: Path) -> StopRecord | None:
@@ -38,6 +38,7 @@ def stop_line(stop: StopRecord | None, n_runs: int) -> str:
 def study_graph(study: Study, stop_reason: str | None) -> dict:
     g = graph.build(study.hypotheses, study.records, study.verdicts, study.history, stop_reason)
     g["space_extensions"] = study.extensions
+    g["llm"] = llm_notes.summary(log.replay(study.log_path), g)  # None when no LLM took part
     return g
 
 
@@ -49,8 +50,19 @@ def write_reports(study: Study) -> dict:
     doc = document.blocks(g, study.records, shown, stop_line(stop, len(study.records)))
     (study.run_dir / "report.md").write_text(document.markdown(doc))
     (study.run_dir / "report.tex").write_text(document.latex(doc))
+    _write_narrative(study.run_dir, g.get("llm"))
     dashboard.write(study.run_dir, g, study.records)
     return g
+
+
+def _write_narrative(run_dir: Path, notes: dict | None) -> None:
+    """narrative.md: the LLM's paragraph on its own, labelled (removed when the log holds none that is current)."""
+    path = run_dir / "narrative.md"
+    if notes and notes["narrative"]:
+        path.write_text("*Written by the LLM from the study's verdicts; the verdicts, not this paragraph, "
+                        "are the results.*\n\n" + document.md_escape(notes["narrative"]) + "\n")
+    else:
+        path.unlink(missing_ok=True)
 
 
 def _load(run_dir: Path):
@@ -76,8 +88,7 @@ def replay_readonly(run_dir: Path) -> Study:
     _, hypothesis, space = _load(run_dir)
     study = Study(run_dir, hypothesis, space)
     study.refresh()
-    for record in log.experiments(log.replay(study.log_path)):
-        study.fold(record)
+    replay_into(study)
     return study
 
 

@@ -10,16 +10,21 @@ from __future__ import annotations
 
 import fcntl
 import os
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from parser import log
 from parser.checker import Verdict, assess_all
-from parser.schema import Hypothesis, Prediction, ResultRecord, StopRecord
+from parser.schema import EvolutionRecord, Hypothesis, NarrativeRecord, Prediction, ResultRecord, StopRecord
 from planner.space import Space, extension, unreachable_reason
 from trajectory import dashboard, graph
 from trajectory.evolve import evolve
 from trajectory.render import tree
+
+
+WRITE_PACE = 19.0  # after a write of w seconds, the next waits 19 w: writes <= 5% of the time
+PACED_FROM = 0.25  # seconds: a write quicker than this (a study of up to a few thousand runs) is never skipped
 
 
 class StudyError(Exception):
@@ -38,6 +43,9 @@ class Study:
     hypotheses: list[Hypothesis] = field(default_factory=list)  # root, then evolved ones
     extensions: list[dict] = field(default_factory=list)  # values the space gained, and why
     lock: object = None  # the open, flocked run_dir/.lock while this process owns the study
+    evolutions: list[EvolutionRecord] = field(default_factory=list)  # the LLM's proposals, as logged
+    advisor: object = None  # called with the study after each added run (the LLM's proposals)
+    next_write: float = 0.0  # time.monotonic() before which add() leaves the derived files be
 
     def __post_init__(self):
         self.hypotheses = self.hypotheses or [self.hypothesis.model_copy(deep=True)]
@@ -88,9 +96,42 @@ class Study:
     def add(self, record: ResultRecord) -> None:
         log.append(self.log_path, record)
         self.fold(record)
-        self.write()
+        if time.monotonic() >= self.next_write:
+            self.write()
+        if self.advisor is not None:
+            self.advisor(self)
+
+    def fold_evolution(self, record: EvolutionRecord) -> None:
+        """Take an LLM's proposal into the state; an accepted one adds its prediction or child."""
+        self.evolutions.append(record)
+        if record.status != "accepted":
+            return
+        if record.hypothesis is not None:
+            self.hypotheses.append(record.hypothesis.model_copy(deep=True))
+        else:
+            parent = record.prediction.parent
+            owner = next((h for h in self.hypotheses if any(p.id == parent for p in h.predictions)),
+                         self.hypotheses[0])
+            owner.predictions.append(record.prediction.model_copy(deep=True))
+        self.refresh()
+
+    def adopt(self, record: EvolutionRecord | NarrativeRecord) -> None:
+        """Log a record from the LLM; an evolution proposal is folded in as replay will fold it."""
+        log.append(self.log_path, record)
+        if isinstance(record, EvolutionRecord):
+            self.fold_evolution(record)
+            self.write()
 
     def write(self, stop_reason: str | None = None) -> dict:
+        """Rewrite the derived files; add() paces this so it takes at most ~5% of the loop
+        (a long study's trajectory takes a while to write; the log is the record anyway)."""
+        start = time.monotonic()
+        g = self._write(stop_reason)
+        took = time.monotonic() - start
+        self.next_write = time.monotonic() + WRITE_PACE * took if took > PACED_FROM else 0.0
+        return g
+
+    def _write(self, stop_reason: str | None) -> dict:
         g = graph.build(self.hypotheses, self.records, self.verdicts, self.history, stop_reason)
         g["space_extensions"] = self.extensions
         graph.write(self.run_dir / graph.TRAJECTORY_NAME, g)
@@ -127,10 +168,15 @@ def open_study(run_dir: Path, hypothesis: Hypothesis, space: Space, source_text:
     study = Study(run_dir, hypothesis, space)
     study.lock = lock
     study.refresh()
-    for record in log.experiments(log.replay(study.log_path)):
-        study.fold(record)  # the same steps, in the same order, as when it ran
+    replay_into(study)
     study.write()
     return study
+
+
+def replay_into(study: Study) -> None:
+    """Fold the log's runs and LLM evolution proposals: the same steps, in the same order, as when it ran."""
+    for record in log.state_records(log.replay(study.log_path)):
+        (study.fold_evolution if isinstance(record, EvolutionRecord) else study.fold)(record)
 
 
 def _lock(run_dir: Path):

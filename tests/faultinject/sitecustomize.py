@@ -9,11 +9,11 @@ if os.environ.get("RESEARCH_FAULT_INJECTION") == "1":
 
     _real = _train.train
 
-    def _faulty(config, dry_run=False):
+    def _faulty(config, dry_run=False, **kwargs):
         kind = config.experiment_id.removeprefix("exp_")
         if kind in FAULTS and kind != "nan":  # nan: the real trainer, at a learning rate that diverges
             inject(kind, config.metrics_path)
             return {}
-        return _real(config, dry_run)
+        return _real(config, dry_run, **kwargs)
 
     _train.train = _faulty

@@ -1,0 +1,248 @@
+"""From log records to scored pairs (or runs), kept up to date as the log grows.
+
+A pair is two completed runs identical in every factor but the compared one, with
+the same seed; the first completed run of each arm in a (cell, seed) group counts.
+The loop asks for the same comparison's pairs after every run, and reading them
+again from the whole log each time made a study quadratic in its length. An
+`Index` remembers the records it has read (by identity) and reads only new ones;
+its `View`s (the pairs inside a region, with their pooled seed noise) grow the
+same way. Pairs are listed in the order they were completed.
+"""
+from __future__ import annotations
+
+import math
+from collections import OrderedDict
+from dataclasses import dataclass, fields
+from typing import Callable, NamedTuple
+
+from executor.config import PLUMBING, TrainConfig
+from parser import stats
+from parser.schema import Condition, PredictionSpec, ResultRecord
+
+
+@dataclass(frozen=True)
+class Pair:
+    cell: tuple  # the other factors' values: the design cell
+    seed: int
+    arm: ResultRecord
+    base: ResultRecord
+
+    def value(self, name: str):
+        """A condition variable: a config value, else a metric of the run."""
+        if name in self.arm.config:
+            return self.arm.config[name]
+        return (self.arm.metrics or {}).get(name)
+
+
+class Scored(NamedTuple):
+    """One usable unit of evidence: a pair (or, for a bound, a run) and its score."""
+
+    pair: Pair | None  # None for a bound's run
+    z: float  # the effect (pairs: > 0 favours the arm) or bound - metric
+    base: float  # the baseline's metric (a bound: the run's metric), for the noise prior
+    cell: tuple
+    record: ResultRecord  # the arm's run (a bound: the run)
+
+    @property
+    def ids(self) -> tuple[str, ...]:
+        if self.pair is None:
+            return (self.record.experiment_id,)
+        return self.pair.arm.experiment_id, self.pair.base.experiment_id
+
+
+def same(a, b) -> bool:
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)) and not isinstance(a, bool):
+        return math.isclose(a, b, rel_tol=1e-9)
+    return a == b
+
+
+_DEFAULTS = {f.name: f.default for f in fields(TrainConfig)}
+_UNSET = object()
+
+
+def cell_key(config: dict, factor: str) -> tuple:
+    """The design cell: every factor but `factor` and the seed. A factor at its default
+    counts as absent, so a log written before a config field existed still matches."""
+    return tuple(sorted((k, v) for k, v in config.items()
+                        if k not in PLUMBING and k not in (factor, "seed") and _DEFAULTS.get(k, _UNSET) != v))
+
+
+def holds(condition: Condition | None, config: dict, metrics: dict | None) -> bool:
+    if condition is None:
+        return True
+    name = condition.variable
+    return condition.holds(config[name] if name in config else (metrics or {}).get(name))
+
+
+def metric_values(spec: PredictionSpec, pair: Pair) -> tuple[float, float] | None:
+    a, b = pair.arm.metrics or {}, pair.base.metrics or {}
+    if spec.metric == "steps_to_target":
+        return stats.steps_to_target(a.get("val_curve") or [], b.get("val_curve") or [])
+    va, vb = a.get(spec.metric), b.get(spec.metric)
+    if not isinstance(va, (int, float)) or not isinstance(vb, (int, float)):
+        return None
+    return float(va), float(vb)
+
+
+class View:
+    """The scored entries that `keep` accepts, in order, with per-cell seed-noise moments."""
+
+    def __init__(self, keep: Callable[[Scored], bool]):
+        self.keep = keep
+        self.items: list[Scored] = []
+        self.zs: list[float] = []  # the items' scores
+        self.ids: list[str] = []  # the experiments behind them
+        self.read = 0
+        self.cells: dict[tuple, stats.Moments] = {}
+        self.abs_base = 0.0  # sum of |base| over the items: the absolute noise prior's scale
+        self.grouped: dict[str, list] = {}  # factor -> [items read, {level: scores}]
+
+    def update(self, entries: list[Scored]) -> "View":
+        for e in entries[self.read:]:
+            if self.keep(e):
+                self.items.append(e)
+                self.zs.append(e.z)
+                self.ids.extend(e.ids)
+                self.cells.setdefault(e.cell, stats.Moments()).add(e.z)
+                self.abs_base += abs(e.base)
+        self.read = len(entries)
+        return self
+
+    def by(self, factor: str) -> dict:
+        """The items' scores grouped by their arm's value of `factor` (kept up to date)."""
+        read, groups = self.grouped.setdefault(factor, [0, {}])
+        for e in self.items[read:]:
+            groups.setdefault(e.record.config.get(factor), []).append(e.z)
+        self.grouped[factor][0] = len(self.items)
+        return groups
+
+    def noise(self, relative: bool, prior: float | None = None) -> stats.Pooled:
+        """Seed noise pooled over the view's cells, with the weak prior (`stats.pooled_moments`)."""
+        if prior is None:
+            prior = stats.PRIOR_LOG_SCALE if relative else \
+                stats.PRIOR_ABS_FRACTION * self.abs_base / max(len(self.items), 1)
+        return stats.pooled_moments(self.cells.values(), max(prior, 1e-12))
+
+
+class Index:
+    """Scored pairs of one comparison (or runs of one bound) in one growing list of records."""
+
+    def __init__(self, spec: PredictionSpec, bound: bool):
+        self.spec, self.bound = spec, bound
+        self.seen: list[ResultRecord] = []
+        self.groups: dict[tuple, dict[str, ResultRecord]] = {}
+        self.pairs: list[Pair] = []  # every complete pair, scorable or not
+        self.scored: list[Scored] = []
+        self.views: dict = {}
+        self.memo: dict = {}
+
+    def extends(self, records: list[ResultRecord]) -> bool:
+        n = len(self.seen)
+        if n > len(records) or (n and records[n - 1] is not self.seen[-1]):
+            return False
+        return records[:n] == self.seen  # identical objects compare equal without a look inside
+
+    def read(self, records: list[ResultRecord]) -> None:
+        new = records[len(self.seen):]
+        for r in new:
+            if self.bound:
+                self._read_run(r)
+            else:
+                self._read_pair(r)
+        self.seen.extend(new)
+
+    def _read_run(self, r: ResultRecord) -> None:
+        spec = self.spec
+        value = (r.metrics or {}).get(spec.metric)
+        if r.status != "completed" or not isinstance(value, (int, float)):
+            return
+        if spec.factor and not same(r.config.get(spec.factor), spec.arm):
+            return
+        y = spec.threshold - value if spec.direction == "lower" else value - spec.threshold
+        self._add(Scored(None, y, float(value), cell_key(r.config, ""), r))
+
+    def _read_pair(self, r: ResultRecord) -> None:
+        spec = self.spec
+        if r.status != "completed" or spec.factor not in r.config:
+            return
+        value = r.config[spec.factor]
+        side = "arm" if same(value, spec.arm) else "base" if same(value, spec.baseline) else None
+        if side is None:
+            return
+        key = (cell_key(r.config, spec.factor), r.seed)
+        group = self.groups.setdefault(key, {})
+        if side in group:
+            return
+        group[side] = r
+        if len(group) == 2:
+            pair = Pair(key[0], key[1], group["arm"], group["base"])
+            self.pairs.append(pair)
+            values = metric_values(spec, pair)
+            z = stats.benefit(values[0], values[1], spec.direction, spec.relative) if values else None
+            if z is not None:
+                self._add(Scored(pair, z, values[1], pair.cell, pair.arm))
+            else:
+                self.memo.clear()
+
+    def _add(self, entry: Scored) -> None:
+        self.scored.append(entry)
+        self.memo.clear()
+
+    def view(self, key, keep: Callable[[Scored], bool]) -> View:
+        """The entries `keep` accepts (`key` names the filter), brought up to date."""
+        found = self.views.get(key)
+        if found is None:
+            found = self.views[key] = View(keep)
+        return found.update(self.scored)
+
+    def cached(self, key, make):
+        """make(), remembered until the index gains a pair or run."""
+        if key not in self.memo:
+            self.memo[key] = make()
+        return self.memo[key]
+
+
+_INDEXES: OrderedDict[tuple, list[Index]] = OrderedDict()
+_MAX_SPECS, _MAX_LISTS = 64, 4
+
+
+def index(spec: PredictionSpec, records: list[ResultRecord], bound: bool = False) -> Index:
+    """The index of `spec` that `records` extends (a new one if none does), brought up to date.
+
+    Bounded: the 64 most recent comparisons, 4 record lists each (the study's log and
+    the slices after the runs that spawned refined predictions).
+    """
+    key = ("bound", spec.model_dump_json()) if bound else \
+        (spec.factor, repr(spec.arm), repr(spec.baseline), spec.metric, spec.direction, spec.relative)
+    indexes = _INDEXES.setdefault(key, [])
+    _INDEXES.move_to_end(key)
+    found = next((i for i in indexes if i.extends(records)), None)
+    if found is None:
+        found = Index(spec, bound)
+        while len(_INDEXES) > _MAX_SPECS:
+            _INDEXES.popitem(last=False)
+    else:
+        indexes.remove(found)
+    indexes.insert(0, found)  # most recently used first; the least is dropped
+    del indexes[_MAX_LISTS:]
+    found.read(records)
+    return found
+
+
+def find_pairs(spec: PredictionSpec, records: list[ResultRecord]) -> list[Pair]:
+    return list(index(spec, records).pairs)
+
+
+def benefits(spec: PredictionSpec, records: list[ResultRecord]) -> list[Scored]:
+    """Every usable pair as (pair, effect, baseline value, ...); effect > 0 favours the arm."""
+    return list(index(spec, records).scored)
+
+
+def derived(spec: PredictionSpec, records: list[ResultRecord], key, make):
+    """make(index), computed once for each state of the comparison's pairs in `records`.
+
+    For what is read from those pairs alone (`key` names it); it is worked out again
+    only after a run that completes a pair. `make` must not mutate the index.
+    """
+    found = index(spec, records)
+    return found.cached(("derived", spec.model_dump_json(), key), lambda: make(found))

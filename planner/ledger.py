@@ -1,0 +1,108 @@
+"""What the planner reads from the log, kept up to date as the log grows.
+
+Which (design point, seed) already ran, the seeds and failures of each design
+cell, the seconds a run of each shape takes, and the finished runs still waiting
+for their seed-paired partner. Reading these from the whole log at every proposal
+made a long study's planning grow with its length; a ledger reads each record once.
+A list that is not the one it has been reading (by identity) starts a new ledger.
+"""
+from __future__ import annotations
+
+import bisect
+from collections import Counter, defaultdict
+
+from executor.config import FACTORS
+from parser.pairs import cell_key, same
+from parser.schema import PredictionSpec, ResultRecord
+
+SHAPE = ("model", "dataset", "seq_len", "batch_size", "max_steps", "n_layer", "d_model")
+
+
+def run_key(point: dict) -> tuple:
+    """A run's identity in the design: every factor's value and the seed."""
+    return cell_key(point, ""), point.get("seed")
+
+
+def shape(point: dict) -> tuple:
+    return tuple(point.get(k) for k in SHAPE)
+
+
+def _median(sorted_times: list[float]) -> float:
+    n = len(sorted_times)
+    return sorted_times[n // 2] if n % 2 else (sorted_times[n // 2 - 1] + sorted_times[n // 2]) / 2
+
+
+class Ledger:
+    def __init__(self):
+        self.seen: list[ResultRecord] = []
+        self.ran: set[tuple] = set()  # run_key of every logged run, whatever its outcome
+        self.times: dict[tuple, list[float]] = defaultdict(list)  # shape -> sorted seconds (completed)
+        self.all_times: list[float] = []
+        self.by_factor: dict[str, list] = {}  # factor -> [records read, seeds by cell, failures by cell]
+        self.waiting: dict[tuple, list] = {}  # spec -> [records read, {partner run_key: record}]
+
+    def extends(self, records: list[ResultRecord]) -> bool:
+        n = len(self.seen)
+        return n <= len(records) and (not n or records[n - 1] is self.seen[-1]) and records[:n] == self.seen
+
+    def update(self, records: list[ResultRecord]) -> "Ledger":
+        for r in records[len(self.seen):]:
+            self.ran.add(run_key(r.config))
+            if r.status == "completed":
+                bisect.insort(self.times[shape(r.config)], r.wall_time_s)
+                bisect.insort(self.all_times, r.wall_time_s)
+            self.seen.append(r)
+        return self
+
+    def seconds(self, point: dict) -> float:
+        """Expected seconds of a run: the median of past runs of the same shape.
+
+        By shape (model, data, sizes, steps), not by design point: points of one shape
+        differ in cost by noise, and ranking by that noise would pile seeds on whichever
+        cell happened to run fastest instead of spreading them.
+        """
+        times = self.times.get(shape(point)) or self.all_times
+        return max(_median(times) if times else 1.0, 1e-3)
+
+    def cells(self, factor: str) -> tuple[dict[tuple, set[int]], Counter]:
+        """(seeds used, failed runs) by design cell of a comparison of `factor`."""
+        entry = self.by_factor.setdefault(factor, [0, defaultdict(set), Counter()])
+        read, seeds, failed = entry
+        for r in self.seen[read:]:
+            key = cell_key(r.config, factor)
+            seeds[key].add(r.seed)
+            if r.status != "completed":
+                failed[key] += 1
+        entry[0] = len(self.seen)
+        return seeds, failed
+
+    def unpaired(self, spec: PredictionSpec) -> list[tuple[ResultRecord, dict]]:
+        """(run, its missing partner's design point), oldest first: completed runs of one
+        arm whose other arm (same cell, same seed) has never run."""
+        key = (spec.factor, repr(spec.arm), repr(spec.baseline))
+        entry = self.waiting.setdefault(key, [0, {}])
+        read, waiting = entry
+        for r in self.seen[read:]:
+            waiting.pop(run_key(r.config), None)  # this run is someone's partner
+            value = r.config.get(spec.factor)
+            if r.status != "completed" or not (same(value, spec.arm) or same(value, spec.baseline)):
+                continue
+            other = spec.baseline if same(value, spec.arm) else spec.arm
+            partner = dict({k: v for k, v in r.config.items() if k in FACTORS}, **{spec.factor: other})
+            if run_key(partner) not in self.ran:
+                waiting.setdefault(run_key(partner), (r, partner))
+        entry[0] = len(self.seen)
+        return [w for k, w in waiting.items() if k not in self.ran]
+
+
+_LEDGERS: list[Ledger] = []
+
+
+def ledger(records: list[ResultRecord]) -> Ledger:
+    """The ledger that `records` extends (or a new one), brought up to date."""
+    found = next((g for g in _LEDGERS if g.extends(records)), None) or Ledger()
+    if found in _LEDGERS:
+        _LEDGERS.remove(found)
+    _LEDGERS.insert(0, found)
+    del _LEDGERS[4:]
+    return found.update(records)

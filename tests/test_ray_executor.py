@@ -1,0 +1,187 @@
+"""The Ray backend beyond the shared contract: the driver writes the run's files, a
+trainer's failure is a result, a run lost with its worker is resubmitted under its id."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from executor.base import RunPaths
+from executor.config import TrainConfig
+from executor.ray_backend import RayExecutor
+from tests.test_executor import ROOT, ray_instance  # noqa: F401 (the module's Ray instance)
+
+TINY = dict(model="transformer_tiny", dataset="synthetic", seq_len=32, batch_size=4,
+            max_steps=5, eval_interval=5, eval_batches=1, threads=1)
+HANG = dict(max_steps=10**9, eval_interval=10**8)
+
+
+@pytest.fixture
+def executor(ray_instance):
+    executor = RayExecutor()
+    yield executor
+    executor.close()
+
+
+def config(paths: RunPaths, eid: str = "exp_0001", **overrides) -> TrainConfig:
+    return TrainConfig(experiment_id=eid, metrics_path=str(paths.metrics(eid)), **dict(TINY, **overrides))
+
+
+def in_thread(executor, config, paths, timeout=120):
+    return ThreadPoolExecutor(1).submit(executor.run, config, paths, timeout)
+
+
+# --- what runs where -------------------------------------------------------------------
+
+def trainers_of(eid: str) -> list[int]:
+    """Pids of executor.train processes whose config (a node temp file) names `eid`."""
+    pids = []
+    for proc in Path("/proc").iterdir():
+        try:
+            argv = (proc / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if proc.name.isdigit() and b"executor.train" in argv and any(eid.encode() in a for a in argv):
+            pids.append(int(proc.name))
+    return pids
+
+
+def ray_worker_of(pid: int) -> int | None:
+    """The Ray worker that started `pid`, or None (already reparented, or not Ray's)."""
+    try:
+        parent = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+        argv = Path(f"/proc/{parent}/cmdline").read_bytes()
+    except (OSError, ValueError, IndexError):
+        return None
+    return parent if parent > 1 and (b"ray::" in argv or b"default_worker" in argv) else None
+
+
+def wait_until(condition, within: float = 60) -> bool:
+    deadline = time.monotonic() + within
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return bool(condition())
+
+
+def kill_workers(eid: str, times: int, within: float = 60) -> int:
+    """SIGKILL the Ray worker running eid's trainer, once per attempt, `times` times."""
+    seen, deadline = set(), time.monotonic() + within
+    while len(seen) < times and time.monotonic() < deadline:
+        for trainer in set(trainers_of(eid)) - seen:
+            worker = ray_worker_of(trainer)
+            if worker is not None:
+                os.kill(worker, signal.SIGKILL)
+                seen.add(trainer)
+        time.sleep(0.05)
+    return len(seen)
+
+
+# --- the tests -------------------------------------------------------------------------
+
+def test_metrics_and_logs_are_written_by_the_driver_not_the_node(executor, tmp_path):
+    paths = RunPaths.under(tmp_path / "run")
+    node_must_not_write = tmp_path / "elsewhere.json"
+    cfg = TrainConfig(experiment_id="exp_0001", metrics_path=str(node_must_not_write), **TINY)
+    result = executor.run(cfg, paths, 120)
+    assert result.status == "completed" and result.attempts == 1, result.stderr_tail
+    assert result.metrics_path == paths.metrics("exp_0001")
+    assert json.loads(paths.metrics("exp_0001").read_text())["final_val_loss"] > 0
+    assert "final_val_loss" in paths.out("exp_0001").read_text()
+    assert not node_must_not_write.exists()
+
+
+def test_a_bad_config_fails_as_the_trainer_said_and_is_not_resubmitted(executor, tmp_path):
+    paths = RunPaths.under(tmp_path)
+    result = executor.run(config(paths, seq_len=0), paths, 120)
+    assert result.status == "failed" and result.returncode == 2 and result.cause == "error"
+    assert "seq_len" in result.error
+    assert result.attempts == 1
+    assert not paths.metrics("exp_0001").exists()
+
+
+def test_a_task_that_raises_fails_as_an_exception_and_is_not_resubmitted(executor, tmp_path):
+    executor.root = str(tmp_path / "no-such-project")  # the node cannot start the trainer there
+    paths = RunPaths.under(tmp_path)
+    result = executor.run(config(paths), paths, 120)
+    assert result.status == "failed" and result.cause == "exception" and result.attempts == 1
+    assert "no-such-project" in result.error
+
+
+def test_a_timed_out_run_takes_its_trainer_down_with_the_task(executor, tmp_path):
+    paths = RunPaths.under(tmp_path)
+    result = executor.run(config(paths, "exp_hang", **HANG), paths, 3)
+    assert result.status == "timeout" and result.cause == "timeout"
+    assert wait_until(lambda: not trainers_of("exp_hang"), within=10)
+
+
+def test_a_run_lost_with_its_worker_is_resubmitted_under_the_same_id(executor, tmp_path):
+    paths = RunPaths.under(tmp_path)
+    future = in_thread(executor, config(paths, "exp_lost"), paths)
+    assert kill_workers("exp_lost", times=1) == 1
+    result = future.result()
+    assert result.status == "completed", result.stderr_tail
+    assert result.experiment_id == "exp_lost" and result.attempts == 2
+    assert "attempt 1 of 3 was lost" in paths.err("exp_lost").read_text()
+    assert json.loads(paths.metrics("exp_lost").read_text())["final_val_loss"] > 0
+    from dataclasses import asdict
+
+    from parser.metrics import to_record
+
+    cfg = asdict(config(paths, "exp_lost"))
+    assert to_record(result, cfg, {}, {}, "").attempts == 2  # the log says it was resubmitted
+
+
+def test_a_run_lost_on_every_attempt_fails_as_killed(ray_instance, tmp_path):
+    executor, paths = RayExecutor(max_attempts=1), RunPaths.under(tmp_path)
+    future = in_thread(executor, config(paths, "exp_doomed"), paths)
+    assert kill_workers("exp_doomed", times=1) == 1
+    result = future.result()
+    assert result.status == "failed" and result.cause == "killed" and result.returncode is None
+    assert "lost 1 time" in result.error and result.attempts == 1
+
+
+def test_runs_from_several_threads_at_once_each_get_their_own_result(executor, tmp_path):
+    paths = RunPaths.under(tmp_path)
+    futures = [in_thread(executor, config(paths, f"exp_{i}", seed=i), paths) for i in (1, 2)]
+    results = [f.result() for f in futures]
+    assert [r.experiment_id for r in results] == ["exp_1", "exp_2"]
+    assert all(r.status == "completed" for r in results), [r.stderr_tail for r in results]
+    losses = {json.loads(r.metrics_path.read_text())["final_val_loss"] for r in results}
+    assert len(losses) == 2
+
+
+def test_a_run_no_node_can_host_times_out_instead_of_waiting_forever(ray_instance, tmp_path):
+    executor, paths = RayExecutor(queue_timeout_s=1), RunPaths.under(tmp_path)
+    result = executor.run(config(paths, device="cuda"), paths, 1)  # the instance has no GPU
+    assert result.status == "timeout" and result.cause == "timeout"
+    assert "num_gpus=1" in result.error and result.wall_time_s < 10
+
+
+def test_close_cancels_the_runs_in_flight(ray_instance, tmp_path):
+    executor, paths = RayExecutor(), RunPaths.under(tmp_path)
+    future = in_thread(executor, config(paths, "exp_cut", **HANG), paths)
+    assert wait_until(lambda: trainers_of("exp_cut"))
+    executor.close()
+    result = future.result(timeout=30)
+    assert result.status == "failed" and result.cause == "killed" and result.attempts == 1
+    assert "cancelled" in result.error
+
+
+def test_close_leaves_a_ray_instance_it_did_not_start_running(ray_instance):
+    RayExecutor().close()
+    assert ray_instance.is_initialized()
+
+
+def test_ray_is_imported_only_when_the_backend_is_made_and_named_when_missing():
+    code = ("import sys; import executor.ray_backend as rb; assert 'ray' not in sys.modules; "
+            "sys.modules['ray'] = None\n"
+            "try: rb.RayExecutor()\n"
+            "except RuntimeError as e: print(e)")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert "pip install ray" in out.stdout
