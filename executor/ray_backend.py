@@ -165,7 +165,7 @@ class RayExecutor:
 
     def _attempt(self, config, paths: RunPaths, timeout_s: float, attempt: int, notes: list) -> RunResult:
         """One submission; raises the RayError that ended it, else returns its result."""
-        eid, ray, start = config.experiment_id, self.ray, time.perf_counter()
+        eid, start = config.experiment_id, time.perf_counter()
         cpus, gpus = config.threads or 1, 1 if config.device.startswith("cuda") else 0
         task = self.task.options(num_cpus=cpus, num_gpus=gpus)
         ref = task.remote(node_config(config), self.root, timeout_s)

@@ -12,20 +12,19 @@ short, escaped by each renderer). A failure costs the study nothing but the feat
 from __future__ import annotations
 
 import json
-import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
-from pydantic import BaseModel, ConfigDict, StrictStr, ValidationError
+from pydantic import BaseModel, ConfigDict, StrictStr
 
 from parser.hypothesis import Unreadable
 from parser.metrics import now
 from parser.predictions import METRICS, PredictionError
 from parser.schema import NarrativeRecord, Prediction
 from planner.llm import Session
-from planner.prompt import ReplyError, clean_text, shown_text
+from planner.prompt import ReplyError, clean_text, parse_object, shown_text, validated
 from planner.space import Space
 
 MAX_TEXT = 300
@@ -36,41 +35,6 @@ SPEC_FIELDS = ("Spec fields: kind (comparison | equivalence | bound | interactio
                "factor); threshold (relative: 0.2 means 20%; absolute: metric units); relative (true | false); "
                "condition ({\"variable\", \"op\", \"value\"} or null: where it applies); of (an interaction: "
                "the comparison whose effect is smaller where the condition holds, else null).")
-
-
-def parse_object(text: str) -> dict:
-    """The JSON object in a reply (a code fence around it is tolerated); finite numbers only."""
-    def finite(token: str):
-        value = float(token)
-        if not math.isfinite(value) or len(token.lstrip("-")) > 30:
-            raise ValueError(f"{token[:40]} is not a usable number")
-        return int(token) if token.lstrip("-").isdigit() else value
-
-    def load(raw: str):
-        return json.loads(raw, parse_constant=finite, parse_float=finite, parse_int=finite)
-
-    text = (text or "").strip()
-    try:
-        try:
-            data = load(text)
-        except json.JSONDecodeError:  # prose or a fence around the object: take the object
-            found = re.search(r"\{.*\}", text, re.S)
-            data = load(found.group(0) if found else text)
-    except (ValueError, RecursionError) as e:
-        raise ReplyError(f"the reply is not a JSON object: {str(e)[:120]}") from None
-    if not isinstance(data, dict):
-        raise ReplyError("the reply is not a JSON object")
-    return data
-
-
-def validated(model: type[BaseModel], data: dict):
-    """`model` of the reply, or a ReplyError naming each bad field and value (for the repair round)."""
-    try:
-        return model.model_validate(data)
-    except ValidationError as e:
-        problems = "; ".join(f"{'.'.join(map(str, x['loc'])) or 'reply'}: {x['msg']} (got {str(x.get('input'))[:60]!r})"
-                             for x in e.errors()[:4])
-        raise ReplyError(f"invalid reply: {problems}") from None
 
 
 def words(text: str, limit: int = MAX_TEXT) -> str:

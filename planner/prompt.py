@@ -13,7 +13,7 @@ import math
 import re
 from typing import Optional, Union
 
-from pydantic import BaseModel, ConfigDict, StrictBool, StrictFloat, StrictInt, StrictStr
+from pydantic import BaseModel, ConfigDict, StrictBool, StrictFloat, StrictInt, StrictStr, ValidationError
 
 from executor.config import FACTORS
 from parser.evidence import cell_key
@@ -123,22 +123,44 @@ def _user(claim, predictions, verdicts, records, candidates, space) -> str:
     return "\n".join(lines)
 
 
-def parse_reply(text: str) -> Reply:
-    """The JSON object in a reply (a code fence around it is tolerated), checked by pydantic."""
+def parse_object(text: str) -> dict:
+    """The JSON object in a reply (a code fence around it is tolerated); finite numbers only."""
+    def finite(token: str):
+        value = float(token)
+        if not math.isfinite(value) or len(token.lstrip("-")) > 30:
+            raise ValueError(f"{token[:40]} is not a usable number")
+        return int(token) if token.lstrip("-").isdigit() else value
+
+    def load(raw: str):
+        return json.loads(raw, parse_constant=finite, parse_float=finite, parse_int=finite)
+
     text = (text or "").strip()
-    fenced = re.search(r"\{.*\}", text, re.S)
     try:
-        data = json.loads(fenced.group(0) if fenced else text)
+        try:
+            data = load(text)
+        except json.JSONDecodeError:  # prose or a fence around the object: take the object
+            found = re.search(r"\{.*\}", text, re.S)
+            data = load(found.group(0) if found else text)
     except (ValueError, RecursionError) as e:
         raise ReplyError(f"the reply is not a JSON object: {str(e)[:120]}") from None
     if not isinstance(data, dict):
         raise ReplyError("the reply is not a JSON object")
+    return data
+
+
+def validated(model: type[BaseModel], data: dict):
+    """`model` of the reply, or a ReplyError naming each bad field and value (for the repair round)."""
     try:
-        return Reply.model_validate(data)
-    except ValueError as e:
-        errors = "; ".join(f"{'.'.join(map(str, x['loc'])) or 'reply'}: {x['msg']} (got {str(x.get('input'))[:60]!r})"
-                           for x in e.errors()[:4])
-        raise ReplyError(f"invalid reply: {errors}") from None
+        return model.model_validate(data)
+    except ValidationError as e:
+        problems = "; ".join(f"{'.'.join(map(str, x['loc'])) or 'reply'}: {x['msg']} (got {str(x.get('input'))[:60]!r})"
+                             for x in e.errors()[:4])
+        raise ReplyError(f"invalid reply: {problems}") from None
+
+
+def parse_reply(text: str) -> Reply:
+    """The planning reply in `text`, checked by pydantic (`parse_object`, `validated`)."""
+    return validated(Reply, parse_object(text))
 
 
 def shown_text(p: Prediction) -> str:
