@@ -191,9 +191,8 @@ def research(study: Study, planner, executor, args, view=None, trackers=None) ->
         while True:
             while len(running) < slots.n and not stop_reason(study, args, started, len(running)):
                 if not queue:
-                    state = (study.predictions, study.verdicts, study.records, study.space)
-                    pending = tuple(r.point for r in running.values())
-                    proposal = planner.propose(*state, pending=pending) if pending else planner.propose(*state)
+                    proposal = planner.propose(study.predictions, study.verdicts, study.records, study.space,
+                                               pending=tuple(r.point for r in running.values()))
                     if proposal is None:
                         break
                     queue = planned(proposal, numbered + 1)
@@ -204,7 +203,7 @@ def research(study: Study, planner, executor, args, view=None, trackers=None) ->
             if not running:
                 return stop_reason(study, args, started) or nothing_left(study)
             done, _ = wait(running, return_when=FIRST_COMPLETED)
-            for future in sorted(done, key=lambda f: running[f].eid):
+            for future in sorted(done, key=lambda f: (len(running[f].eid), running[f].eid)):  # id order
                 run = running.pop(future)
                 free.add(run.slot)
                 finish(run, future.result(), study, args, view, trackers)
