@@ -78,7 +78,10 @@ def make_executor(args):
             raise StudyError(str(e)) from None
     if args.executor == "ray":
         from executor.ray_backend import RayExecutor
-        return RayExecutor(args.ray_address)
+        try:
+            return RayExecutor(args.ray_address)
+        except Exception as e:  # Ray missing, or no cluster at that address
+            raise StudyError(f"cannot start the Ray backend: {e}") from None
     from executor.local import LocalExecutor
     return LocalExecutor()
 

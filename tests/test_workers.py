@@ -1,5 +1,6 @@
 """--workers N: runs at once, the planner told what is in flight, the log a faithful replay."""
 import json
+import sys
 import threading
 import time
 from pathlib import Path
@@ -150,3 +151,11 @@ def test_ids_continue_after_the_highest_logged_one(tmp_path):
     ids = [r.experiment_id for r in log.experiments(log.replay(run_dir / log.LOG_NAME))]
     assert ids[:3] == ["exp_0001", "exp_0002", "exp_0004"] and "exp_0003" not in ids
     assert len(ids) == len(set(ids)) == 6
+
+
+def test_the_ray_backend_without_ray_is_a_clear_error(tmp_path, monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "ray", None)  # as if it were not installed
+    code = loop.main(["--hypothesis", str(ROOT / "examples" / "quickstart.yaml"), "--executor", "ray",
+                      "--out", str(tmp_path / "run")])
+    assert code == 2 and "pip install ray" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
