@@ -17,8 +17,10 @@ from executor.slots import Slots, parse_workers
 from parser.hypothesis import (HypothesisError, effective_text, hypothesis_name, load_hypothesis,
                                search_space)
 from parser.metrics import now, to_record
+from planner.advisor import attach
+from planner.assist import compiler, narrate
 from planner.llm import add_arguments as add_llm_arguments
-from planner.llm import make_planner
+from planner.llm import make_planner, make_session
 from planner.offline import OfflinePlanner
 from planner.space import Space
 from trajectory.live import PlainView, make_view
@@ -87,8 +89,6 @@ def make_executor(args):
 
 
 def open_from_args(args, session=None) -> Study:
-    from planner.assist import compiler  # with an LLM (session), it compiles what the parser can't read
-
     run_dir = Path(args.resume) if isinstance(args.resume, str) else args.out
     source = args.hypothesis
     if args.resume and run_dir is not None and not (run_dir / "research_log.jsonl").exists():
@@ -225,10 +225,6 @@ def submit(pool, executor, config: TrainConfig, paths: RunPaths, timeout: float)
 
 
 def main(argv=None) -> int:
-    from planner.advisor import attach
-    from planner.assist import narrate
-    from planner.llm import make_session
-
     args = parse_args(argv)
     session = make_session(args)  # the study's one LLM (--llm-base-url), for every LLM task; None offline
     try:

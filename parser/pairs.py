@@ -84,6 +84,14 @@ def metric_values(spec: PredictionSpec, pair: Pair) -> tuple[float, float] | Non
     return float(va), float(vb)
 
 
+def extends(seen: list[ResultRecord], records: list[ResultRecord]) -> bool:
+    """Whether `records` is `seen` plus more: the same record objects, in order, first."""
+    n = len(seen)
+    if n > len(records) or (n and records[n - 1] is not seen[-1]):
+        return False
+    return records[:n] == seen  # identical objects compare equal without a look inside
+
+
 class View:
     """The scored entries that `keep` accepts, in order, with per-cell seed-noise moments."""
 
@@ -137,10 +145,7 @@ class Index:
         self.memo: dict = {}
 
     def extends(self, records: list[ResultRecord]) -> bool:
-        n = len(self.seen)
-        if n > len(records) or (n and records[n - 1] is not self.seen[-1]):
-            return False
-        return records[:n] == self.seen  # identical objects compare equal without a look inside
+        return extends(self.seen, records)
 
     def read(self, records: list[ResultRecord]) -> None:
         new = records[len(self.seen):]

@@ -12,7 +12,7 @@ import bisect
 from collections import Counter, defaultdict
 
 from executor.config import FACTORS
-from parser.pairs import cell_key, same
+from parser.pairs import cell_key, extends, same
 from parser.schema import PredictionSpec, ResultRecord
 
 SHAPE = ("model", "dataset", "seq_len", "batch_size", "max_steps", "n_layer", "d_model")
@@ -42,8 +42,7 @@ class Ledger:
         self.waiting: dict[tuple, list] = {}  # spec -> [records read, {partner run_key: record}]
 
     def extends(self, records: list[ResultRecord]) -> bool:
-        n = len(self.seen)
-        return n <= len(records) and (not n or records[n - 1] is self.seen[-1]) and records[:n] == self.seen
+        return extends(self.seen, records)
 
     def update(self, records: list[ResultRecord]) -> "Ledger":
         for r in records[len(self.seen):]:

@@ -172,16 +172,6 @@ def _region(prediction: Prediction, source, cell: dict, space: Space) -> str | N
     return "first" if reference else None
 
 
-class CostModel:
-    """Expected seconds of a run: the median of past runs of the same shape (`Ledger.seconds`)."""
-
-    def __init__(self, records: list[ResultRecord]):
-        self.book = ledger(records)
-
-    def seconds(self, point: dict) -> float:
-        return self.book.seconds(point)
-
-
 def _unfinished_pair(open_, by_id, book: Ledger, pending: tuple[dict, ...]) -> Proposal | None:
     """A pair left half-done (a crash, a kill) is finished first, unless its partner is in flight."""
     in_flight = {run_key(p) for p in pending}
