@@ -134,6 +134,8 @@ def summarize(outcomes: list[dict]) -> dict:
             "runs_total": sum(o["runs"] for o in mine),
             "ratio_to_grid_median": statistics.median(ratios) if ratios else None,
             "n_ratio": len(ratios),
+            # decided fully where the grid is not: their ratio is unknown, so it is left out above
+            "fully_decided_grid_not": sum(o["study"] not in grid_runs for o in full),
         }
     return out
 
@@ -157,6 +159,7 @@ def table(summary: dict) -> str:
             ("median runs (fully decided)", lambda s: f"{s['median_runs_fully_decided']}"),
             ("runs / grid, median       <=0.5", lambda s: "   -" if s["ratio_to_grid_median"] is None
              else f"{s['ratio_to_grid_median']:.2f} (n={s['n_ratio']})"),
+            ("fully decided, grid not", lambda s: f"{s['fully_decided_grid_not']}"),
             ("runs in all", lambda s: f"{s['runs_total']}")]
     width = 34
     lines = [f"{'':{width}s}" + "".join(f"{name:>20s}" for name in PLANNERS)]

@@ -26,6 +26,7 @@ from parser.checker import judge
 from parser.evidence import Evidence
 
 QUADRATURE = 10
+OPEN_FLOOR = 0.25  # bits an undecided prediction is worth at the least
 
 
 @functools.lru_cache(maxsize=256)
@@ -37,7 +38,10 @@ def uncertainty(ev: Evidence) -> float:
     """Bits still open: the confidence's entropy, or the e-value's distance to its bound.
 
     A posterior at 0.99 whose e-value is still short of the bound is not decided;
-    its entropy alone (0.08 bits) would make a replicate look worthless.
+    its entropy alone (0.08 bits) would make a replicate look worthless. Nor is one
+    whose e-value is just short of it: an undecided prediction keeps at least
+    `OPEN_FLOOR` bits, the worth of the verdict still to come, so the planner
+    finishes what one or two more pairs would decide instead of stopping there.
     """
     j = judge(ev)
     if j is None:
@@ -45,7 +49,7 @@ def uncertainty(ev: Evidence) -> float:
     if j.status != "undecided":
         return 0.0
     short = 1.0 - math.log(max(j.evidence, 1.0)) / math.log(stats.E_BOUND)
-    return max(stats.binary_entropy(j.confidence), min(max(short, 0.0), 1.0))
+    return max(stats.binary_entropy(j.confidence), min(max(short, 0.0), 1.0), OPEN_FLOOR)
 
 
 def predictive(ev: Evidence, second: bool) -> tuple[float, float, float]:

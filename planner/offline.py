@@ -36,7 +36,7 @@ class Proposal:
 class Candidate:
     runs: tuple[dict, ...]
     cost: float
-    order: tuple  # (seeds already in the cell, grid position): spreads, then grid order
+    order: tuple  # (not a second seed, seeds in the cell, grid position): the tie-break
     gain: float = 0.0
     targets: list[str] = field(default_factory=list)
 
@@ -120,7 +120,9 @@ class OfflinePlanner:
             arms = [None] if spec.kind == "bound" else [source.arm, source.baseline]
             runs = tuple(dict(cell, seed=seed) if a is None else dict(cell, **{factor: a, "seed": seed})
                          for a in arms)
-            yield runs, region, (len(used), position)
+            # a cell's second seed first: it measures the seed noise the posterior pools
+            # over every region; then the cells with the fewest seeds, in grid order
+            yield runs, region, (len(used) != 1, len(used), position)
 
 
 def _with_pending(ev, prediction: Prediction, by_id: dict[str, Prediction], space: Space,

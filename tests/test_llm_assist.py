@@ -184,8 +184,8 @@ def new_study(tmp_path, predictions=None):
     return open_study(tmp_path / "run", h, Space({k: list(v) for k, v in GRID.items()}), copy, resume=False)
 
 
-def decide(study, n=4):
-    """Add pairs until p1 is confirmed (four clear pairs do it)."""
+def decide(study, n=3):
+    """Add pairs until p1 is confirmed (three clear pairs do it)."""
     start = len(study.records) + 1
     for r in pairs([(1.5 + 0.01 * i, 2.0) for i in range(n)], start=start):
         study.add(r)
@@ -202,12 +202,12 @@ def test_a_decided_prediction_gets_one_refinement_judged_on_later_runs_only(tmp_
         decide(study)
         decide(study)  # more runs: p1 stays decided and is not asked about again; its refinement is
     record, later = evolutions(study)
-    assert (record.status, record.trigger, record.after) == ("accepted", "p1", "exp_0008")
-    assert (later.status, later.trigger, later.after) == ("declined", "p1.llm1", "exp_0016")
+    assert (record.status, record.trigger, record.after) == ("accepted", "p1", "exp_0006")
+    assert (later.status, later.trigger, later.after) == ("declined", "p1.llm1", "exp_0012")
     new = study.predictions[-1]
-    assert (new.id, new.parent, new.after, new.compiled_by) == ("p1.llm1", "p1", "exp_0008", "llm")
+    assert (new.id, new.parent, new.after, new.compiled_by) == ("p1.llm1", "p1", "exp_0006", "llm")
     assert new.reason.startswith("proposed by the LLM after p1 was confirmed: the interval supports it")
-    assert study.verdicts["p1.llm1"].n_pairs == 4  # the 4 pairs after it, not the 4 that suggested it
+    assert study.verdicts["p1.llm1"].n_pairs == 3  # the 3 pairs after it, not the 3 that suggested it
     assert len(stub.requests) == 2 and record.llm.tokens == 120
     assert "Just decided:\n- p1 [confirmed" in stub.requests[0]["messages"][1]["content"]
 
@@ -227,7 +227,7 @@ def test_a_child_hypothesis_is_scoped_to_the_space_and_replayed_where_it_was_log
         again.close()
     assert not silent.requests
     kid = study.hypotheses[-1]
-    assert (kid.id, kid.parent, kid.after, kid.claim) == ("H1.llm1", "H1", "exp_0008",
+    assert (kid.id, kid.parent, kid.after, kid.claim) == ("H1.llm1", "H1", "exp_0006",
                                                           "The effect of pre-norm depends on the learning rate")
     assert kid.predictions[0].spec.condition.value == 1e-4
 

@@ -28,13 +28,21 @@ def test_proposals_stay_inside_the_prediction_condition():
     assert all(r["dataset_fraction"] == 0.1 for r in proposal.runs)
 
 
-def test_replicates_spread_over_cells_before_repeating_one():
-    first = propose([comparison()], [])
-    done = [record("exp_0001", "pre", 0, 1.5, first.runs[0]["dataset_fraction"], first.runs[0]["learning_rate"]),
-            record("exp_0002", "post", 0, 2.0, first.runs[0]["dataset_fraction"], first.runs[0]["learning_rate"])]
-    second = propose([comparison()], done)
+def test_a_cell_gets_its_second_seed_before_the_next_cell_its_first():
+    # two seeds in a cell measure the seed noise; then the replicates spread over the cells
     cell = lambda r: (r["learning_rate"], r["dataset_fraction"])
-    assert cell(second.runs[0]) != cell(first.runs[0])
+    done, seen = [], []
+    for k in range(3):
+        proposal = propose([comparison()], done)
+        run = proposal.runs[0]
+        seen.append((cell(run), run["seed"]))
+        done += [record(f"exp_{2 * k + 1:04d}", "pre", run["seed"], 1.5 + 0.1 * k,
+                        run["dataset_fraction"], run["learning_rate"]),
+                 record(f"exp_{2 * k + 2:04d}", "post", run["seed"], 2.0, run["dataset_fraction"],
+                        run["learning_rate"])]
+    (first, s0), (second, s1), (third, s2) = seen
+    assert second == first and s1 != s0
+    assert third != first and s2 == s0
 
 
 def test_a_half_finished_pair_is_finished_first():

@@ -107,13 +107,26 @@ def test_one_pair_with_the_prior_alone_rarely_looks_decisive_under_no_effect():
     assert confident < 0.1
 
 
-def test_t_evalue_matches_direct_integration_over_the_prior():
+@pytest.mark.parametrize("t, n, df", [(2.5, 6, 5), (8.0, 3, 2), (30.0, 3, 2), (1.0, 10, 9), (4.0, 20, 19)])
+def test_t_evalue_matches_direct_integration_over_the_prior(t, n, df):
     from scipy import integrate
 
-    t, n, df = 2.5, 6, 5
-    num, _ = integrate.quad(lambda d: sp.nct.pdf(t, df, d * math.sqrt(n)) * 2 * sp.norm.pdf(d), 0, 20)
+    def prior(d):  # the equal mixture of half-normals over the standardized effect
+        return sum(2 / s * sp.norm.pdf(d / s) for s in stats.PRIOR_SCALES) / len(stats.PRIOR_SCALES)
+
+    num, _ = integrate.quad(lambda d: sp.nct.pdf(t, df, d * math.sqrt(n)) * prior(d), 0, 100,
+                            limit=400, points=[0.5, 1, 2, 4, 8, 16])
     expected = num / sp.t.pdf(t, df)
     assert stats.t_evalue(t, n, df, +1) == pytest.approx(expected, rel=0.02)
+
+
+def test_the_wide_prior_lets_a_few_clean_pairs_decide_where_a_narrow_one_cannot():
+    # three pairs whose effect is nine seed-noise sds: ML-sized, and decisive at once
+    t, n, df = 9 * math.sqrt(3), 3, 2
+    assert stats.t_evalue(t, n, df, +1, scales=(1.0,)) < stats.E_BOUND < stats.t_evalue(t, n, df, +1)
+    # the price: a modest effect needs a little more data than under half-normal(1) alone
+    t = 1.5 * math.sqrt(5)
+    assert 0.5 < stats.t_evalue(t, 5, 4, +1) / stats.t_evalue(t, 5, 4, +1, scales=(1.0,)) < 1
 
 
 def test_t_evalue_without_a_scale_estimate_is_no_evidence():
