@@ -1,0 +1,32 @@
+"""The planner benchmark's studies through the real loop: what the planner must keep doing."""
+from bench.planners import run_study, summarize
+
+
+def study(index, planner, space="wide"):
+    return run_study((index, planner, 40, space))
+
+
+def test_where_most_of_the_grid_informs_nothing_the_planner_decides_in_fewer_runs_and_rightly():
+    # study 0: a strong effect at small N that fades at large N; the wide space's
+    # middle fraction and middle learning rate inform neither prediction
+    mine, grid = study(0, "offline"), study(0, "grid")
+    assert mine["all_decided"] and grid["all_decided"]
+    assert mine["runs"] <= 0.7 * grid["runs"]
+    assert all(v["status"] == "confirmed" and v["truth"] == "true" for v in mine["verdicts"].values())
+
+
+def test_a_prediction_one_pair_from_its_bound_is_finished_not_abandoned():
+    # study 26 once stopped at 18 runs with both predictions at e-values of 17-18 of 20
+    # and confidence past 0.99: the last pair looked worthless to the planner
+    out = study(26, "offline")
+    assert out["stop"] == "every prediction is decided"
+    assert {pid: v["status"] for pid, v in out["verdicts"].items()} == {"p1": "refuted", "p2": "confirmed"}
+    assert all((v["status"] == "confirmed") == (v["truth"] == "true") for v in out["verdicts"].values())
+
+
+def test_the_summary_leaves_out_of_the_ratio_a_study_only_one_planner_decides():
+    outcomes = [study(26, "offline"), {**study(26, "grid"), "all_decided": False},
+                study(0, "offline"), study(0, "grid"), study(0, "random"), study(26, "random")]
+    s = summarize(outcomes)
+    assert s["offline"]["n_ratio"] == 1 and s["offline"]["fully_decided_grid_not"] == 1
+    assert s["grid"]["ratio_to_grid_median"] == 1.0
