@@ -14,7 +14,9 @@ noise-free surface, so each final verdict is scored:
                decision on a prediction exactly at its threshold counting as false;
                and the rate of decisions on those at-threshold predictions (target <= 0.05)
   efficiency   runs until every prediction is decided, as a ratio to the grid's, the
-               median over studies both planners decide fully              (target <= 0.5)
+               median over studies both planners decide fully              (target <= 0.5);
+               also per prediction: runs until it is decided for good, over the
+               predictions both decide (so studies holding an at-threshold one count)
 
 Results also go to bench/results/planners.json.
 """
@@ -71,7 +73,8 @@ def run_study(job: tuple[int, str, int]) -> dict:
     # the user's own predictions are scored; evolved ones (refinements, children) have
     # no known truth here, and the loop may go on testing them after these are decided
     verdicts = {pid: {"status": v.status, "confidence": v.confidence, "n_pairs": v.n_pairs,
-                      "truth": c.truth_of(pid), "score": c.scores[pid]}
+                      "truth": c.truth_of(pid), "score": c.scores[pid],
+                      "runs": runs_to_decide(study, [pid]) if v.decided else None}
                 for pid, v in study.verdicts.items() if pid in c.scores}
     all_decided = all(study.verdicts[pid].decided for pid in verdicts)
     return {"study": index, "case": c.name, "noise": c.noise, "planner": planner_name,
@@ -111,6 +114,7 @@ def rate(hits: int, total: int) -> float | None:
 def summarize(outcomes: list[dict]) -> dict:
     by = {name: [o for o in outcomes if o["planner"] == name] for name in PLANNERS}
     grid_runs = {o["study"]: o["runs"] for o in by["grid"] if o["all_decided"]}
+    grid_each = {(o["study"], pid): v["runs"] for o in by["grid"] for pid, v in o["verdicts"].items() if v["runs"]}
     out = {}
     for name, mine in by.items():
         ds = decisions(mine)
@@ -121,6 +125,8 @@ def summarize(outcomes: list[dict]) -> dict:
         at_decided = sum(d["truth"] == "at" for d in ds)
         full = [o for o in mine if o["all_decided"]]
         ratios = [o["runs"] / grid_runs[o["study"]] for o in full if o["study"] in grid_runs]
+        each = [v["runs"] / grid_each[o["study"], pid] for o in mine for pid, v in o["verdicts"].items()
+                if v["runs"] and (o["study"], pid) in grid_each]
         out[name] = {
             "predictions": n_preds, "decided": len(ds),
             "accuracy": rate(sum(d["correct"] for d in definite), len(definite)),
@@ -134,6 +140,9 @@ def summarize(outcomes: list[dict]) -> dict:
             "runs_total": sum(o["runs"] for o in mine),
             "ratio_to_grid_median": statistics.median(ratios) if ratios else None,
             "n_ratio": len(ratios),
+            # per prediction decided by both (studies with one at its threshold count too)
+            "ratio_each_to_grid_median": statistics.median(each) if each else None,
+            "n_ratio_each": len(each),
             # decided fully where the grid is not: their ratio is unknown, so it is left out above
             "fully_decided_grid_not": sum(o["study"] not in grid_runs for o in full),
         }
@@ -160,6 +169,8 @@ def table(summary: dict) -> str:
             ("runs / grid, median       <=0.5", lambda s: "   -" if s["ratio_to_grid_median"] is None
              else f"{s['ratio_to_grid_median']:.2f} (n={s['n_ratio']})"),
             ("fully decided, grid not", lambda s: f"{s['fully_decided_grid_not']}"),
+            ("per prediction: runs / grid", lambda s: "   -" if s["ratio_each_to_grid_median"] is None
+             else f"{s['ratio_each_to_grid_median']:.2f} (n={s['n_ratio_each']})"),
             ("runs in all", lambda s: f"{s['runs_total']}")]
     width = 34
     lines = [f"{'':{width}s}" + "".join(f"{name:>20s}" for name in PLANNERS)]
