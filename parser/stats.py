@@ -238,7 +238,7 @@ def _mean_ss(scores: Sequence[float]) -> tuple[float, float]:
     return m, sum((y - m) ** 2 for y in scores)
 
 
-def one_sample_evalue(scores: Sequence[float], side: int) -> float:
+def one_sample_evalue(scores: Sequence[float], side: int, scales: Sequence[float] = PRIOR_SCALES) -> float:
     """t_evalue of mean(scores) > 0 (side=+1) or < 0 (side=-1), from the scores alone."""
     n = len(scores)
     if n < 2:
@@ -247,7 +247,7 @@ def one_sample_evalue(scores: Sequence[float], side: int) -> float:
     sd = math.sqrt(ss / (n - 1))
     if sd == 0:
         return 1.0 if m == 0 or (m > 0) != (side > 0) else math.inf
-    return t_evalue(m / (sd / math.sqrt(n)), n, n - 1, side)
+    return t_evalue(m / (sd / math.sqrt(n)), n, n - 1, side, scales)
 
 
 def two_sample_evalue(a: Sequence[float], b: Sequence[float], side: int) -> float:
