@@ -2,7 +2,7 @@
 
 A prediction's remaining uncertainty is U = H(confidence) in bits while it is
 undecided (or, if larger, how far its e-value is from the bound, 1 - ln E / ln
-E_BOUND), 1 bit while untested, and 0 once decided. One more seed-paired score
+E_BOUND, and never under OPEN_FLOOR), 1 bit while untested, and 0 once decided. One more seed-paired score
 y in a region is drawn from the current posterior predictive,
 
     y ~ t_nu(ybar_R, s sqrt(1 + 1/n_R))        (a region with data)
