@@ -17,6 +17,13 @@ noise-free surface, so each final verdict is scored:
                median over studies both planners decide fully              (target <= 0.5);
                also per prediction: runs until it is decided for good, over the
                predictions both decide (so studies holding an at-threshold one count)
+  floor        the fewest runs in which any planner could decide a study, whatever the
+               data: the guard needs some fewest pairs before its e-value can
+               reach the bound even for an unbounded effect (fewest_runs). Its ratio to
+               the grid's runs is a lower bound on any planner's ratio, study by study.
+  full walk    runs until decided as a ratio to the grid's full size (every point, 3
+               seeds): what a grid walked without a stopping rule costs. Not the
+               target's measure, which gives the grid the loop's stop rule too.
 
 Results also go to bench/results/planners.json.
 """
@@ -42,7 +49,11 @@ import loop  # noqa: E402
 from bench.sim_cases import case  # noqa: E402
 from executor.sim import SimExecutor  # noqa: E402
 from planner.baselines import GridPlanner, RandomPlanner  # noqa: E402
+from parser import stats  # noqa: E402
+from parser.hypothesis import config_space  # noqa: E402
+from parser.predictions import compile_all  # noqa: E402
 from planner.offline import OfflinePlanner  # noqa: E402
+from planner.space import Space  # noqa: E402
 
 PLANNERS = ("offline", "grid", "random")
 RESULTS = ROOT / "bench" / "results" / "planners.json"
@@ -78,6 +89,7 @@ def run_study(job: tuple[int, str, int]) -> dict:
                 for pid, v in study.verdicts.items() if pid in c.scores}
     all_decided = all(study.verdicts[pid].decided for pid in verdicts)
     return {"study": index, "case": c.name, "noise": c.noise, "planner": planner_name,
+            "floor": fewest_runs(c), "grid_size": grid_size(c),
             "runs": runs_to_decide(study, list(verdicts)) if all_decided else len(study.records),
             "all_decided": all_decided, "stop": reason,
             "seconds": round(seconds, 2), "verdicts": verdicts}
@@ -91,6 +103,46 @@ def runs_to_decide(study, pids: list[str]) -> int:
         if any(entry["status"].get(pid) not in decided for pid in pids):
             last_open = k
     return min(last_open + 1, len(study.records))
+
+
+UNBOUNDED = 1e9  # a t statistic standing for an effect without bound
+
+
+def fewest_pairs(two_sample: bool = False) -> int:
+    """The fewest scores (pairs, or runs for a bound) at which the guard's e-value can reach E_BOUND.
+
+    One sample: n scores give a t with n - 1 df; two samples (an interaction):
+    na + nb scores, na, nb >= 1, with na + nb - 2 df. Below this count no data
+    however extreme decides the prediction.
+    """
+    for total in range(2, 100):
+        if two_sample:
+            splits = [(a, total - a) for a in range(1, total)]
+            reach = max(stats.t_evalue(UNBOUNDED, 1 / (1 / a + 1 / b), total - 2, 1) for a, b in splits)
+        else:
+            reach = stats.t_evalue(UNBOUNDED, total, total - 1, 1)
+        if reach >= stats.E_BOUND:
+            return total
+    raise ValueError("the e-value cannot reach its bound")
+
+
+def fewest_runs(c) -> int:
+    """A lower bound on the runs any planner needs to decide every prediction of case `c`.
+
+    Each prediction alone needs its fewest pairs (two runs each: arm and baseline)
+    or, for a bound, its fewest runs; the study needs at least the largest of
+    these. Runs shared between predictions make this a bound, not the exact floor.
+    """
+    config = c.hypothesis["hypothesis"]["initial_config"]
+    predictions = compile_all(c.hypothesis["hypothesis"]["predictions"], config_space(config))
+    need = {"comparison": 2 * fewest_pairs(), "equivalence": 2 * fewest_pairs(),
+            "interaction": 2 * fewest_pairs(two_sample=True), "bound": fewest_pairs()}
+    return max(need[p.spec.kind] for p in predictions)
+
+
+def grid_size(c) -> int:
+    """Runs in the grid walked in full: every design point, 3 seeds each."""
+    return 3 * len(Space(config_space(c.hypothesis["hypothesis"]["initial_config"])).points())
 
 
 def decisions(outcomes: list[dict]) -> list[dict]:
@@ -125,6 +177,8 @@ def summarize(outcomes: list[dict]) -> dict:
         at_decided = sum(d["truth"] == "at" for d in ds)
         full = [o for o in mine if o["all_decided"]]
         ratios = [o["runs"] / grid_runs[o["study"]] for o in full if o["study"] in grid_runs]
+        floors = [o["floor"] / grid_runs[o["study"]] for o in full if o["study"] in grid_runs]
+        walks = [o["runs"] / o["grid_size"] for o in full]
         each = [v["runs"] / grid_each[o["study"], pid] for o in mine for pid, v in o["verdicts"].items()
                 if v["runs"] and (o["study"], pid) in grid_each]
         out[name] = {
@@ -140,6 +194,10 @@ def summarize(outcomes: list[dict]) -> dict:
             "runs_total": sum(o["runs"] for o in mine),
             "ratio_to_grid_median": statistics.median(ratios) if ratios else None,
             "n_ratio": len(ratios),
+            # no planner could do better than this on the same studies (the guard's fewest pairs)
+            "floor_ratio_to_grid_median": statistics.median(floors) if floors else None,
+            "full_walk_ratio_median": statistics.median(walks) if walks else None,
+            "n_full_walk": len(walks),
             # per prediction decided by both (studies with one at its threshold count too)
             "ratio_each_to_grid_median": statistics.median(each) if each else None,
             "n_ratio_each": len(each),
@@ -168,9 +226,13 @@ def table(summary: dict) -> str:
             ("median runs (fully decided)", lambda s: f"{s['median_runs_fully_decided']}"),
             ("runs / grid, median       <=0.5", lambda s: "   -" if s["ratio_to_grid_median"] is None
              else f"{s['ratio_to_grid_median']:.2f} (n={s['n_ratio']})"),
+            ("  any planner, at least", lambda s: "   -" if s["floor_ratio_to_grid_median"] is None
+             else f"{s['floor_ratio_to_grid_median']:.2f} (n={s['n_ratio']})"),
             ("fully decided, grid not", lambda s: f"{s['fully_decided_grid_not']}"),
             ("per prediction: runs / grid", lambda s: "   -" if s["ratio_each_to_grid_median"] is None
              else f"{s['ratio_each_to_grid_median']:.2f} (n={s['n_ratio_each']})"),
+            ("runs / grid's full walk", lambda s: "   -" if s["full_walk_ratio_median"] is None
+             else f"{s['full_walk_ratio_median']:.2f} (n={s['n_full_walk']})"),
             ("runs in all", lambda s: f"{s['runs_total']}")]
     width = 34
     lines = [f"{'':{width}s}" + "".join(f"{name:>20s}" for name in PLANNERS)]

@@ -1,5 +1,7 @@
 """The planner benchmark's studies through the real loop: what the planner must keep doing."""
-from bench.planners import run_study, summarize
+from bench.planners import fewest_pairs, fewest_runs, run_study, summarize
+from bench.sim_cases import case
+from parser import stats
 
 
 def study(index, planner, space="wide"):
@@ -30,3 +32,23 @@ def test_the_summary_leaves_out_of_the_ratio_a_study_only_one_planner_decides():
     s = summarize(outcomes)
     assert s["offline"]["n_ratio"] == 1 and s["offline"]["fully_decided_grid_not"] == 1
     assert s["grid"]["ratio_to_grid_median"] == 1.0
+
+
+def test_the_floor_is_where_the_guard_first_can_pass_its_bound():
+    # closed form: below these counts the e-value stays under E_BOUND for any t at all
+    huge = 1e9
+    assert stats.t_evalue(huge, 2, 1, 1) < stats.E_BOUND <= stats.t_evalue(huge, 3, 2, 1)
+    assert fewest_pairs() == 3
+    below = [stats.t_evalue(huge, 1 / (1 / a + 1 / b), a + b - 2, 1) for a, b in [(1, 2), (2, 1)]]
+    assert max(below) < stats.E_BOUND
+    assert fewest_pairs(two_sample=True) == 4
+    # an interaction study needs 4 pairs (8 runs); two plain comparisons need 3 pairs
+    assert fewest_runs(case(0)) == 8 and fewest_runs(case(6)) == 6
+
+
+def test_no_planner_decides_a_study_in_fewer_runs_than_the_floor():
+    for index in (0, 6, 17):  # the studies decided fastest, in either space
+        for space in ("quickstart", "wide"):
+            out = study(index, "offline", space)
+            assert out["all_decided"]
+            assert out["floor"] <= out["runs"] <= out["grid_size"]
