@@ -56,6 +56,7 @@ from planner.offline import OfflinePlanner  # noqa: E402
 from planner.space import Space  # noqa: E402
 
 PLANNERS = ("offline", "grid", "random")
+GRID_SEEDS = 3  # the grid baseline: every point at this many seeds
 RESULTS = ROOT / "bench" / "results" / "planners.json"
 
 
@@ -63,7 +64,7 @@ def make_planner(name: str, args, index: int):
     if name == "offline":
         return OfflinePlanner(max_seeds=args.max_seeds, base_seed=args.seed)
     if name == "grid":
-        return GridPlanner(seeds_per_point=3, base_seed=args.seed)
+        return GridPlanner(seeds_per_point=GRID_SEEDS, base_seed=args.seed)
     return RandomPlanner(seed=index, max_seeds=args.max_seeds, base_seed=args.seed)
 
 
@@ -141,8 +142,8 @@ def fewest_runs(c) -> int:
 
 
 def grid_size(c) -> int:
-    """Runs in the grid walked in full: every design point, 3 seeds each."""
-    return 3 * len(Space(config_space(c.hypothesis["hypothesis"]["initial_config"])).points())
+    """Runs in the grid walked in full: every design point, GRID_SEEDS seeds each."""
+    return GRID_SEEDS * len(Space(config_space(c.hypothesis["hypothesis"]["initial_config"])).points())
 
 
 def decisions(outcomes: list[dict]) -> list[dict]:

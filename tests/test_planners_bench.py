@@ -46,7 +46,7 @@ def test_the_floor_is_where_the_guard_first_can_pass_its_bound():
     assert fewest_runs(case(0)) == 8 and fewest_runs(case(6)) == 6
 
 
-def test_no_planner_decides_a_study_in_fewer_runs_than_the_floor():
+def test_the_planner_never_decides_a_study_below_the_floor_nor_past_the_full_grid():
     for index in (0, 6, 17):  # the studies decided fastest, in either space
         for space in ("quickstart", "wide"):
             out = study(index, "offline", space)
