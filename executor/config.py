@@ -10,6 +10,7 @@ from __future__ import annotations
 import ast
 import dataclasses
 import json
+import math
 from dataclasses import dataclass, fields
 from pathlib import Path
 
@@ -58,18 +59,80 @@ CHOICES = {
 }
 
 
+@dataclass(frozen=True)
+class Range:
+    """The numbers a field may take: low <= x <= high, or strict where `*_open`; None = unbounded."""
+
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False
+    high_open: bool = False
+
+    def holds(self, x: float) -> bool:
+        above = self.low is None or (x > self.low if self.low_open else x >= self.low)
+        below = self.high is None or (x < self.high if self.high_open else x <= self.high)
+        return above and below
+
+    def text(self) -> str:
+        low, high = (n if n is None or isinstance(n, int) else f"{n:g}" for n in (self.low, self.high))
+        if self.high is None:
+            return f"{'>' if self.low_open else '>='} {low}"
+        if self.low is None:
+            return f"{'<' if self.high_open else '<='} {high}"
+        return f"in {'(' if self.low_open else '['}{low}, {high}{')' if self.high_open else ']'}"
+
+
+# The one table of numeric ranges: the hypothesis loader (and --set) and the trainer's
+# config reader both check against it. Upper bounds on sizes are sanity bounds that no
+# run on one device can use (a batch of 10^8 sequences); the trainer also refuses, before
+# allocating, a batch whose activations cannot fit in the device's free memory.
+RANGES = {
+    "learning_rate": Range(0, low_open=True),
+    "weight_decay": Range(0),
+    "warmup_steps": Range(0),
+    "dropout": Range(0, 1, high_open=True),
+    "n_layer": Range(1, 1024),
+    "d_model": Range(1, 65536),
+    "dataset_fraction": Range(0, 1, low_open=True),
+    "seq_len": Range(1, 65536),
+    "batch_size": Range(1, 65536),
+    "max_steps": Range(1),
+    "eval_interval": Range(1),
+    "eval_batches": Range(1),
+    "seed": Range(0, 2**32 - 1),  # numpy's generators take seeds below 2^32
+    "threads": Range(0, 4096),
+}
+
+
 def check_value(key: str, value) -> None:
     """Raise ValueError naming the field and the value if `value` is not allowed for `key`."""
     allowed = CHOICES.get(key)
     # `True in (1, ...)` holds in Python: compare types too, so compile=1 is refused.
     if allowed is not None and not any(value == a and type(value) is type(a) for a in allowed):
         raise ValueError(f"{key}: {value!r} is not one of {', '.join(map(repr, allowed))}")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"{key}: must be a finite number, got {value!r}")
+    bounds = RANGES.get(key)
+    if bounds is not None and isinstance(value, (int, float)) and not bounds.holds(value):
+        raise ValueError(f"{key}: must be {bounds.text()}, got {value!r}")
+
+
+def _type_ok(kind: str, value) -> bool:
+    """`value` is of the field type `kind` ("int | None", "float", ...); an int is a float too."""
+    kinds = [k.strip() for k in kind.split("|")]
+    if value is None or isinstance(value, bool):
+        return ("None" if value is None else "bool") in kinds
+    return any({"int": isinstance(value, int), "float": isinstance(value, (int, float)),
+                "str": isinstance(value, str)}.get(k, False) for k in kinds)
 
 
 def check(config: TrainConfig) -> None:
-    """Every choice-valued field of `config` against CHOICES."""
-    for key in CHOICES:
-        check_value(key, getattr(config, key))
+    """Every field of `config` against its type, CHOICES and RANGES; ValueError naming the first bad one."""
+    for f in fields(config):
+        value = getattr(config, f.name)
+        check_value(f.name, value)
+        if not _type_ok(f.type, value):
+            raise ValueError(f"{f.name}: expected {f.type}, got {value!r}")
 
 
 def to_dict(config: TrainConfig) -> dict:

@@ -119,7 +119,7 @@ def convergence_step(val_curve: list[list[float]]) -> int:
 
 def prepare(config: TrainConfig, device: torch.device):
     """Train/val tensors on the device (uint8 when the vocab fits, cast per batch) and the corpus."""
-    corpus = datasets.load(config.dataset, config.data_dir)
+    corpus = datasets.load(config.dataset, config.data_dir, fetch=False)  # the loop fetched it
     dtype = np.uint8 if corpus.vocab_size <= 256 else np.int64
     train_np = datasets.train_sequences(corpus, config.seq_len, config.dataset_fraction)
     val_np = datasets.val_sequences(corpus, config.seq_len, config.eval_batches * config.batch_size)
@@ -236,10 +236,38 @@ def write_atomic(path: str | Path, payload: dict) -> None:
 
 
 def validate(config: TrainConfig) -> None:
+    """Types, choices and ranges (executor/config.py's one table), and sizes the model can take."""
     config_mod.check(config)
-    for key in ("seq_len", "batch_size", "max_steps", "eval_interval", "eval_batches"):
-        if getattr(config, key) < 1:
-            raise ValueError(f"{key} must be >= 1, got {getattr(config, key)}")
+    models.resolve_sizes(config.model, config.n_layer, config.d_model)
+
+
+def free_bytes(device: torch.device) -> int:
+    """Memory a run may still take: free CUDA memory, or the host's MemAvailable."""
+    if device.type == "cuda":
+        return torch.cuda.mem_get_info(device)[0]
+    with contextlib.suppress(OSError, ValueError, StopIteration):
+        with open("/proc/meminfo") as info:
+            line = next(row for row in info if row.startswith("MemAvailable:"))
+        return int(line.split()[1]) * 1024
+    return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+
+
+def activation_bytes(config: TrainConfig, vocab_size: int) -> int:
+    """A lower bound on what one fp32 training step keeps for backward, in bytes:
+    4 * B*T * (n_layer * (16 d + 2 h T) + 3 V) (per token and layer: the block's
+    d-wide and 4d-wide activations, attention scores and probabilities per head; and
+    the logits with their softmax and gradient)."""
+    n_layer, n_head, d = models.resolve_sizes(config.model, config.n_layer, config.d_model)
+    per_token = n_layer * (16 * d + 2 * n_head * config.seq_len) + 3 * vocab_size
+    return 4 * config.batch_size * config.seq_len * per_token
+
+
+def check_fits(config: TrainConfig, vocab_size: int, device: torch.device) -> None:
+    """Refuse, before allocating, a batch whose activations alone exceed the free memory."""
+    need, free = activation_bytes(config, vocab_size), free_bytes(device)
+    if need > free:
+        raise ValueError(f"batch_size={config.batch_size} x seq_len={config.seq_len} needs at least "
+                         f"{need / 2**30:.1f} GiB of activations; {device} has {free / 2**30:.1f} GiB free")
 
 
 @contextlib.contextmanager
@@ -266,6 +294,7 @@ def train(config: TrainConfig, dry_run: bool = False, started: float | None = No
         torch.set_num_threads(config.threads)
     with timed(phases, "data"):
         corpus, train_seqs, val_seqs = prepare(config, device)
+    check_fits(config, corpus.vocab_size, device)
     with timed(phases, "model"):
         model, opt = build(config, corpus.vocab_size, device)
     if dry_run:

@@ -6,6 +6,7 @@ only way to fix a hypothesis is to edit that file:
 """
 from __future__ import annotations
 
+import itertools
 import math
 import re
 from dataclasses import dataclass
@@ -15,7 +16,7 @@ from typing import Annotated, Any, Callable
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
-from executor.config import FACTORS, FIELD_TYPES, check_value
+from executor.config import FACTORS, FIELD_TYPES, TrainConfig, check_value
 from parser.predictions import METRICS, PredictionError, compile_all, format_loc
 from parser.schema import Hypothesis, Prediction, PredictionSpec
 from parser.structured import structured_prediction
@@ -87,8 +88,10 @@ def load_hypothesis(path: str | Path, overrides: list[str] | None = None,
     """
     raw = _read_yaml(path)
     body = _validate(_File, raw, path).hypothesis
-    config = _typed_config({**body.initial_config, **_parse_overrides(overrides or [])}, path)
+    overridden = _parse_overrides(overrides or [])
+    config = _typed_config({**body.initial_config, **overridden}, path, set(overridden))
     _check_registries(config, path)
+    _check_combinations(config, path)
     space = config_space(config)
     fallback = _fallback(compile_fallback, space) if compile_fallback else None
     try:
@@ -219,16 +222,17 @@ def _show(value: Any) -> str:
 
 # --- initial_config -----------------------------------------------------------------
 
-def _typed_config(config: dict, path: str | Path) -> dict[str, Any]:
+def _typed_config(config: dict, path: str | Path, overridden: set[str] = frozenset()) -> dict[str, Any]:
     where = "hypothesis.initial_config"
+    field = lambda key: f"--set {key}" if key in overridden else f"{where}.{key}"  # noqa: E731
     for key in config:
         if key not in FACTORS:
-            raise HypothesisError(f"{path}: {where}.{key}: unknown config key {key!r}; "
+            raise HypothesisError(f"{path}: {field(key)}: unknown config key {key!r}; "
                                   f"valid keys: {', '.join(FACTORS)}")
     for key in ("model", "dataset"):
         if key not in config:
             raise HypothesisError(f"{path}: {where}.{key}: missing; the run needs a {key}")
-    return {key: _typed_value(key, value, f"{where}.{key}", path) for key, value in config.items()}
+    return {key: _typed_value(key, value, field(key), path) for key, value in config.items()}
 
 
 def _typed_value(key: str, value: Any, field: str, path: str | Path) -> Any:
@@ -255,9 +259,9 @@ def _coerce(key: str, value: Any, field: str, path: str | Path) -> Any:
             except (TypeError, ValueError):
                 continue
             try:
-                check_value(key, converted)  # a field with a fixed set of values (precision, compile, ...)
+                check_value(key, converted)  # executor/config.py's choices and ranges, as the trainer checks
             except ValueError as e:
-                raise HypothesisError(f"{path}: {field}: {e}") from None
+                raise HypothesisError(f"{path}: {field}: {str(e).removeprefix(f'{key}: ')}") from None
             return converted
     raise HypothesisError(f"{path}: {field}: expected {FIELD_TYPES[key]}, got {_show(value)}")
 
@@ -305,6 +309,28 @@ def _check_registries(config: dict[str, Any], path: str | Path) -> None:
             if name not in registry:
                 raise HypothesisError(f"{path}: {field}: unknown {key} {name!r}; "
                                       f"valid: {', '.join(sorted(registry))}")
+
+
+def _check_combinations(config: dict[str, Any], path: str | Path) -> None:
+    """Values that are valid alone but not together: sizes the model cannot take, and
+    sequences longer than a corpus's train split (where its size is known)."""
+    import datasets
+    import models
+
+    where = "hypothesis.initial_config"
+    grid = config_space(config)
+    for name, n_layer, d_model in itertools.product(grid["model"], grid.get("n_layer", [None]),
+                                                    grid.get("d_model", [None])):
+        try:
+            models.resolve_sizes(name, n_layer, d_model)
+        except ValueError as e:
+            raise HypothesisError(f"{path}: {where}.{'d_model' if 'd_model' in str(e) else 'n_layer'}: "
+                                  f"{e} (model {name})") from None
+    for name, seq_len in itertools.product(grid["dataset"], grid.get("seq_len", [TrainConfig.seq_len])):
+        try:
+            datasets.check_seq_len(name, seq_len)
+        except ValueError as e:
+            raise HypothesisError(f"{path}: {where}.seq_len: {e}") from None
 
 
 def _each(value: Any, field: str) -> list[tuple[str, Any]]:
