@@ -11,6 +11,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 
+import datasets
 from executor.base import RunPaths
 from executor.config import TrainConfig
 from executor.slots import Slots, parse_workers
@@ -100,9 +101,20 @@ def open_from_args(args, session=None) -> Study:
     reuse = (run_dir or Path("runs") / hypothesis_name(source)) / "hypothesis.yaml" \
         if session and args.resume else None  # a resumed study takes the specs the LLM compiled
     hypothesis = load_hypothesis(source, args.set, compiler(session, reuse))
+    if args.executor in ("local", "ray"):  # the built-in trainer reads these; its runs never download
+        prepare_data(search_space(hypothesis)["dataset"], args.data_dir, source)
     run_dir = run_dir or Path("runs") / hypothesis_name(source)
     return open_study(run_dir, hypothesis, Space(search_space(hypothesis)),
                       effective_text(source, args.set, hypothesis), bool(args.resume))
+
+
+def prepare_data(names: list[str], data_dir: str | None, source: Path) -> None:
+    """Fetch or verify every corpus once, here, before anything is written or run."""
+    for name in names:
+        try:
+            datasets.prepare(name, data_dir)
+        except (datasets.DatasetUnavailable, datasets.ChecksumMismatch) as e:
+            raise StudyError(f"{source}: hypothesis.initial_config.dataset: {e}") from None
 
 
 def stop_reason(study: Study, args, started: float, in_flight: int = 0) -> str | None:

@@ -19,7 +19,7 @@ import numpy as np
 from datasets import synthetic, text
 from datasets.text import ChecksumMismatch, DatasetUnavailable, RemoteFile, Split, TextDataset
 
-__all__ = ["DATASETS", "Corpus", "load", "train_sequences", "val_sequences", "n_train_samples",
+__all__ = ["DATASETS", "Corpus", "prepare", "load", "train_sequences", "val_sequences", "n_train_samples",
            "dataset_names", "DatasetUnavailable", "ChecksumMismatch"]
 
 _WIKITEXT2 = "https://raw.githubusercontent.com/pytorch/examples/main/word_language_model/data/wikitext-2/"
@@ -80,13 +80,25 @@ def entry(name: str):
     return DATASETS[name]
 
 
-def load(name: str, data_dir: str | os.PathLike | None = None) -> Corpus:
-    """The corpus as token arrays; text files come from data_dir, $RESEARCH_DATA_DIR, cache or download."""
+def prepare(name: str, data_dir: str | os.PathLike | None = None) -> str | None:
+    """Make the corpus available on this machine, once, before any run: verify a local
+    copy (data_dir, $RESEARCH_DATA_DIR) or the cache, downloading into the cache what it
+    lacks (with progress). Returns the corpus checksum (None for generated data);
+    raises DatasetUnavailable (saying how to provide it) or ChecksumMismatch."""
+    spec = entry(name)
+    if isinstance(spec, synthetic.MarkovSpec):
+        return None
+    return text.combined_sha256(text.locate(spec, data_dir)[1])
+
+
+def load(name: str, data_dir: str | os.PathLike | None = None, fetch: bool = True) -> Corpus:
+    """The corpus as token arrays; text files come from data_dir, $RESEARCH_DATA_DIR or the
+    cache, which is filled by download only if `fetch` (training runs pass False)."""
     spec = entry(name)
     if isinstance(spec, synthetic.MarkovSpec):
         lang = synthetic.language(spec)
         return Corpus(name, lang.train, lang.val, spec.n_symbols, lang.sha256, "token", lang.entropy_rate)
-    folder, hashes = text.locate(spec, data_dir)
+    folder, hashes = text.locate(spec, data_dir, fetch)
     return Corpus(name, text.read_split(folder, spec.train), text.read_split(folder, spec.val), 256,
                   text.combined_sha256(hashes), "byte", None)
 
@@ -133,6 +145,25 @@ def train_tokens(name: str) -> int | None:
     if isinstance(spec, synthetic.MarkovSpec):
         return spec.n_train
     return spec.train_bytes()
+
+
+def val_tokens(name: str) -> int | None:
+    """Val-split token count from the registry alone; None if unknown."""
+    spec = entry(name)
+    if isinstance(spec, synthetic.MarkovSpec):
+        return spec.n_val
+    size = spec.file(spec.val.file).size
+    if size is None:
+        return None
+    lo, hi = text.split_bounds(size, spec.val)
+    return hi - lo
+
+
+def check_seq_len(name: str, seq_len: int) -> None:
+    """ValueError if one window of seq_len + 1 tokens does not fit in a split whose size is known."""
+    for split, n_tokens in (("train", train_tokens(name)), ("val", val_tokens(name))):
+        if n_tokens is not None and n_tokens // (seq_len + 1) < 1:
+            raise ValueError(f"seq_len={seq_len} is longer than {name}'s {n_tokens}-token {split} split")
 
 
 def n_train_samples(name: str, seq_len: int, fraction: float = 1.0) -> int | None:

@@ -119,16 +119,20 @@ def verify_local(ds: TextDataset, folder: Path) -> dict[str, str]:
 
 
 def download(f: RemoteFile, dest: Path, ds: TextDataset) -> str:
-    """Fetch into dest atomically; keeps the file only if its checksum (and size) match."""
+    """Fetch into dest atomically, with progress on stderr; keeps the file only if its
+    checksum (and size) match."""
     dest.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{f.name}.", suffix=".part")
     try:
         digest, size = hashlib.sha256(), 0
+        show = Progress(f"{ds.name}: downloading {f.url}", f.size)
         with os.fdopen(fd, "wb") as out, urllib.request.urlopen(f.url, timeout=60) as response:
-            for block in iter(lambda: response.read(1 << 20), b""):
+            for block in iter(lambda: response.read(1 << 18), b""):
                 out.write(block)
                 digest.update(block)
                 size += len(block)
+                show.update(size)
+        show.done(size)
         check_download(f, digest.hexdigest(), size)
         os.replace(tmp, dest)
         return digest.hexdigest()
@@ -139,6 +143,23 @@ def download(f: RemoteFile, dest: Path, ds: TextDataset) -> str:
             os.unlink(tmp)
 
 
+class Progress:
+    """A one-line download progress bar on stderr: redrawn in a terminal, two lines elsewhere."""
+
+    def __init__(self, label: str, total: int | None):
+        self.label, self.total, self.tty = label, total, sys.stderr.isatty()
+        if not self.tty:
+            print(f"{label} ...", file=sys.stderr, flush=True)
+
+    def update(self, size: int) -> None:
+        if self.tty:
+            share = f" {100 * size / self.total:3.0f}%" if self.total else ""
+            print(f"\r{self.label}: {size / 2**20:.1f} MiB{share}", end="", file=sys.stderr, flush=True)
+
+    def done(self, size: int) -> None:
+        print(("\r" if self.tty else "") + f"{self.label}: {size / 2**20:.1f} MiB, done", file=sys.stderr, flush=True)
+
+
 def check_download(f: RemoteFile, sha: str, size: int) -> None:
     if f.sha256 is not None and sha != f.sha256:
         raise ChecksumMismatch(f"downloaded {f.url} has sha256 {sha}, expected {f.sha256}; not kept")
@@ -146,26 +167,33 @@ def check_download(f: RemoteFile, sha: str, size: int) -> None:
         raise ChecksumMismatch(f"downloaded {f.url} has {size} bytes, expected {f.size}; not kept")
 
 
-def from_cache(ds: TextDataset) -> tuple[Path, dict[str, str]]:
-    """The cache folder, filled by download where files are missing or corrupt."""
+def from_cache(ds: TextDataset, fetch: bool = True) -> tuple[Path, dict[str, str]]:
+    """The cache folder, filled by download where files are missing or corrupt (if `fetch`)."""
     folder = cache_root() / ds.name
     hashes = {}
     for f in ds.needed():
         path = folder / f.name
         sha = file_sha256(path) if path.is_file() else None
         if sha is None or (f.sha256 is not None and sha != f.sha256):
+            if not fetch:
+                raise DatasetUnavailable(
+                    f"{ds.name}: {f.name} is not in the cache {folder}; a training run never downloads "
+                    f"(runs at once would race): the loop fetches the data before its first run, "
+                    f"or run `python -m datasets {ds.name}`.\n" + how_to_provide(ds))
             sha = download(f, path, ds)
         hashes[f.name] = sha
     return folder, hashes
 
 
-def locate(ds: TextDataset, data_dir: str | os.PathLike | None) -> tuple[Path, dict[str, str]]:
-    """Where the files are, and their sha256: data_dir, then $RESEARCH_DATA_DIR, then cache/download."""
+def locate(ds: TextDataset, data_dir: str | os.PathLike | None,
+           fetch: bool = True) -> tuple[Path, dict[str, str]]:
+    """Where the files are, and their sha256: data_dir, then $RESEARCH_DATA_DIR, then the
+    cache (downloading what it lacks, if `fetch`)."""
     user_dir = data_dir or os.environ.get(ENV_VAR)
     if user_dir:
         folder = local_dir(ds, user_dir)
         return folder, verify_local(ds, folder)
-    return from_cache(ds)
+    return from_cache(ds, fetch)
 
 
 def read_split(folder: Path, split: Split) -> np.ndarray:
