@@ -23,3 +23,15 @@ def test_val_loss_curves_are_grouped_by_the_compared_factor():
     graph = {"predictions": [{"spec": comparison().spec.model_dump()}]}
     arms = figures.curves_by_arm(pairs([(2.0, 2.2), (2.1, 2.3)]), figures.compared_factor(graph))
     assert sorted(arms) == ["post", "pre"] and len(arms["pre"]) == 2
+
+
+def test_a_study_whose_runs_all_failed_draws_its_figures_without_a_library_warning(tmp_path):
+    import warnings
+
+    graph = {"predictions": [{"id": "p1", "status": "untested", "history": [], "effect": None, "interval": None,
+                              "spec": comparison().spec.model_dump()}],
+             "experiments": [{"id": "exp_0001"}]}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # matplotlib's "No artists with labels found" would raise here
+        drawn = figures.draw(tmp_path, graph, [])
+    assert len(drawn) == 3 and all((tmp_path / path).read_bytes().startswith(b"\x89PNG") for path, _ in drawn)

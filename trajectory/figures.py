@@ -38,7 +38,8 @@ def _confidence(plt, graph: dict, path: Path) -> None:
     for level in (0.1, 0.9):
         ax.axhline(level, color="grey", lw=0.8, ls="--")
     ax.set(xlabel="experiments finished", ylabel="confidence", ylim=(-0.02, 1.02))
-    ax.legend(loc="best", fontsize=8)
+    if ax.get_legend_handles_labels()[0]:  # a study whose runs all failed plots nothing
+        ax.legend(loc="best", fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
@@ -53,7 +54,7 @@ def _curves(plt, records: list, factor: str | None, path: Path) -> None:
             ax.plot(steps, losses, color=colours[i % len(colours)], alpha=0.5, lw=1,
                     label=f"{factor}={arm}" if factor and j == 0 else None)
     ax.set(xlabel="step", ylabel="val loss")
-    if factor:
+    if ax.get_legend_handles_labels()[0]:
         ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
