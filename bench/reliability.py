@@ -28,6 +28,8 @@ SIM_TRUTH_AT_THRESHOLD = (ROOT / "examples" / "sim_truth.yaml").read_text().repl
     "levels: {pre: -0.3, post: 0.0}", "levels: {pre: -0.223, post: 0.0}").replace(
     "levels: {pre: -0.05, post: 0.0}", "levels: {pre: -0.223, post: 0.0}")  # undecided for long
 ORPHAN_GRACE_S = 3.0
+POLL_S = 0.01
+STALL_S = 120.0  # a loop that logs nothing for this long is killed where it stands
 TAG_VAR = "RESEARCH_RELIABILITY_TAG"
 
 
@@ -93,43 +95,108 @@ def trajectory_ids(run_dir: Path) -> list[str] | None:
     return [e["id"] for e in json.loads(path.read_text())["experiments"]]
 
 
-def where(run_dir: Path, ids: list[str], traj: list[str] | None) -> str:
-    """Which window the kill landed in, read off the state it left."""
-    if any(p.name.startswith(".trajectory.json.") for p in run_dir.glob(".*.tmp")):
+def where(run_dir: Path, ids: list[str], traj: list[str] | None, began: float) -> str:
+    """Which window the kill landed in, read off the state it left (files this trial
+    wrote: a config or temp file left by an earlier kill says nothing about this one)."""
+    fresh = lambda paths: any(p.stat().st_mtime >= began for p in paths)  # noqa: E731
+    if fresh(p for p in run_dir.glob(".*.tmp") if p.name.startswith(".trajectory.json.")):
         return "trajectory write"
     if traj is not None and len(traj) < len(ids):
         return "between log append and trajectory write"
-    if (run_dir / "configs" / f"exp_{len(ids) + 1:04d}.json").exists():
+    if fresh(run_dir.glob(f"configs/exp_{len(ids) + 1:04d}.json")):
         return "during a run"
     if not (run_dir / "trajectory.json").exists():
         return "start-up"
     return "planning, replay or start-up"
 
 
-def check_after_kill(run_dir: Path) -> tuple[list[str], str]:
+def check_after_kill(run_dir: Path, began: float) -> tuple[list[str], str]:
     ids = check_log(run_dir)
     traj = trajectory_ids(run_dir)
     if traj is not None:
         assert traj == ids[: len(traj)] and len(ids) - len(traj) <= 1, (traj, ids)
-    return ids, where(run_dir, ids, traj)
+    return ids, where(run_dir, ids, traj, began)
 
 
-def campaign(run_dir: Path, hypothesis: Path, extra: list[str], trials: int, delays: tuple[float, float],
-             seed: int) -> Counter:
-    """`trials` kills at seeded random moments, each followed by a resume; then a run to the end."""
-    rng, counts = random.Random(seed), Counter()
+def logged(run_dir: Path) -> int:
+    """Experiment records in the log so far (a torn last line counts as none)."""
+    try:
+        return (run_dir / "research_log.jsonl").read_bytes().count(b'{"record":"experiment"')
+    except FileNotFoundError:
+        return 0
+
+
+def run_started_since(run_dir: Path, moment: float) -> bool:
+    """A run's config file was written after `moment` (time.time()): a run is in flight.
+    (A run killed earlier leaves its config behind, so mere existence says nothing.)"""
+    return any(p.stat().st_mtime >= moment for p in (run_dir / "configs").glob("exp_*.json"))
+
+
+def wait_until(proc: subprocess.Popen, done, timeout: float = STALL_S) -> bool:
+    """Poll `done()` until it holds; False if the loop exited first. A loop that makes no
+    progress for `timeout` is killed where it stands (still a kill, still checked)."""
+    deadline = time.monotonic() + timeout
+    while not done():
+        if proc.poll() is not None:
+            return False
+        if time.monotonic() > deadline:
+            return True
+        time.sleep(POLL_S)
+    return True
+
+
+def kill_after_records(rng: random.Random, run_dir: Path, proc: subprocess.Popen, pace: dict) -> bool:
+    """Kill moments read off the study's own progress, so they land in the same places on a
+    fast or a slow machine: with probability 1/4 during start-up (a random share of the
+    previous start-up's length), else after 2-4 more logged runs, a random share of the
+    last gap between two records later (anywhere in the next iteration)."""
+    began, base = time.monotonic(), logged(run_dir)
+    if rng.random() < 0.25:
+        return sleep_alive(proc, rng.uniform(0.05, 0.95) * pace.get("start-up", 1.0))
+    stamps = [began]
+    for k in range(1, rng.randint(2, 4) + 1):
+        if not wait_until(proc, lambda k=k: logged(run_dir) >= base + k):
+            return False
+        stamps.append(time.monotonic())
+    pace["start-up"] = stamps[1] - began
+    return sleep_alive(proc, rng.uniform(0.0, 0.95) * (stamps[-1] - stamps[-2]))
+
+
+def kill_during_a_run(rng: random.Random, run_dir: Path, proc: subprocess.Popen, pace: dict) -> bool:
+    """Kill while a training run is in flight: just after its config file appears."""
+    began = time.time()
+    if not wait_until(proc, lambda: run_started_since(run_dir, began)):
+        return False
+    return sleep_alive(proc, rng.uniform(0.0, 0.3))
+
+
+def sleep_alive(proc: subprocess.Popen, seconds: float) -> bool:
+    """Sleep; False if the loop exited meanwhile."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            return False
+        time.sleep(POLL_S)
+    return proc.poll() is None
+
+
+def campaign(run_dir: Path, hypothesis: Path, extra: list[str], trials: int, moment, seed: int) -> Counter:
+    """`trials` kills at seeded random moments of the study's progress (`moment`), each
+    followed by a resume; then a run to the end."""
+    rng, counts, pace = random.Random(seed), Counter(), {}
     tag = f"{os.getpid()}-{run_dir}"
     env = dict(os.environ, **{TAG_VAR: tag})
     for _ in range(trials):
+        began = time.time()
         proc = subprocess.Popen(loop_argv(run_dir, hypothesis, extra), cwd=ROOT, start_new_session=True,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
-        time.sleep(rng.uniform(*delays))
-        if proc.poll() is not None:
+        if not moment(rng, run_dir, proc, pace):
+            proc.wait()
             counts["finished before the kill"] += 1
             continue
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
-        ids, window = check_after_kill(run_dir)
+        ids, window = check_after_kill(run_dir, began)
         counts["kills"] += 1
         counts[f"window: {window}"] += 1
         left = orphans(tag)
@@ -150,7 +217,8 @@ def campaign(run_dir: Path, hypothesis: Path, extra: list[str], trials: int, del
 def sim_study(tmp: Path, name: str) -> tuple[Path, list[str]]:
     truth = tmp / "truth.yaml"
     truth.write_text(SIM_TRUTH_AT_THRESHOLD)
-    extra = ["--executor", "sim", "--sim", str(truth), "--max-experiments", "60", "--max-seeds", "100"]
+    # 16 kills at most 5 runs apart use at most 80 runs: the study outlasts its kills
+    extra = ["--executor", "sim", "--sim", str(truth), "--max-experiments", "120", "--max-seeds", "100"]
     return tmp / name, extra
 
 
@@ -172,7 +240,7 @@ def run_all(tmp: Path, trials: int, train_trials: int, seed: int) -> Counter:
     def one(i: int, n: int) -> None:
         try:
             run_dir, extra = sim_study(tmp, f"sim{i}")
-            results.append(campaign(run_dir, hypothesis, extra, n, (0.3, 5.0), seed + i))
+            results.append(campaign(run_dir, hypothesis, extra, n, kill_after_records, seed + i))
         except BaseException as e:  # noqa: BLE001 (re-raised in the caller)
             errors.append(e)
 
@@ -185,7 +253,7 @@ def run_all(tmp: Path, trials: int, train_trials: int, seed: int) -> Counter:
         raise errors[0]
     if train_trials:
         tiny, extra = train_study(tmp)
-        results.append(campaign(tmp / "train", tiny, extra, train_trials, (4.0, 8.0), seed + 100))
+        results.append(campaign(tmp / "train", tiny, extra, train_trials, kill_during_a_run, seed + 100))
     return sum(results, Counter())
 
 

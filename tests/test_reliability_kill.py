@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from bench.reliability import ROOT, campaign, check_log, run_all, sim_study, trajectory_ids
+from bench.reliability import ROOT, campaign, check_log, kill_after_records, run_all, sim_study, trajectory_ids
 from parser import log
 
 
@@ -15,9 +15,9 @@ from parser import log
 def test_thirty_two_random_kills_and_resumes_lose_nothing_and_leave_no_orphans(tmp_path):
     counts = run_all(tmp_path, trials=32, train_trials=2, seed=7)
     print(dict(counts))
-    assert counts["kills"] + counts["finished before the kill"] >= 30
-    # a study that ends before its kill is not a failure, but most trials must really kill
-    assert counts["kills"] >= 28 and counts["orphans"] == 0
+    # kill moments come from the study's own progress, so (unlike fixed delays) they land
+    # before the study ends on a fast machine and a slow one alike
+    assert counts["kills"] >= 32 and counts["orphans"] == 0
     assert counts["window: during a run"] >= 1  # the training kills land in training
 
 
@@ -32,7 +32,7 @@ def test_a_torn_last_line_from_a_crash_mid_append_is_ignored_and_the_study_resum
     lines = path.read_bytes().split(b"\n")
     path.write_bytes(b"\n".join(lines[:-2]) + b"\n" + lines[-3][: len(lines[-3]) // 2])  # a torn copy of a record
     assert len(log.experiments(log.replay(path))) == 4
-    counts = campaign(run_dir, hypothesis, extra, 0, (0, 0), seed=0)
+    counts = campaign(run_dir, hypothesis, extra, 0, kill_after_records, seed=0)
     assert counts["experiments"] == 6 and counts["orphans"] == 0
     assert trajectory_ids(run_dir) == check_log(run_dir) == [f"exp_{i:04d}" for i in range(1, 7)]
 
