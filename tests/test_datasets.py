@@ -182,3 +182,34 @@ def test_single_file_corpus_splits_first_90_percent_train_last_10_percent_val(tm
     assert corpus.train.tobytes() == data[:cut] and corpus.val.tobytes() == data[cut:]
     assert corpus.sha256 == sha(data)
 
+
+
+def test_a_training_run_never_downloads_a_corpus_the_loop_has_not_prepared(tmp_path, monkeypatch):
+    source = write_files(tmp_path / "server")
+    register_toy(monkeypatch, source)
+    with pytest.raises(datasets.DatasetUnavailable, match="a training run never downloads"):
+        datasets.load("toy", fetch=False)
+    assert not (tmp_path / "cache" / "research-loop" / "toy" / "train.txt").exists()
+
+
+def test_prepare_fetches_and_verifies_once_so_runs_find_the_corpus_in_the_cache(tmp_path, monkeypatch, capsys):
+    source = write_files(tmp_path / "server")
+    register_toy(monkeypatch, source)
+    checksum = datasets.prepare("toy")
+    assert "toy: downloading" in capsys.readouterr().err  # progress on stderr
+    for f in source.iterdir():
+        f.unlink()
+    corpus = datasets.load("toy", fetch=False)
+    assert corpus.train.tobytes() == TRAIN and corpus.sha256 == checksum
+    assert datasets.prepare("toy") == checksum  # already there: verified, nothing fetched
+    assert "downloading" not in capsys.readouterr().err
+
+
+def test_prepare_of_generated_data_needs_nothing():
+    assert datasets.prepare("synthetic") is None
+
+
+def test_a_window_longer_than_a_split_is_named_with_the_split():
+    datasets.check_seq_len("synthetic", 19999)
+    with pytest.raises(ValueError, match="seq_len=20000 is longer than synthetic's 20000-token val split"):
+        datasets.check_seq_len("synthetic", 20000)

@@ -154,3 +154,14 @@ def test_api_keys_in_the_environment_never_reach_any_file_of_the_run_directory(t
             assert not any(s.encode() in data for s in SECRETS.values()), path
     # nothing was written beside the two run directories
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cmd", "crash.py", "sim", "tiny.yaml"]
+
+
+def test_a_corpus_that_cannot_be_had_exits_2_before_anything_is_written_or_run(tmp_path):
+    study = tmp_path / "ts.yaml"
+    study.write_text(TINY_STUDY.replace("dataset: synthetic", "dataset: tinyshakespeare"))
+    (tmp_path / "empty").mkdir()  # a local copy missing its file: refused, never a run spent on it
+    done = loop("--hypothesis", study, "--out", tmp_path / "run", "--data-dir", tmp_path / "empty", cwd=tmp_path)
+    assert done.returncode == 2, done.stderr
+    assert "hypothesis.initial_config.dataset: tinyshakespeare: input.txt is missing" in done.stderr
+    assert "--data-dir DIR" in done.stderr  # says how to provide it
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["empty", "ts.yaml"]
