@@ -91,20 +91,16 @@ def test_a_condition_no_config_reaches_is_reported_with_the_values_seen():
     assert "dataset_fraction > 2" in reason and "[0.1, 1.0]" in reason
 
 
-def test_choosing_among_a_thousand_candidates_takes_under_a_second():
-    import time
-
+def test_a_thousand_candidates_are_all_ranked():
+    # (how long it takes is measured by bench/loop_cost.py, not asserted: tests don't time the machine)
     grid = dict(GRID, learning_rate=[i * 1e-4 for i in range(1, 26)],
                 dataset_fraction=[i / 20 for i in range(1, 21)], weight_decay=[0.0, 0.1])
     records = pairs([(1.5, 2.0), (1.6, 2.0)], fraction=0.05, n=1000)
     predictions = [comparison(), comparison("p2", condition=SMALL)]
     verdicts = assess_all(predictions, records)
     planner = OfflinePlanner()
-    start = time.perf_counter()
     ranked = planner.rank(predictions, {p.id: p for p in predictions}, records, Space(grid))
-    elapsed = time.perf_counter() - start
     assert len(ranked) >= 1000
-    assert elapsed < 1.0
 
 
 def test_a_decided_prediction_gets_no_more_runs():
