@@ -29,6 +29,9 @@ class TrainConfig:
     n_layer: int | None = None  # None = the model's default
     d_model: int | None = None
     dataset_fraction: float = 1.0
+    # Which chunks a fraction < 1 keeps: drawn from the run's seed ("seed": replicates
+    # cover data sampling, both arms of a pair share it), or one subset for all ("fixed").
+    data_subset: str = "seed"
     seq_len: int = 256
     batch_size: int = 32
     max_steps: int = 1000
@@ -56,6 +59,7 @@ CHOICES = {
     "norm_position": ("pre", "post"),
     "precision": ("fp32", "bf16"),
     "compile": (False, True),
+    "data_subset": ("seed", "fixed"),
 }
 
 

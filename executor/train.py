@@ -121,7 +121,8 @@ def prepare(config: TrainConfig, device: torch.device):
     """Train/val tensors on the device (uint8 when the vocab fits, cast per batch) and the corpus."""
     corpus = datasets.load(config.dataset, config.data_dir, fetch=False)  # the loop fetched it
     dtype = np.uint8 if corpus.vocab_size <= 256 else np.int64
-    train_np = datasets.train_sequences(corpus, config.seq_len, config.dataset_fraction)
+    subset_seed = config.seed if config.data_subset == "seed" else None
+    train_np = datasets.train_sequences(corpus, config.seq_len, config.dataset_fraction, subset_seed)
     val_np = datasets.val_sequences(corpus, config.seq_len, config.eval_batches * config.batch_size)
     to = lambda a: torch.from_numpy(np.ascontiguousarray(a, dtype=dtype)).to(device)  # noqa: E731
     return corpus, to(train_np), to(val_np)
