@@ -32,7 +32,7 @@ import numpy as np
 from executor import config as cfg
 from executor.base import RunPaths, RunResult, outcome
 from executor.sim_truth import SimTruthError, Truth, load_truth  # noqa: F401 (the backend's API)
-from parser import stats
+from parser.checker import stats
 from parser.schema import Condition, Prediction, PredictionSpec
 
 DIVERGED_EXIT = 3  # the trainer's exit code for a diverged run

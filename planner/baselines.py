@@ -12,7 +12,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from parser.checker import Verdict, cell_key
+from parser.checker.verdicts import Verdict, cell_key
 from parser.schema import Prediction, ResultRecord
 from planner.offline import Proposal
 from planner.space import Space

@@ -12,7 +12,7 @@ import bisect
 from collections import Counter, defaultdict
 
 from executor.config import FACTORS
-from parser.pairs import cell_key, extends, same
+from parser.checker.pairs import cell_key, extends, same
 from parser.schema import PredictionSpec, ResultRecord
 
 SHAPE = ("model", "dataset", "seq_len", "batch_size", "max_steps", "n_layer", "d_model")

@@ -21,7 +21,7 @@ import argparse
 import os
 from dataclasses import dataclass, field
 
-from parser.checker import Verdict
+from parser.checker.verdicts import Verdict
 from parser.schema import Prediction, ResultRecord
 from planner.offline import MIN_GAIN, OfflinePlanner, Proposal
 from planner.prompt import build_messages, clean_text, parse_reply, reply_schema, runs_from_reply

@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from parser.checker import Verdict, since
-from parser.evidence import cell_key, gather, same
+from parser.checker.verdicts import Verdict, since
+from parser.checker.evidence import cell_key, gather, same
 from parser.schema import Prediction, ResultRecord
 from planner.gain import expected_gain, predictive, uncertainty
 from planner.ledger import Ledger, ledger, run_key

@@ -16,7 +16,7 @@ from typing import Optional, Union
 from pydantic import BaseModel, ConfigDict, StrictBool, StrictFloat, StrictInt, StrictStr, ValidationError
 
 from executor.config import FACTORS
-from parser.evidence import cell_key
+from parser.checker.evidence import cell_key
 from parser.schema import Prediction, ResultRecord
 from planner.offline import Candidate, source_spec
 from planner.space import Space

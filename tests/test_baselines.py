@@ -1,6 +1,6 @@
 """Baseline planners: a grid walk in the user's order, and a reproducible random draw."""
 from executor.config import TrainConfig, to_dict
-from parser.checker import assess_all, cell_key
+from parser.checker.verdicts import assess_all, cell_key
 from parser.metrics import config_hash
 from parser.schema import ResultRecord
 from planner.baselines import GridPlanner, RandomPlanner

@@ -2,9 +2,9 @@
 import math
 import random
 
-from parser import stats
+from parser.checker import stats
 
-from parser.evidence import benefits, cell_key, find_pairs, gather, same
+from parser.checker.evidence import benefits, cell_key, find_pairs, gather, same
 from parser.schema import Condition, Prediction, PredictionSpec
 from tests.records import comparison, interaction, record
 

@@ -10,7 +10,7 @@ import pytest
 
 import loop
 from executor.config import FACTORS, TrainConfig, to_dict
-from parser.checker import assess_all
+from parser.checker.verdicts import assess_all
 from parser.schema import LLMInfo
 from planner.llm import Chat, LLMPlanner, add_arguments, make_planner
 from planner.offline import OfflinePlanner

@@ -1,4 +1,4 @@
-from parser.checker import assess_all
+from parser.checker.verdicts import assess_all
 from parser.schema import Condition
 from planner.offline import OfflinePlanner
 from planner.space import Space, unreachable_reason

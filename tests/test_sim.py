@@ -9,7 +9,7 @@ import pytest
 from executor.base import Executor, RunPaths
 from executor.config import TrainConfig
 from executor.sim import SimExecutor, SimTruthError, Truth, load_truth, simulate, true_score
-from parser import stats
+from parser.checker import stats
 from parser.hypothesis import load_hypothesis, search_space
 from parser.metrics import read_metrics
 from planner.space import Space

@@ -10,7 +10,7 @@ import pytest
 import loop
 from executor.slots import Slots, parse_workers
 from parser import log
-from parser.checker import assess_all
+from parser.checker.verdicts import assess_all
 from parser.hypothesis import load_hypothesis, search_space
 from planner.ledger import run_key
 from planner.offline import OfflinePlanner

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import math
 
-from parser.checker import Verdict, judge, since
-from parser.evidence import Evidence, derived, gather, inside
+from parser.checker.verdicts import Verdict, judge, since
+from parser.checker.evidence import Evidence, derived, gather, inside
 from parser.schema import Condition, Hypothesis, Prediction, ResultRecord
 
 

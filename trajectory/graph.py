@@ -12,7 +12,7 @@ import tempfile
 from dataclasses import asdict
 from pathlib import Path
 
-from parser.checker import Verdict
+from parser.checker.verdicts import Verdict
 from parser.schema import Hypothesis, ResultRecord
 
 TRAJECTORY_NAME = "trajectory.json"

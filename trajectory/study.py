@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from parser import log
-from parser.checker import Verdict, assess_all
+from parser.checker.verdicts import Verdict, assess_all
 from parser.schema import EvolutionRecord, Hypothesis, NarrativeRecord, Prediction, ResultRecord, StopRecord
 from planner.space import Space, extension, unreachable_reason
 from trajectory import dashboard, graph

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from parser import stats
-from parser.evidence import Evidence, cell_key, find_pairs, gather, same  # noqa: F401 (re-export)
+from parser.checker import stats
+from parser.checker.evidence import Evidence, cell_key, find_pairs, gather, same  # noqa: F401 (re-export)
 from parser.schema import Prediction, ResultRecord
 
 DECIDE = 0.9  # a prediction is decided once its confidence leaves [0.1, 0.9]

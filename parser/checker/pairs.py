@@ -16,7 +16,7 @@ from dataclasses import dataclass, fields
 from typing import Callable, NamedTuple
 
 from executor.config import PLUMBING, TrainConfig
-from parser import stats
+from parser.checker import stats
 from parser.schema import Condition, PredictionSpec, ResultRecord
 
 

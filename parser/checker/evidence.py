@@ -1,7 +1,7 @@
 """From scored pairs to the numbers a prediction is judged on.
 
 A pair is two completed runs identical in every factor but the compared one, with
-the same seed (`parser/pairs.py` finds them, incrementally). Each pair (or, for a
+the same seed (`pairs.py` finds them, incrementally). Each pair (or, for a
 bound, each run) gives one score, signed so that the prediction holds when the
 mean score is positive (`stats.paired_score`). `Evidence` holds those scores by
 region plus the pooled seed noise; the checker turns it into a verdict, and the
@@ -13,8 +13,8 @@ import itertools
 import math
 from dataclasses import dataclass, field, replace
 
-from parser import stats
-from parser.pairs import (Index, Pair, Scored, benefits, cell_key, derived, find_pairs,  # noqa: F401
+from parser.checker import stats
+from parser.checker.pairs import (Index, Pair, Scored, benefits, cell_key, derived, find_pairs,  # noqa: F401
                           holds, index, metric_values, same)
 from parser.schema import Prediction, PredictionSpec, ResultRecord
 
