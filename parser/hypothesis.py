@@ -16,7 +16,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
 from executor.config import FACTORS, FIELD_TYPES, check_value
-from parser.predictions import METRICS, PredictionError, compile_all, format_loc
+from parser.compile import compile_all
+from parser.predictions import METRICS, PredictionError, format_loc
 from parser.schema import Hypothesis, Prediction, PredictionSpec
 from parser.structured import structured_prediction
 
