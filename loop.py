@@ -73,9 +73,10 @@ def make_executor(args):
     if args.executor == "sim":
         if not args.sim:
             raise StudyError("--executor sim needs --sim TRUTH.yaml (see examples/sim_truth.yaml)")
-        from executor.sim import SimExecutor, SimTruthError
+        from executor.sim import SimExecutor
+        from parser.sim_truth import SimTruthError, load_truth
         try:
-            return SimExecutor(args.sim)
+            return SimExecutor(load_truth(args.sim))
         except SimTruthError as e:
             raise StudyError(str(e)) from None
     if args.executor == "ray":
@@ -160,7 +161,7 @@ def finish(run: Run, result, study: Study, args, view, trackers) -> None:
     plan = {"hypothesis_id": study.hypothesis_of(proposal.targets[0]), "planner": proposal.planner,
             "rationale": proposal.rationale, "targets": proposal.targets, "pair": run.pair,
             "llm": proposal.extra.get("llm")}
-    record = to_record(result, vars(run.config), run.point, plan, run.started_at)
+    record = to_record(result, vars(run.config), plan, run.started_at)
     study.add(record)
     trackers.log_run(record, len(study.records))
     trackers.log_confidences(len(study.records), study.verdicts)

@@ -51,7 +51,7 @@ from executor.sim import SimExecutor  # noqa: E402
 from planner.baselines import GridPlanner, RandomPlanner  # noqa: E402
 from parser.checker import stats  # noqa: E402
 from parser.hypothesis import config_space  # noqa: E402
-from parser.predictions import compile_all  # noqa: E402
+from parser.compile import compile_all  # noqa: E402
 from planner.offline import OfflinePlanner  # noqa: E402
 from planner.space import Space  # noqa: E402
 

@@ -12,15 +12,11 @@ import bisect
 from collections import Counter, defaultdict
 
 from executor.config import FACTORS
-from parser.checker.pairs import cell_key, extends, same
+from parser.checker.pairs import extends
+from parser.design import cell_key, run_key, same
 from parser.schema import PredictionSpec, ResultRecord
 
 SHAPE = ("model", "dataset", "seq_len", "batch_size", "max_steps", "n_layer", "d_model")
-
-
-def run_key(point: dict) -> tuple:
-    """A run's identity in the design: every factor's value and the seed."""
-    return cell_key(point, ""), point.get("seed")
 
 
 def shape(point: dict) -> tuple:

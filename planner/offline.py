@@ -13,10 +13,13 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from parser.checker.verdicts import Verdict, since
-from parser.checker.evidence import cell_key, gather, same
+from parser.checker.evidence import gather
+from parser.checker import regions
+from parser.checker.regions import source_spec
+from parser.design import cell_key, pair_key, run_key, same
 from parser.schema import Prediction, ResultRecord
 from planner.gain import expected_gain, predictive, uncertainty
-from planner.ledger import Ledger, ledger, run_key
+from planner.ledger import Ledger, ledger
 from planner.space import Space
 
 MAX_CELL_FAILURES = 2  # a cell that crashed this often is left alone
@@ -43,11 +46,6 @@ class Candidate:
     @property
     def score(self) -> float:
         return self.gain / self.cost
-
-
-def source_spec(prediction: Prediction, by_id: dict[str, Prediction]):
-    spec = prediction.spec
-    return by_id[spec.of].spec if spec.kind == "interaction" else spec
 
 
 @dataclass
@@ -91,7 +89,7 @@ class OfflinePlanner:
                 if region not in gains:
                     gains[region] = expected_gain(ev, second=region == "second") if region != "unknown" \
                         else 0.5 * uncertainty(ev)  # one run will tell where this cell lies
-                key = tuple(tuple(sorted(r.items())) for r in runs)
+                key = tuple(run_key(r) for r in runs)
                 cand = pool.setdefault(key, Candidate(runs, sum(book.seconds(r) for r in runs), order))
                 cand.gain += gains[region]
                 cand.targets.append(prediction.id)
@@ -145,7 +143,7 @@ def _with_pending(ev, prediction: Prediction, by_id: dict[str, Prediction], spac
         if spec.kind == "bound" and spec.factor and not same(point.get(spec.factor), spec.arm):
             continue
         cell = {k: v for k, v in point.items() if k not in (factor, "seed")}
-        groups.setdefault((cell_key(point, factor), point.get("seed")), cell)
+        groups.setdefault(pair_key(point, factor), cell)
     for cell in groups.values():
         region = _region(prediction, source, cell, space)
         if region in ("first", "second"):
@@ -156,22 +154,8 @@ def _with_pending(ev, prediction: Prediction, by_id: dict[str, Prediction], spac
 
 
 def _region(prediction: Prediction, source, cell: dict, space: Space) -> str | None:
-    """Which region of the prediction's evidence a cell adds to: first, second, unknown, None."""
-    spec = prediction.spec
-    inside = space.in_region(cell, spec.condition)
-    if spec.kind != "interaction":
-        return {True: "first", None: "unknown", False: None}[inside]
-    if source.condition is None:
-        reference = None if inside is None else not inside
-    else:
-        reference = space.in_region(cell, source.condition)
-        if inside and source.condition.variable != spec.condition.variable:
-            inside = reference  # scoped inside the comparison's own region
-    if inside:
-        return "second"
-    if inside is None or reference is None:
-        return "unknown"
-    return "first" if reference else None
+    """Which region of the prediction's evidence a cell adds to (`regions.region`), as the space tells."""
+    return regions.region(prediction.spec, source, lambda condition: space.in_region(cell, condition))
 
 
 def _unfinished_pair(open_, by_id, book: Ledger, pending: tuple[dict, ...]) -> Proposal | None:

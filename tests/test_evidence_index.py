@@ -4,7 +4,9 @@ import random
 
 from parser.checker import stats
 
-from parser.checker.evidence import benefits, cell_key, find_pairs, gather, same
+from parser.checker.evidence import gather
+from parser.checker.pairs import benefits, find_pairs
+from parser.design import cell_key, same
 from parser.schema import Condition, Prediction, PredictionSpec
 from tests.records import comparison, interaction, record
 

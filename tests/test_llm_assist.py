@@ -416,7 +416,7 @@ def test_a_runs_log_record_carries_the_planners_llm_info():
                        metrics_path=Path("/nonexistent"), error="boom", stderr_tail="boom")
     info = {"status": "replaced", "reason": "invalid after one repair: x", "tokens": 240, "study_tokens": 900,
             "calls": 5}
-    record = to_record(result, config, {"seed": 0}, {"planner": "offline-fallback", "llm": info}, "now")
+    record = to_record(result, config, {"planner": "offline-fallback", "llm": info}, "now")
     assert record.llm == LLMInfo(**info)
     assert json.loads(record.model_dump_json())["llm"]["study_tokens"] == 900
 

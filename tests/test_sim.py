@@ -8,10 +8,12 @@ import pytest
 
 from executor.base import Executor, RunPaths
 from executor.config import TrainConfig
-from executor.sim import SimExecutor, SimTruthError, Truth, load_truth, simulate, true_score
+from bench.truth import true_score
+from executor.sim import SimExecutor, simulate
 from parser.checker import stats
 from parser.hypothesis import load_hypothesis, search_space
 from parser.metrics import read_metrics
+from parser.sim_truth import SimTruthError, Truth, load_truth
 from planner.space import Space
 from tests.test_executor import run as contract_run
 

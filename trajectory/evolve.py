@@ -16,7 +16,8 @@ from __future__ import annotations
 import math
 
 from parser.checker.verdicts import Verdict, judge, since
-from parser.checker.evidence import Evidence, derived, gather, inside
+from parser.checker.evidence import Evidence, gather, inside
+from parser.checker.pairs import derived
 from parser.schema import Condition, Hypothesis, Prediction, ResultRecord
 
 

@@ -14,8 +14,8 @@ import math
 from dataclasses import dataclass, field, replace
 
 from parser.checker import stats
-from parser.checker.pairs import (Index, Pair, Scored, benefits, cell_key, derived, find_pairs,  # noqa: F401
-                          holds, index, metric_values, same)
+from parser.checker.pairs import Index, Scored, holds, index
+from parser.checker.regions import region, source_spec
 from parser.schema import Prediction, PredictionSpec, ResultRecord
 
 
@@ -62,7 +62,7 @@ def gather(prediction: Prediction, by_id: dict[str, Prediction],
            records: list[ResultRecord]) -> Evidence:
     """The prediction's evidence so far (possibly with no scores yet)."""
     spec = prediction.spec
-    source = by_id[spec.of].spec if spec.kind == "interaction" else spec
+    source = source_spec(prediction, by_id)
     idx = index(source, records, bound=spec.kind == "bound")
     key = ("evidence", spec.model_dump_json(), source.model_dump_json())
     return idx.cached(key, lambda: _evidence(spec, source, idx))
@@ -84,28 +84,20 @@ def _evidence(spec: PredictionSpec, source: PredictionSpec, idx: Index) -> Evide
 
 def _interaction(spec: PredictionSpec, source: PredictionSpec, idx: Index,
                  noise: stats.Pooled) -> Evidence:
-    """Effect where the comparison was measured minus the effect where `spec.condition` holds.
+    """Effect where the comparison was measured minus the effect where `spec.condition` holds
+    (the regions as `regions.region` draws them)."""
+    def where(e: Scored) -> str | None:
+        return region(spec, source, lambda c: holds(c, e.record.config, e.record.metrics))
 
-    A condition on another variable than the comparison's own is read inside the
-    comparison's region ("smaller at lr = 1e-3" among the N < 5000 runs it is about).
-    """
     def second(e: Scored) -> bool:
-        return in_second_region(spec, source, e.record.config, e.record.metrics)
+        return where(e) == "second"
 
     def reference(e: Scored) -> bool:
-        return not second(e) and holds(source.condition, e.record.config, e.record.metrics)
+        return where(e) == "first"
 
     key = spec.model_dump_json()
     there, here = idx.view(("second", key), second), idx.view(("reference", key), reference)
     return Evidence("difference", tuple(here.zs), noise, second=tuple(there.zs), ids=_ids(here, there))
-
-
-def in_second_region(spec: PredictionSpec, source: PredictionSpec, config: dict, metrics) -> bool:
-    """Whether a run is where an interaction says the effect is smaller."""
-    if not holds(spec.condition, config, metrics):
-        return False
-    scoped = source.condition is not None and source.condition.variable != spec.condition.variable
-    return holds(source.condition, config, metrics) if scoped else True
 
 
 def _bound(spec: PredictionSpec, idx: Index) -> Evidence:

@@ -10,13 +10,12 @@ same way. Pairs are listed in the order they were completed.
 """
 from __future__ import annotations
 
-import math
 from collections import OrderedDict
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Callable, NamedTuple
 
-from executor.config import PLUMBING, TrainConfig
 from parser.checker import stats
+from parser.design import cell_key, pair_key, same
 from parser.schema import Condition, PredictionSpec, ResultRecord
 
 
@@ -48,23 +47,6 @@ class Scored(NamedTuple):
         if self.pair is None:
             return (self.record.experiment_id,)
         return self.pair.arm.experiment_id, self.pair.base.experiment_id
-
-
-def same(a, b) -> bool:
-    if isinstance(a, (int, float)) and isinstance(b, (int, float)) and not isinstance(a, bool):
-        return math.isclose(a, b, rel_tol=1e-9)
-    return a == b
-
-
-_DEFAULTS = {f.name: f.default for f in fields(TrainConfig)}
-_UNSET = object()
-
-
-def cell_key(config: dict, factor: str) -> tuple:
-    """The design cell: every factor but `factor` and the seed. A factor at its default
-    counts as absent, so a log written before a config field existed still matches."""
-    return tuple(sorted((k, v) for k, v in config.items()
-                        if k not in PLUMBING and k not in (factor, "seed") and _DEFAULTS.get(k, _UNSET) != v))
 
 
 def holds(condition: Condition | None, config: dict, metrics: dict | None) -> bool:
@@ -174,7 +156,7 @@ class Index:
         side = "arm" if same(value, spec.arm) else "base" if same(value, spec.baseline) else None
         if side is None:
             return
-        key = (cell_key(r.config, spec.factor), r.seed)
+        key = pair_key(r.config, spec.factor)
         group = self.groups.setdefault(key, {})
         if side in group:
             return

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from parser.checker import stats
-from parser.checker.evidence import Evidence, cell_key, find_pairs, gather, same  # noqa: F401 (re-export)
+from parser.checker.evidence import Evidence, gather
 from parser.schema import Prediction, ResultRecord
 
 DECIDE = 0.9  # a prediction is decided once its confidence leaves [0.1, 0.9]
