@@ -19,6 +19,7 @@ from parser.hypothesis import (HypothesisError, effective_text, hypothesis_name,
 from parser.metrics import now, to_record
 from planner.advisor import attach
 from planner.assist import compiler, narrate
+from planner.base import Proposal
 from planner.llm import add_arguments as add_llm_arguments
 from planner.llm import make_planner, make_session
 from planner.offline import OfflinePlanner
@@ -124,7 +125,7 @@ class Run:
 
     eid: str
     point: dict
-    proposal: object
+    proposal: Proposal
     pair: str | None
     config: TrainConfig | None = None
     slot: int = 0
@@ -135,7 +136,7 @@ def planned(proposal, first: int) -> list[Run]:
     """The proposal's runs with experiment ids first, first + 1, ...; a pair names each other."""
     ids = [f"exp_{first + i:04d}" for i in range(len(proposal.runs))]
     if len(ids) == 1:
-        return [Run(ids[0], proposal.runs[0], proposal, proposal.extra.get("pair"))]
+        return [Run(ids[0], proposal.runs[0], proposal, proposal.pair)]
     return [Run(eid, point, proposal, ids[1] if i == 0 else ids[0])
             for i, (eid, point) in enumerate(zip(ids, proposal.runs))]
 
@@ -160,7 +161,7 @@ def finish(run: Run, result, study: Study, args, view, trackers) -> None:
     proposal = run.proposal
     plan = {"hypothesis_id": study.hypothesis_of(proposal.targets[0]), "planner": proposal.planner,
             "rationale": proposal.rationale, "targets": proposal.targets, "pair": run.pair,
-            "llm": proposal.extra.get("llm")}
+            "llm": proposal.llm}
     record = to_record(result, vars(run.config), plan, run.started_at)
     study.add(record)
     trackers.log_run(record, len(study.records))
@@ -196,7 +197,7 @@ def research(study: Study, planner, executor, args, view=None, trackers=None) ->
             while len(running) < slots.n and not stop_reason(study, args, started, len(running)):
                 if not queue:
                     proposal = planner.propose(study.predictions, study.verdicts, study.records, study.space,
-                                               pending=tuple(r.point for r in running.values()))
+                                               tuple(r.point for r in running.values()), study.indexes)
                     if proposal is None:
                         break
                     queue = planned(proposal, numbered + 1)

@@ -90,13 +90,13 @@ def measure(n: int, repeats: int, world: str) -> dict:
         study = open_study(run_dir, hypothesis, Space(search_space(hypothesis)), "", resume=True)
         planner = OfflinePlanner(max_seeds=10**6)
         # the first proposal reads the whole log into the planner's ledger: part of resuming
-        planner.propose(study.predictions, study.verdicts, study.records, study.space)
+        planner.propose(study.predictions, study.verdicts, study.records, study.space, (), study.indexes)
         replay = time.perf_counter() - start
         times = []
         for record in extra:
             start = time.perf_counter()
             study.add(record)
-            planner.propose(study.predictions, study.verdicts, study.records, study.space)
+            planner.propose(study.predictions, study.verdicts, study.records, study.space, (), study.indexes)
             times.append(time.perf_counter() - start)
         open_ = sum(not v.decided for v in study.verdicts.values())
         study.close()

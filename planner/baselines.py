@@ -16,7 +16,7 @@ from parser.checker.verdicts import Verdict
 from parser.checker.regions import source_spec
 from parser.design import run_key
 from parser.schema import Prediction, ResultRecord
-from planner.offline import Proposal
+from planner.base import Indexes, Proposal
 from planner.space import Space
 
 
@@ -48,7 +48,8 @@ class GridPlanner:
     name: str = "grid"
 
     def propose(self, predictions: list[Prediction], verdicts: dict[str, Verdict],
-                records: list[ResultRecord], space: Space, pending: tuple[dict, ...] = ()) -> Proposal | None:
+                records: list[ResultRecord], space: Space, pending: tuple[dict, ...] = (),
+                indexes: Indexes | None = None) -> Proposal | None:
         factor, tried = compared_factor(predictions), _tried(records, pending)
         levels = space.grid[factor]
         for point in space.points():
@@ -75,7 +76,8 @@ class RandomPlanner:
     name: str = "random"
 
     def propose(self, predictions: list[Prediction], verdicts: dict[str, Verdict],
-                records: list[ResultRecord], space: Space, pending: tuple[dict, ...] = ()) -> Proposal | None:
+                records: list[ResultRecord], space: Space, pending: tuple[dict, ...] = (),
+                indexes: Indexes | None = None) -> Proposal | None:
         factor, tried = compared_factor(predictions), _tried(records, pending)
         levels = space.grid[factor]
         seeds = range(self.base_seed, self.base_seed + self.max_seeds)

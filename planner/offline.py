@@ -19,20 +19,12 @@ from parser.checker.regions import source_spec
 from parser.design import cell_key, pair_key, run_key, same
 from parser.schema import Prediction, ResultRecord
 from planner.gain import expected_gain, predictive, uncertainty
-from planner.ledger import Ledger, ledger
+from planner.base import Indexes, Proposal
+from planner.ledger import Ledger
 from planner.space import Space
 
 MAX_CELL_FAILURES = 2  # a cell that crashed this often is left alone
 MIN_GAIN = 0.01  # bits: below this nothing is worth running
-
-
-@dataclass(frozen=True)
-class Proposal:
-    runs: list[dict]  # design points to run, in order; the seed is in each
-    targets: list[str]
-    rationale: str
-    planner: str = "offline"
-    extra: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -55,32 +47,34 @@ class OfflinePlanner:
     name: str = "offline"
 
     def propose(self, predictions: list[Prediction], verdicts: dict[str, Verdict],
-                records: list[ResultRecord], space: Space, pending: tuple[dict, ...] = ()) -> Proposal | None:
+                records: list[ResultRecord], space: Space, pending: tuple[dict, ...] = (),
+                indexes: Indexes | None = None) -> Proposal | None:
         """The best next run(s). `pending`: design points already started or queued (with
         --workers): they are never proposed again, and a region they will add to is worth
         less, as if each of them had scored what the region is expected to score."""
         by_id = {p.id: p for p in predictions}
         open_ = [p for p in predictions if not verdicts[p.id].decided]
-        book = ledger(records)
-        finish = _unfinished_pair(open_, by_id, book, pending)
+        indexes = indexes or Indexes()
+        finish = _unfinished_pair(open_, by_id, indexes.ledger.update(records), pending)
         if finish:
             return finish
-        ranked = self.rank(open_, by_id, records, space, pending)
+        ranked = self.rank(open_, by_id, records, space, pending, indexes)
         if not ranked or ranked[0].gain < MIN_GAIN:
             return None
         best = ranked[0]
         why = (f"expected gain {best.gain:.3f} bits for {', '.join(best.targets)} in ~{best.cost:.1f} s; "
                f"best of {len(ranked)} candidates")
         return Proposal(list(best.runs), best.targets, why, self.name,
-                        {"gain": round(best.gain, 4), "cost_s": round(best.cost, 2)})
+                        gain=round(best.gain, 4), cost_s=round(best.cost, 2))
 
-    def rank(self, open_: list[Prediction], by_id: dict[str, Prediction],
-             records: list[ResultRecord], space: Space, pending: tuple[dict, ...] = ()) -> list[Candidate]:
+    def rank(self, open_: list[Prediction], by_id: dict[str, Prediction], records: list[ResultRecord],
+             space: Space, pending: tuple[dict, ...] = (), indexes: Indexes | None = None) -> list[Candidate]:
         """Every candidate with its gain, best gain per second first."""
         pool: dict[tuple, Candidate] = {}
-        book = ledger(records)
+        indexes = indexes or Indexes()
+        book = indexes.ledger.update(records)
         for prediction in open_:
-            ev = gather(prediction, by_id, since(records, prediction.after))
+            ev = gather(prediction, by_id, since(records, prediction.after), indexes.pairs)
             ev = _with_pending(ev, prediction, by_id, space, pending)
             if uncertainty(ev) == 0.0:
                 continue
@@ -167,5 +161,5 @@ def _unfinished_pair(open_, by_id, book: Ledger, pending: tuple[dict, ...]) -> P
         for r, partner in book.unpaired(source_spec(prediction, by_id)):
             if run_key(partner) not in in_flight:
                 why = f"finishing the pair of {r.experiment_id} (same cell, seed {r.seed})"
-                return Proposal([partner], [prediction.id], why, "offline", {"pair": r.experiment_id})
+                return Proposal([partner], [prediction.id], why, "offline", pair=r.experiment_id)
     return None

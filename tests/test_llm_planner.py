@@ -69,9 +69,9 @@ def test_a_valid_pick_runs_the_offered_candidate_and_counts_tokens():
         proposal, planner = propose(stub)
     assert proposal.planner == "llm"
     assert proposal.runs == offline_choice().runs
-    assert proposal.extra["llm"] == {"status": "accepted", "reason": None, "tokens": 150, "study_tokens": 150,
+    assert proposal.llm == {"status": "accepted", "reason": None, "tokens": 150, "study_tokens": 150,
                                      "calls": 1}
-    LLMInfo.model_validate(proposal.extra["llm"])  # what the run's log record carries
+    LLMInfo.model_validate(proposal.llm)  # what the run's log record carries
     assert "tokens 150 in 1 calls" in proposal.rationale
     request = stub.requests[0]
     assert request["response_format"]["type"] == "json_schema"
@@ -101,7 +101,7 @@ def test_two_invalid_replies_fall_back_to_the_offline_choice_with_the_reason():
         proposal, _ = propose(stub)
     assert proposal.planner == "offline-fallback"
     assert proposal.runs == offline_choice().runs
-    assert "candidate 42 is not an index" in proposal.extra["llm"]["reason"]
+    assert "candidate 42 is not an index" in proposal.llm["reason"]
     assert "offline fallback: invalid after one repair" in proposal.rationale
 
 
@@ -110,7 +110,7 @@ def test_a_config_and_seed_that_already_ran_is_a_duplicate():
     dup = own(seed=0, norm_position="pre", learning_rate=3e-4, dataset_fraction=0.1)
     with StubServer(ok(dup), ok(dup)) as stub:
         proposal, _ = propose(stub, done)
-    assert proposal.planner == "offline-fallback" and "already run" in proposal.extra["llm"]["reason"]
+    assert proposal.planner == "offline-fallback" and "already run" in proposal.llm["reason"]
 
 
 def test_a_429_is_retried_and_then_accepted():
@@ -122,14 +122,14 @@ def test_a_429_is_retried_and_then_accepted():
 def test_a_server_error_that_persists_falls_back_after_bounded_retries():
     with StubServer(default=status(500, "boom")) as stub:
         proposal, planner = propose(stub)
-    assert proposal.planner == "offline-fallback" and "InternalServerError" in proposal.extra["llm"]["reason"]
+    assert proposal.planner == "offline-fallback" and "InternalServerError" in proposal.llm["reason"]
     assert len(stub.requests) == 3 and not planner.disabled  # 1 + 2 retries; the next proposal tries again
 
 
 def test_a_reply_slower_than_the_timeout_falls_back_for_that_proposal():
     with StubServer(default=slow(1.5, ok(pick(0)))) as stub:
         proposal, planner = propose(stub, timeout=0.3)
-    assert proposal.planner == "offline-fallback" and "Timeout" in proposal.extra["llm"]["reason"]
+    assert proposal.planner == "offline-fallback" and "Timeout" in proposal.llm["reason"]
     assert not planner.disabled
 
 
@@ -168,7 +168,7 @@ def test_an_unreachable_server_switches_the_llm_off_for_the_rest_of_the_study():
     first, _ = propose(None, planner=planner)
     second, _ = propose(None, planner=planner)
     assert first.planner == second.planner == "offline-fallback"
-    assert "unreachable" in planner.disabled and "unreachable" in second.extra["llm"]["reason"]
+    assert "unreachable" in planner.disabled and "unreachable" in second.llm["reason"]
 
 
 HOSTILE = {
@@ -393,5 +393,5 @@ def test_a_run_in_flight_is_a_duplicate_too():
         in_flight = tuple(dict(r, seed=3) for r in offline_choice().runs)
         in_flight = tuple(dict(p, learning_rate=3e-4, dataset_fraction=0.1) for p in in_flight)
         proposal = planner.propose(PREDICTIONS, assess_all(PREDICTIONS, []), [], SPACE, pending=in_flight)
-    assert proposal.planner == "offline-fallback" and "is running" in proposal.extra["llm"]["reason"]
+    assert proposal.planner == "offline-fallback" and "is running" in proposal.llm["reason"]
     assert all(run not in in_flight for run in proposal.runs)

@@ -12,7 +12,7 @@ from executor.slots import Slots, parse_workers
 from parser import log
 from parser.checker.verdicts import assess_all
 from parser.hypothesis import load_hypothesis, search_space
-from planner.ledger import run_key
+from parser.design import run_key
 from planner.offline import OfflinePlanner
 from planner.space import Space
 from tests.records import comparison, pairs

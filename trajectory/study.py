@@ -17,6 +17,7 @@ from pathlib import Path
 from parser import log
 from parser.checker.verdicts import Verdict, assess_all
 from parser.schema import EvolutionRecord, Hypothesis, NarrativeRecord, Prediction, ResultRecord, StopRecord
+from planner.base import Indexes
 from planner.space import Space, extension, unreachable_reason
 from trajectory import dashboard, graph
 from trajectory.evolve import evolve
@@ -46,6 +47,7 @@ class Study:
     evolutions: list[EvolutionRecord] = field(default_factory=list)  # the LLM's proposals, as logged
     advisor: object = None  # called with the study after each added run (the LLM's proposals)
     next_write: float = 0.0  # time.monotonic() before which add() leaves the derived files be
+    indexes: Indexes = field(default_factory=Indexes)  # what has been read of the log, for checker and planner
 
     def __post_init__(self):
         self.hypotheses = self.hypotheses or [self.hypothesis.model_copy(deep=True)]
@@ -75,14 +77,14 @@ class Study:
                 after = self.records[-1].experiment_id if self.records else None
                 self.extensions.append({"factor": name, "value": value, "reason": why, "after": after})
                 self.unreachable.pop(pid)
-        self.verdicts = assess_all(predictions, self.records, self.unreachable)
+        self.verdicts = assess_all(predictions, self.records, self.unreachable, self.indexes.pairs)
 
     def fold(self, record: ResultRecord) -> None:
         """Take one finished run into the state: verdicts, evolution, history."""
         self.records.append(record)
         self.space.observe(record.config, record.metrics)
         self.refresh()
-        changes = evolve(self.hypotheses, self.verdicts, self.records, self.space.grid)
+        changes = evolve(self.hypotheses, self.verdicts, self.records, self.space.grid, self.indexes.pairs)
         for change in changes:
             if isinstance(change, Hypothesis):
                 self.hypotheses.append(change)

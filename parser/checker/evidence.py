@@ -14,7 +14,7 @@ import math
 from dataclasses import dataclass, field, replace
 
 from parser.checker import stats
-from parser.checker.pairs import Index, Scored, holds, index
+from parser.checker.pairs import Index, PairIndexes, Scored, holds
 from parser.checker.regions import region, source_spec
 from parser.schema import Prediction, PredictionSpec, ResultRecord
 
@@ -58,12 +58,12 @@ def inside(idx: Index, condition_of: PredictionSpec):
                     lambda e: holds(condition, e.record.config, e.record.metrics))
 
 
-def gather(prediction: Prediction, by_id: dict[str, Prediction],
-           records: list[ResultRecord]) -> Evidence:
-    """The prediction's evidence so far (possibly with no scores yet)."""
+def gather(prediction: Prediction, by_id: dict[str, Prediction], records: list[ResultRecord],
+           indexes: PairIndexes | None = None) -> Evidence:
+    """The prediction's evidence so far (possibly with no scores yet), from the study's `indexes`."""
     spec = prediction.spec
     source = source_spec(prediction, by_id)
-    idx = index(source, records, bound=spec.kind == "bound")
+    idx = (indexes or PairIndexes()).index(source, records, bound=spec.kind == "bound")
     key = ("evidence", spec.model_dump_json(), source.model_dump_json())
     return idx.cached(key, lambda: _evidence(spec, source, idx))
 

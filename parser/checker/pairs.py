@@ -189,47 +189,55 @@ class Index:
         return self.memo[key]
 
 
-_INDEXES: OrderedDict[tuple, list[Index]] = OrderedDict()
-_MAX_SPECS, _MAX_LISTS = 64, 4
+class PairIndexes:
+    """One study's indexes, by comparison: what a new record is read into once.
 
-
-def index(spec: PredictionSpec, records: list[ResultRecord], bound: bool = False) -> Index:
-    """The index of `spec` that `records` extends (a new one if none does), brought up to date.
-
-    Bounded: the 64 most recent comparisons, 4 record lists each (the study's log and
-    the slices after the runs that spawned refined predictions).
+    The study owns one and hands it to the checker, evolution and the planner; a
+    fresh one (the default everywhere) reads the records afresh. Bounded: the 64
+    most recent comparisons, 4 record lists each (the study's log and the slices
+    after the runs that spawned refined predictions).
     """
-    key = ("bound", spec.model_dump_json()) if bound else \
-        (spec.factor, repr(spec.arm), repr(spec.baseline), spec.metric, spec.direction, spec.relative)
-    indexes = _INDEXES.setdefault(key, [])
-    _INDEXES.move_to_end(key)
-    found = next((i for i in indexes if i.extends(records)), None)
-    if found is None:
-        found = Index(spec, bound)
-        while len(_INDEXES) > _MAX_SPECS:
-            _INDEXES.popitem(last=False)
-    else:
-        indexes.remove(found)
-    indexes.insert(0, found)  # most recently used first; the least is dropped
-    del indexes[_MAX_LISTS:]
-    found.read(records)
-    return found
+
+    MAX_SPECS, MAX_LISTS = 64, 4
+
+    def __init__(self):
+        self.by_spec: OrderedDict[tuple, list[Index]] = OrderedDict()
+
+    def index(self, spec: PredictionSpec, records: list[ResultRecord], bound: bool = False) -> Index:
+        """The index of `spec` that `records` extends (a new one if none does), brought up to date."""
+        key = ("bound", spec.model_dump_json()) if bound else \
+            (spec.factor, repr(spec.arm), repr(spec.baseline), spec.metric, spec.direction, spec.relative)
+        indexes = self.by_spec.setdefault(key, [])
+        self.by_spec.move_to_end(key)
+        found = next((i for i in indexes if i.extends(records)), None)
+        if found is None:
+            found = Index(spec, bound)
+            while len(self.by_spec) > self.MAX_SPECS:
+                self.by_spec.popitem(last=False)
+        else:
+            indexes.remove(found)
+        indexes.insert(0, found)  # most recently used first; the least is dropped
+        del indexes[self.MAX_LISTS:]
+        found.read(records)
+        return found
 
 
-def find_pairs(spec: PredictionSpec, records: list[ResultRecord]) -> list[Pair]:
-    return list(index(spec, records).pairs)
+def find_pairs(spec: PredictionSpec, records: list[ResultRecord],
+               indexes: PairIndexes | None = None) -> list[Pair]:
+    return list((indexes or PairIndexes()).index(spec, records).pairs)
 
 
-def benefits(spec: PredictionSpec, records: list[ResultRecord]) -> list[Scored]:
+def benefits(spec: PredictionSpec, records: list[ResultRecord],
+             indexes: PairIndexes | None = None) -> list[Scored]:
     """Every usable pair as (pair, effect, baseline value, ...); effect > 0 favours the arm."""
-    return list(index(spec, records).scored)
+    return list((indexes or PairIndexes()).index(spec, records).scored)
 
 
-def derived(spec: PredictionSpec, records: list[ResultRecord], key, make):
+def derived(spec: PredictionSpec, records: list[ResultRecord], key, make, indexes: PairIndexes | None = None):
     """make(index), computed once for each state of the comparison's pairs in `records`.
 
     For what is read from those pairs alone (`key` names it); it is worked out again
     only after a run that completes a pair. `make` must not mutate the index.
     """
-    found = index(spec, records)
+    found = (indexes or PairIndexes()).index(spec, records)
     return found.cached(("derived", spec.model_dump_json(), key), lambda: make(found))
