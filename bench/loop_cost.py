@@ -95,7 +95,7 @@ def measure(n: int, repeats: int, world: str) -> dict:
         times = []
         for record in extra:
             start = time.perf_counter()
-            study.add(record)
+            study.append(record)
             planner.propose(study.predictions, study.verdicts, study.records, study.space, (), study.indexes)
             times.append(time.perf_counter() - start)
         open_ = sum(not v.decided for v in study.verdicts.values())

@@ -47,7 +47,7 @@ class _File(BaseModel):
 
 
 @dataclass
-class Unreadable:
+class CompileRequest:
     """A plain-text prediction the parser cannot read, as `compile_fallback` gets it."""
 
     text: str
@@ -77,7 +77,7 @@ def check_prediction(item: dict, pid: str, space: dict[str, list], previous: lis
 
 
 def load_hypothesis(path: str | Path, overrides: list[str] | None = None,
-                    compile_fallback: Callable[[Unreadable], Any] | None = None) -> Hypothesis:
+                    compile_fallback: Callable[[CompileRequest], Any] | None = None) -> Hypothesis:
     """Read, validate and compile a hypothesis file; raises HypothesisError.
 
     `overrides` are `KEY=VALUE` strings (the CLI's --set) that replace or add
@@ -102,9 +102,9 @@ def load_hypothesis(path: str | Path, overrides: list[str] | None = None,
     return _validate(Hypothesis, fields, path, prefix="hypothesis")
 
 
-def _fallback(compile_fallback: Callable[[Unreadable], Any], space: dict[str, list]):
+def _fallback(compile_fallback: Callable[[CompileRequest], Any], space: dict[str, list]):
     def compile_text(text: str, pid: str, previous: list[Prediction], err: PredictionError) -> Prediction:
-        request = Unreadable(text, pid, str(err).split("\n", 1)[0], space, previous)
+        request = CompileRequest(text, pid, str(err).split("\n", 1)[0], space, previous)
         try:
             return request.check(compile_fallback(request))  # the hook's answer is data: check it here
         except Exception as why:  # noqa: BLE001 (a failing LLM is the parser's error plus its reason)

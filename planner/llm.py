@@ -10,8 +10,8 @@ reason and the study's token count in its rationale, and as data in
 reason, tokens, study_tokens, calls), so they land in the log.
 
 One `Session` (the chat, the token budget, the running totals) serves every LLM task
-of a study: planning here, compiling and narrating (planner/assist.py) and evolution
-proposals (planner/advisor.py).
+of a study: planning here, compiling (planner/llm_compile.py), narrating
+(planner/llm_narrate.py) and evolution proposals (planner/llm_evolve.py).
 
     python loop.py --hypothesis h.yaml --llm-base-url http://127.0.0.1:8080/v1 --llm-model m
 """

@@ -72,28 +72,28 @@ class OfflinePlanner:
         """Every candidate with its gain, best gain per second first."""
         pool: dict[tuple, Candidate] = {}
         indexes = indexes or Indexes()
-        book = indexes.ledger.update(records)
+        ledger = indexes.ledger.update(records)
         for prediction in open_:
             ev = gather(prediction, by_id, since(records, prediction.after), indexes.pairs)
             ev = _with_pending(ev, prediction, by_id, space, pending)
             if uncertainty(ev) == 0.0:
                 continue
             gains = {}  # region -> gain: the same for every cell of a region
-            for runs, region, order in self._cells(prediction, by_id, book, space, pending):
+            for runs, region, order in self._cells(prediction, by_id, ledger, space, pending):
                 if region not in gains:
                     gains[region] = expected_gain(ev, second=region == "second") if region != "unknown" \
                         else 0.5 * uncertainty(ev)  # one run will tell where this cell lies
                 key = tuple(run_key(r) for r in runs)
-                cand = pool.setdefault(key, Candidate(runs, sum(book.seconds(r) for r in runs), order))
+                cand = pool.setdefault(key, Candidate(runs, sum(ledger.seconds(r) for r in runs), order))
                 cand.gain += gains[region]
                 cand.targets.append(prediction.id)
         return sorted(pool.values(), key=lambda c: (-c.score, c.order))
 
-    def _cells(self, prediction, by_id, book: Ledger, space: Space, pending: tuple[dict, ...]):
+    def _cells(self, prediction, by_id, ledger: Ledger, space: Space, pending: tuple[dict, ...]):
         """(runs, region, order) for the next seed of every usable cell."""
         spec, source = prediction.spec, source_spec(prediction, by_id)
         factor = source.factor if spec.kind != "bound" else ""
-        logged, failed = book.cells(factor)
+        logged, failed = ledger.cells(factor)
         seeds = defaultdict(set)
         for point in pending:
             seeds[cell_key(point, factor)].add(point.get("seed"))
@@ -152,13 +152,13 @@ def _region(prediction: Prediction, source, cell: dict, space: Space) -> str | N
     return regions.region(prediction.spec, source, lambda condition: space.in_region(cell, condition))
 
 
-def _unfinished_pair(open_, by_id, book: Ledger, pending: tuple[dict, ...]) -> Proposal | None:
+def _unfinished_pair(open_, by_id, ledger: Ledger, pending: tuple[dict, ...]) -> Proposal | None:
     """A pair left half-done (a crash, a kill) is finished first, unless its partner is in flight."""
     in_flight = {run_key(p) for p in pending}
     for prediction in open_:
         if prediction.spec.kind == "bound":
             continue
-        for r, partner in book.unpaired(source_spec(prediction, by_id)):
+        for r, partner in ledger.unpaired(source_spec(prediction, by_id)):
             if run_key(partner) not in in_flight:
                 why = f"finishing the pair of {r.experiment_id} (same cell, seed {r.seed})"
                 return Proposal([partner], [prediction.id], why, "offline", pair=r.experiment_id)

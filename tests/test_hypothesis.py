@@ -1,6 +1,4 @@
 """Loading hypothesis files: the example loads exactly; every bad file names file, field, value."""
-import sys
-import types
 from pathlib import Path
 
 import pytest
@@ -12,17 +10,6 @@ from parser.schema import Condition, PredictionSpec
 EXAMPLE = Path(__file__).resolve().parents[1] / "hypothesis.yaml"
 P1 = "Val loss converges 20% faster with pre-norm vs post-norm at N < 5000 samples"
 P2 = "Effect diminishes at N > 50000 samples"
-
-
-@pytest.fixture(autouse=True)
-def fake_registries(monkeypatch):
-    """Small stand-in registries, so these tests neither need nor import torch-side code."""
-    models = types.ModuleType("models")
-    models.MODELS = {"transformer_small": object(), "transformer_tiny": object()}
-    datasets = types.ModuleType("datasets")
-    datasets.DATASETS = {"wikitext-2": object(), "synthetic": object()}
-    monkeypatch.setitem(sys.modules, "models", models)
-    monkeypatch.setitem(sys.modules, "datasets", datasets)
 
 
 def _base() -> dict:
@@ -290,14 +277,5 @@ def test_hypothesis_name_refuses_a_name_with_a_path_separator(tmp_path):
 
 
 class TestWithTheRealRegistries:
-    @pytest.fixture(autouse=True)
-    def fake_registries(self):
-        """Overrides the module's fakes: these tests use models/ and datasets/ as they are."""
-
     def test_the_design_example_names_a_registered_model_and_dataset(self):
-        try:
-            from datasets import DATASETS  # noqa: F401
-            from models import MODELS  # noqa: F401
-        except ImportError:
-            pytest.skip("models/ or datasets/ registry not written yet")
         assert load_hypothesis(EXAMPLE).initial_config["model"] == "transformer_small"

@@ -235,7 +235,7 @@ def test_a_study_finishes_when_the_server_goes_away_halfway(tmp_path):
     study, executor = loop.open_from_args(args), loop.make_executor(args)
     with StubServer(stop_after=2) as stub:
         planner = LLMPlanner(OfflinePlanner(), Chat(stub.url, "stub", 2.0, retries=0), claim="c")
-        reason = loop.research(study, planner, executor, args)
+        reason = loop.research(study, planner, executor, loop.LoopOptions.from_args(args))
     executor.close()
     study.stop(reason, "now")
     study.close()
@@ -244,15 +244,7 @@ def test_a_study_finishes_when_the_server_goes_away_halfway(tmp_path):
     assert "unreachable" in records_of(tmp_path / "run")[-1]["rationale"]
 
 
-def loop_has_llm_flags() -> bool:
-    return "--llm-base-url" in subprocess.run([sys.executable, str(ROOT / "loop.py"), "--help"],
-                                              capture_output=True, text=True, cwd=ROOT).stdout
-
-
 def test_the_loop_runs_a_study_through_the_llm_planner(tmp_path):
-    if not loop_has_llm_flags():
-        print("skipped: loop.py has no --llm-base-url yet (wire planner.llm.add_arguments/make_planner)")
-        pytest.skip("loop.py has no --llm-base-url flag yet")
     with StubServer() as stub:
         proc = subprocess.run([sys.executable, str(ROOT / "loop.py"), *study_args(tmp_path / "run"),
                                "--llm-base-url", stub.url, "--llm-model", "stub", "--max-experiments", "8"],
@@ -313,7 +305,7 @@ def test_a_real_small_model_plans_a_study_with_every_choice_accounted_for(local_
     study, executor = loop.open_from_args(args), loop.make_executor(args)
     planner = LLMPlanner(OfflinePlanner(), Chat(local_model, "smollm2", 120.0), claim=study.hypothesis.claim)
     started = time.perf_counter()
-    reason = loop.research(study, planner, executor, args)
+    reason = loop.research(study, planner, executor, loop.LoopOptions.from_args(args))
     seconds = time.perf_counter() - started  # the sim runs take milliseconds: this is LLM time
     executor.close()
     study.stop(reason, "now")
@@ -338,8 +330,9 @@ def test_a_real_small_model_compiles_proposes_and_narrates_with_every_outcome_lo
 
     from parser.hypothesis import HypothesisError, load_hypothesis
     from parser.schema import EvolutionRecord, NarrativeRecord
-    from planner.advisor import attach
-    from planner.assist import Compiler, narrate
+    from planner.llm_compile import Compiler
+    from planner.llm_evolve import attach
+    from planner.llm_narrate import narrate
     from planner.llm import Session
     from parser import log
 
@@ -367,7 +360,7 @@ def test_a_real_small_model_compiles_proposes_and_narrates_with_every_outcome_lo
     study, executor = loop.open_from_args(args, session), loop.make_executor(args)
     attach(session, study)
     study.advisor.max_asks = 1  # one question is enough here, and each costs seconds on 2 cores
-    reason = loop.research(study, OfflinePlanner(), executor, args)
+    reason = loop.research(study, OfflinePlanner(), executor, loop.LoopOptions.from_args(args))
     executor.close()
     study.stop(reason, "now")
     narrate(session, study, reason)

@@ -65,7 +65,7 @@ def gather(prediction: Prediction, by_id: dict[str, Prediction], records: list[R
     source = source_spec(prediction, by_id)
     idx = (indexes or PairIndexes()).index(source, records, bound=spec.kind == "bound")
     key = ("evidence", spec.model_dump_json(), source.model_dump_json())
-    return idx.cached(key, lambda: _evidence(spec, source, idx))
+    return idx.remember(key, lambda: _evidence(spec, source, idx))
 
 
 def _evidence(spec: PredictionSpec, source: PredictionSpec, idx: Index) -> Evidence:
@@ -77,9 +77,9 @@ def _evidence(spec: PredictionSpec, source: PredictionSpec, idx: Index) -> Evide
     view = inside(idx, spec)
     if spec.kind == "equivalence":
         margin = math.log1p(spec.threshold) if spec.relative else spec.threshold
-        return Evidence("between", tuple(view.zs), noise, margin=margin, ids=_ids(view))
+        return Evidence("between", tuple(view.scores), noise, margin=margin, ids=_ids(view))
     shift = stats.paired_score(1.0, 1.0, spec.direction, spec.threshold, spec.relative)
-    return Evidence("mean", tuple(e.z + shift for e in view.items), noise, shift=shift, ids=_ids(view))
+    return Evidence("mean", tuple(e.score + shift for e in view.items), noise, shift=shift, ids=_ids(view))
 
 
 def _interaction(spec: PredictionSpec, source: PredictionSpec, idx: Index,
@@ -97,7 +97,7 @@ def _interaction(spec: PredictionSpec, source: PredictionSpec, idx: Index,
 
     key = spec.model_dump_json()
     there, here = idx.view(("second", key), second), idx.view(("reference", key), reference)
-    return Evidence("difference", tuple(here.zs), noise, second=tuple(there.zs), ids=_ids(here, there))
+    return Evidence("difference", tuple(here.scores), noise, second=tuple(there.scores), ids=_ids(here, there))
 
 
 def _bound(spec: PredictionSpec, idx: Index) -> Evidence:
@@ -106,4 +106,4 @@ def _bound(spec: PredictionSpec, idx: Index) -> Evidence:
     view = inside(idx, spec)
     prior = stats.PRIOR_ABS_FRACTION * (view.abs_base / len(view.items) if view.items else 1.0)
     noise = idx.view("all", _always).noise(False, prior)
-    return Evidence("mean", tuple(view.zs), noise, ids=_ids(view))
+    return Evidence("mean", tuple(view.scores), noise, ids=_ids(view))

@@ -37,7 +37,7 @@ class Scored(NamedTuple):
     """One usable unit of evidence: a pair (or, for a bound, a run) and its score."""
 
     pair: Pair | None  # None for a bound's run
-    z: float  # the effect (pairs: > 0 favours the arm) or bound - metric
+    score: float  # the effect (pairs: > 0 favours the arm) or bound - metric
     base: float  # the baseline's metric (a bound: the run's metric), for the noise prior
     cell: tuple
     record: ResultRecord  # the arm's run (a bound: the run)
@@ -80,7 +80,7 @@ class View:
     def __init__(self, keep: Callable[[Scored], bool]):
         self.keep = keep
         self.items: list[Scored] = []
-        self.zs: list[float] = []  # the items' scores
+        self.scores: list[float] = []  # the items' scores
         self.ids: list[str] = []  # the experiments behind them
         self.read = 0
         self.cells: dict[tuple, stats.Moments] = {}
@@ -91,9 +91,9 @@ class View:
         for e in entries[self.read:]:
             if self.keep(e):
                 self.items.append(e)
-                self.zs.append(e.z)
+                self.scores.append(e.score)
                 self.ids.extend(e.ids)
-                self.cells.setdefault(e.cell, stats.Moments()).add(e.z)
+                self.cells.setdefault(e.cell, stats.Moments()).add(e.score)
                 self.abs_base += abs(e.base)
         self.read = len(entries)
         return self
@@ -102,7 +102,7 @@ class View:
         """The items' scores grouped by their arm's value of `factor` (kept up to date)."""
         read, groups = self.grouped.setdefault(factor, [0, {}])
         for e in self.items[read:]:
-            groups.setdefault(e.record.config.get(factor), []).append(e.z)
+            groups.setdefault(e.record.config.get(factor), []).append(e.score)
         self.grouped[factor][0] = len(self.items)
         return groups
 
@@ -124,7 +124,7 @@ class Index:
         self.pairs: list[Pair] = []  # every complete pair, scorable or not
         self.scored: list[Scored] = []
         self.views: dict = {}
-        self.memo: dict = {}
+        self.remembered: dict = {}
 
     def extends(self, records: list[ResultRecord]) -> bool:
         return extends(self.seen, records)
@@ -169,11 +169,11 @@ class Index:
             if z is not None:
                 self._add(Scored(pair, z, values[1], pair.cell, pair.arm))
             else:
-                self.memo.clear()
+                self.remembered.clear()
 
     def _add(self, entry: Scored) -> None:
         self.scored.append(entry)
-        self.memo.clear()
+        self.remembered.clear()
 
     def view(self, key, keep: Callable[[Scored], bool]) -> View:
         """The entries `keep` accepts (`key` names the filter), brought up to date."""
@@ -182,11 +182,11 @@ class Index:
             found = self.views[key] = View(keep)
         return found.update(self.scored)
 
-    def cached(self, key, make):
+    def remember(self, key, make):
         """make(), remembered until the index gains a pair or run."""
-        if key not in self.memo:
-            self.memo[key] = make()
-        return self.memo[key]
+        if key not in self.remembered:
+            self.remembered[key] = make()
+        return self.remembered[key]
 
 
 class PairIndexes:
@@ -240,4 +240,4 @@ def derived(spec: PredictionSpec, records: list[ResultRecord], key, make, indexe
     only after a run that completes a pair. `make` must not mutate the index.
     """
     found = (indexes or PairIndexes()).index(spec, records)
-    return found.cached(("derived", spec.model_dump_json(), key), lambda: make(found))
+    return found.remember(("derived", spec.model_dump_json(), key), lambda: make(found))
