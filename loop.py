@@ -8,7 +8,7 @@ import argparse
 import sys
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import datasets
@@ -18,8 +18,10 @@ from executor.slots import Slots, parse_workers
 from parser.hypothesis import (HypothesisError, effective_text, hypothesis_name, load_hypothesis,
                                search_space)
 from parser.metrics import now, to_record
-from planner.advisor import attach
-from planner.assist import compiler, narrate
+from planner.llm_compile import compiler
+from planner.llm_evolve import attach
+from planner.llm_narrate import narrate
+from planner.base import Planner, Proposal
 from planner.llm import add_arguments as add_llm_arguments
 from planner.llm import make_planner, make_session
 from planner.offline import OfflinePlanner
@@ -74,9 +76,10 @@ def make_executor(args):
     if args.executor == "sim":
         if not args.sim:
             raise StudyError("--executor sim needs --sim TRUTH.yaml (see examples/sim_truth.yaml)")
-        from executor.sim import SimExecutor, SimTruthError
+        from executor.sim import SimExecutor
+        from parser.sim_truth import SimTruthError, load_truth
         try:
-            return SimExecutor(args.sim)
+            return SimExecutor(load_truth(args.sim))
         except SimTruthError as e:
             raise StudyError(str(e)) from None
     if args.executor == "ray":
@@ -117,15 +120,32 @@ def prepare_data(names: list[str], data_dir: str | None, source: Path) -> None:
             raise StudyError(f"{source}: hypothesis.initial_config.dataset: {e}") from None
 
 
-def stop_reason(study: Study, args, started: float, in_flight: int = 0) -> str | None:
+@dataclass(frozen=True)
+class LoopOptions:
+    """What the loop itself reads, fixed before the first run."""
+
+    max_experiments: int = 20
+    time_budget: float | None = None  # seconds; no run starts after it is spent
+    run_timeout: float = 3600.0  # seconds per run
+    data_dir: str | None = None
+    device: str = "auto"
+    slots: Slots = field(default_factory=lambda: Slots(1))  # runs at once, and each one's resources
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace, slots: Slots | None = None) -> "LoopOptions":
+        return cls(args.max_experiments, args.time_budget, args.run_timeout, args.data_dir, args.device,
+                   slots or Slots(1))
+
+
+def stop_reason(study: Study, options: LoopOptions, started: float, in_flight: int = 0) -> str | None:
     """Why no further run should start (runs already in flight still finish), or None."""
     verdicts = study.verdicts.values()
     if all(v.decided for v in verdicts):
         return "every prediction is decided"
-    if len(study.records) + in_flight >= args.max_experiments:
-        return f"experiment budget spent ({args.max_experiments} runs)"
-    if args.time_budget is not None and time.monotonic() - started >= args.time_budget:
-        return f"time budget spent ({args.time_budget:g} s)"
+    if len(study.records) + in_flight >= options.max_experiments:
+        return f"experiment budget spent ({options.max_experiments} runs)"
+    if options.time_budget is not None and time.monotonic() - started >= options.time_budget:
+        return f"time budget spent ({options.time_budget:g} s)"
     return None
 
 
@@ -135,7 +155,7 @@ class Run:
 
     eid: str
     point: dict
-    proposal: object
+    proposal: Proposal
     pair: str | None
     config: TrainConfig | None = None
     slot: int = 0
@@ -146,7 +166,7 @@ def planned(proposal, first: int) -> list[Run]:
     """The proposal's runs with experiment ids first, first + 1, ...; a pair names each other."""
     ids = [f"exp_{first + i:04d}" for i in range(len(proposal.runs))]
     if len(ids) == 1:
-        return [Run(ids[0], proposal.runs[0], proposal, proposal.extra.get("pair"))]
+        return [Run(ids[0], proposal.runs[0], proposal, proposal.pair)]
     return [Run(eid, point, proposal, ids[1] if i == 0 else ids[0])
             for i, (eid, point) in enumerate(zip(ids, proposal.runs))]
 
@@ -158,25 +178,25 @@ def last_id(study: Study) -> int:
     return max(numbers, default=0)
 
 
-def start(run: Run, study: Study, paths: RunPaths, slots: Slots, free: set, args, view) -> None:
+def start(run: Run, study: Study, paths: RunPaths, slots: Slots, free: set, options: LoopOptions, view) -> None:
     run.slot = min(free)
     free.discard(run.slot)
-    run.config = TrainConfig(**run.point, experiment_id=run.eid, data_dir=args.data_dir, device=args.device,
+    run.config = TrainConfig(**run.point, experiment_id=run.eid, data_dir=options.data_dir, device=options.device,
                              metrics_path=str(paths.metrics(run.eid).resolve()), **slots.config(run.slot))
     run.started_at = now()
-    view.start_run(run.eid, paths.out(run.eid), run.config.max_steps, len(study.records), args.max_experiments)
+    view.start_run(run.eid, paths.out(run.eid), run.config.max_steps, len(study.records), options.max_experiments)
 
 
-def finish(run: Run, result, study: Study, args, view, trackers) -> None:
+def finish(run: Run, result, study: Study, options: LoopOptions, view, trackers) -> None:
     proposal = run.proposal
     plan = {"hypothesis_id": study.hypothesis_of(proposal.targets[0]), "planner": proposal.planner,
             "rationale": proposal.rationale, "targets": proposal.targets, "pair": run.pair,
-            "llm": proposal.extra.get("llm")}
-    record = to_record(result, vars(run.config), run.point, plan, run.started_at)
-    study.add(record)
+            "llm": proposal.llm}
+    record = to_record(result, vars(run.config), plan, run.started_at)
+    study.append(record)
     trackers.log_run(record, len(study.records))
     trackers.log_confidences(len(study.records), study.verdicts)
-    view.end_run(record, study.verdicts, len(study.records), args.max_experiments)
+    view.end_run(record, study.verdicts, len(study.records), options.max_experiments)
 
 
 def nothing_left(study: Study) -> str:
@@ -190,38 +210,38 @@ def nothing_left(study: Study) -> str:
     return "nothing left in the space is expected to change a verdict"
 
 
-def research(study: Study, planner, executor, args, view=None, trackers=None) -> str:
+def research(study: Study, planner: Planner, executor, options: LoopOptions, view=None, trackers=None) -> str:
     """Plan, run, record, until a stop. With --workers N up to N runs go at once: the
     planner is told which runs are in flight, and each result is logged as it finishes
     (those finishing together in id order), so a replay of the log is this study."""
     paths, started = RunPaths.under(study.run_dir), time.monotonic()
     view = view or PlainView()
     trackers = trackers if trackers is not None else Trackers()
-    slots = getattr(args, "slots", None) or Slots(1)
+    slots = options.slots
     pool = ThreadPoolExecutor(slots.n) if slots.n > 1 else None
     queue: list[Run] = []
     running: dict[Future, Run] = {}
     free, numbered = set(range(slots.n)), last_id(study)
     try:
         while True:
-            while len(running) < slots.n and not stop_reason(study, args, started, len(running)):
+            while len(running) < slots.n and not stop_reason(study, options, started, len(running)):
                 if not queue:
                     proposal = planner.propose(study.predictions, study.verdicts, study.records, study.space,
-                                               pending=tuple(r.point for r in running.values()))
+                                               tuple(r.point for r in running.values()), study.indexes)
                     if proposal is None:
                         break
                     queue = planned(proposal, numbered + 1)
                     numbered += len(queue)
                 run = queue.pop(0)
-                start(run, study, paths, slots, free, args, view)
-                running[submit(pool, executor, run.config, paths, args.run_timeout)] = run
+                start(run, study, paths, slots, free, options, view)
+                running[submit(pool, executor, run.config, paths, options.run_timeout)] = run
             if not running:
-                return stop_reason(study, args, started) or nothing_left(study)
+                return stop_reason(study, options, started) or nothing_left(study)
             done, _ = wait(running, return_when=FIRST_COMPLETED)
             for future in sorted(done, key=lambda f: (len(running[f].eid), running[f].eid)):  # id order
                 run = running.pop(future)
                 free.add(run.slot)
-                finish(run, future.result(), study, args, view, trackers)
+                finish(run, future.result(), study, options, view, trackers)
     finally:
         if pool is not None:
             pool.shutdown(wait=False, cancel_futures=True)
@@ -242,7 +262,7 @@ def main(argv=None) -> int:
     try:
         trackers = make_trackers(args)  # a missing package or a bad backend fails before any work
         executor = make_executor(args)
-        args.slots = Slots.plan(args.workers, args.device, args.executor)
+        options = LoopOptions.from_args(args, Slots.plan(args.workers, args.device, args.executor))
         study = open_from_args(args, session)
         trackers.start(study.run_dir.name, study.hypothesis.model_dump(), study.run_dir)
     except (HypothesisError, StudyError, TrackerUnavailable) as e:
@@ -257,7 +277,7 @@ def main(argv=None) -> int:
     attach(session, study)  # the LLM's refinements and children after each run (nothing offline)
     view = make_view(args.quiet)
     try:
-        reason = research(study, planner, executor, args, view, trackers)
+        reason = research(study, planner, executor, options, view, trackers)
     except KeyboardInterrupt:
         study.stop("interrupted by the user", now())
         trackers.finish("interrupted by the user")

@@ -23,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from parser import stats  # noqa: E402
+from parser.checker import stats  # noqa: E402
 
 
 SIGMA = 0.15

@@ -33,6 +33,7 @@ sys.path.insert(0, str(ROOT))
 from executor.base import RunPaths  # noqa: E402
 from executor.config import TrainConfig  # noqa: E402
 from executor.sim import SimExecutor  # noqa: E402
+from parser.sim_truth import load_truth  # noqa: E402
 from parser import log  # noqa: E402
 from parser.hypothesis import load_hypothesis, search_space  # noqa: E402
 from parser.metrics import now, to_record  # noqa: E402
@@ -68,7 +69,7 @@ def make_log(run_dir: Path, n: int, executor: SimExecutor, hypothesis) -> list:
             config = TrainConfig(**dict(point, seed=seed), experiment_id=eid,
                                  metrics_path=str(paths.metrics(eid)))
             result = executor.run(config, paths, 60)
-            records.append(to_record(result, vars(config), dict(point, seed=seed), {}, now()))
+            records.append(to_record(result, vars(config), {}, now()))
             if len(records) >= n:
                 break
     with open(run_dir / log.LOG_NAME, "w") as f:
@@ -79,7 +80,7 @@ def make_log(run_dir: Path, n: int, executor: SimExecutor, hypothesis) -> list:
 def measure(n: int, repeats: int, world: str) -> dict:
     hypothesis = load_hypothesis(HYPOTHESIS)
     with tempfile.TemporaryDirectory() as tmp:
-        executor = SimExecutor(truth_file(world, Path(tmp)))
+        executor = SimExecutor(load_truth(truth_file(world, Path(tmp))))
         run_dir = Path(tmp) / "run"
         run_dir.mkdir()
         records = make_log(run_dir, n + repeats, executor, hypothesis)
@@ -89,13 +90,13 @@ def measure(n: int, repeats: int, world: str) -> dict:
         study = open_study(run_dir, hypothesis, Space(search_space(hypothesis)), "", resume=True)
         planner = OfflinePlanner(max_seeds=10**6)
         # the first proposal reads the whole log into the planner's ledger: part of resuming
-        planner.propose(study.predictions, study.verdicts, study.records, study.space)
+        planner.propose(study.predictions, study.verdicts, study.records, study.space, (), study.indexes)
         replay = time.perf_counter() - start
         times = []
         for record in extra:
             start = time.perf_counter()
-            study.add(record)
-            planner.propose(study.predictions, study.verdicts, study.records, study.space)
+            study.append(record)
+            planner.propose(study.predictions, study.verdicts, study.records, study.space, (), study.indexes)
             times.append(time.perf_counter() - start)
         open_ = sum(not v.decided for v in study.verdicts.values())
         study.close()

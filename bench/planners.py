@@ -49,9 +49,9 @@ import loop  # noqa: E402
 from bench.sim_cases import case  # noqa: E402
 from executor.sim import SimExecutor  # noqa: E402
 from planner.baselines import GridPlanner, RandomPlanner  # noqa: E402
-from parser import stats  # noqa: E402
+from parser.checker import stats  # noqa: E402
 from parser.hypothesis import config_space  # noqa: E402
-from parser.predictions import compile_all  # noqa: E402
+from parser.compile import compile_all  # noqa: E402
 from planner.offline import OfflinePlanner  # noqa: E402
 from planner.space import Space  # noqa: E402
 
@@ -80,7 +80,8 @@ def run_study(job: tuple[int, str, int]) -> dict:
         study = loop.open_from_args(args)  # load_hypothesis + trajectory.study.open_study
         started = time.perf_counter()
         with contextlib.redirect_stdout(io.StringIO()):
-            reason = loop.research(study, make_planner(planner_name, args, index), SimExecutor(c.truth), args)
+            reason = loop.research(study, make_planner(planner_name, args, index), SimExecutor(c.truth),
+                                   loop.LoopOptions.from_args(args))
         seconds = time.perf_counter() - started
     # the user's own predictions are scored; evolved ones (refinements, children) have
     # no known truth here, and the loop may go on testing them after these are decided

@@ -16,9 +16,11 @@ from dataclasses import dataclass
 
 from scipy.optimize import brentq
 
-from executor.sim import Truth, true_score
+from bench.truth import true_score
+from parser.checker.regions import source_spec
+from parser.sim_truth import Truth
 from parser.hypothesis import config_space
-from parser.predictions import compile_all
+from parser.compile import compile_all
 from parser.schema import Prediction
 from planner.space import Space
 
@@ -121,8 +123,7 @@ def scores_of(truth: Truth, predictions: list[Prediction], config: dict = CONFIG
     space = Space(config_space(config))
     out = {}
     for p in predictions:
-        factor = by_id[p.spec.of].spec.factor if p.spec.kind == "interaction" else p.spec.factor
-        out[p.id] = true_score(truth, p, by_id, space.cells(factor))
+        out[p.id] = true_score(truth, p, by_id, space.cells(source_spec(p, by_id).factor))
     return out
 
 

@@ -39,6 +39,7 @@ import time
 from pathlib import Path
 
 from executor import config as cfg
+from executor.atomic import write_atomic
 from executor.base import RunPaths, RunResult, die_with_parent, fresh_start, outcome, stderr_tail
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -182,7 +183,7 @@ class RayExecutor:
                      f"its node hung)")
             return self._failed(eid, paths, notes, start, attempt, error, "timeout", status="timeout")
         if done["metrics"] is not None:
-            _write_atomic(paths.metrics(eid), done["metrics"])
+            write_atomic(paths.metrics(eid), done["metrics"])
         _write_logs(paths, eid, done["stdout"], notes, done["stderr"])
         result = outcome(eid, done["returncode"], done["timed_out"], done["wall_s"], paths, timeout_s)
         return dataclasses.replace(result, attempts=attempt)
@@ -262,7 +263,3 @@ def _write_logs(paths: RunPaths, eid: str, stdout: str, notes: list[str], stderr
     paths.err(eid).write_text("".join(f"{n}\n" for n in notes) + stderr)
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)

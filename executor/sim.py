@@ -22,7 +22,6 @@ import dataclasses
 import hashlib
 import json
 import math
-import os
 import time
 from pathlib import Path
 from typing import Any
@@ -30,12 +29,13 @@ from typing import Any
 import numpy as np
 
 from executor import config as cfg
-from executor.base import RunPaths, RunResult, outcome
-from executor.sim_truth import SimTruthError, Truth, load_truth  # noqa: F401 (the backend's API)
-from parser import stats
-from parser.schema import Condition, Prediction, PredictionSpec
+from executor.atomic import write_atomic
+from executor.base import DIVERGED_EXIT, RunPaths, RunResult, outcome
+from executor.curve import convergence_step
 
-DIVERGED_EXIT = 3  # the trainer's exit code for a diverged run
+# A `parser.sim_truth.Truth` (loaded and validated there), read here field by field:
+# the parser imports the executor's config, so the executor never imports the parser.
+Truth = Any
 
 
 # --- the response surface -------------------------------------------------------------
@@ -122,8 +122,7 @@ def _metrics(truth: Truth, point: dict, curve: list, n: int | None) -> dict:
     cost = math.prod(_lookup(levels, point.get(f)) or 1.0 for f, levels in truth.step_cost.items())
     seconds = max_steps * truth.seconds_per_step * cost
     final, best = curve[-1][1], min(loss for _, loss in curve)
-    bound = best + 0.1 * max(curve[0][1] - best, 0.0)  # as executor.train.convergence_step
-    conv = next(int(s) for s, loss in curve if loss <= bound)
+    conv = convergence_step(curve)
     return {"final_val_loss": final, "best_val_loss": best, "final_val_bpc": final / math.log(2),
             "val_curve": curve, "convergence_step": conv, "steps": max_steps,
             "convergence_epoch": conv * batch / n if n else None,
@@ -147,8 +146,8 @@ def failure(truth: Truth, point: dict) -> str | None:
 class SimExecutor:
     name = "sim"
 
-    def __init__(self, truth: str | Path | Truth):
-        self.truth = truth if isinstance(truth, Truth) else load_truth(truth)
+    def __init__(self, truth: Truth):
+        self.truth = truth
 
     def run(self, config: cfg.TrainConfig, paths: RunPaths, timeout_s: float) -> RunResult:
         start, eid = time.perf_counter(), config.experiment_id
@@ -168,7 +167,7 @@ class SimExecutor:
         elif timed_out:
             code = None
         else:
-            _write_atomic(Path(config.metrics_path), metrics)
+            write_atomic(config.metrics_path, json.dumps(metrics) + "\n")
         result = outcome(eid, code, timed_out, time.perf_counter() - start, paths, timeout_s)
         return dataclasses.replace(result, metrics_path=Path(config.metrics_path))
 
@@ -181,68 +180,3 @@ def _summary(m: dict) -> str:
                                                "n_train_samples"))
 
 
-def _write_atomic(path: Path, payload: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(payload) + "\n")
-    os.replace(tmp, path)
-
-
-# --- the truth, for scoring verdicts --------------------------------------------------
-
-def true_benefit(truth: Truth, spec: PredictionSpec, cell: dict) -> float | None:
-    """The noise-free benefit of spec.arm over spec.baseline in one cell (`stats.benefit`).
-
-    For steps_to_target it is read off the two noise-free curves with the checker's
-    own `stats.steps_to_target`, so discrete evaluations and a finite horizon count.
-    """
-    arm = simulate(truth, dict(cell, **{spec.factor: spec.arm}), noisy=False)
-    base = simulate(truth, dict(cell, **{spec.factor: spec.baseline}), noisy=False)
-    if spec.metric == "steps_to_target":
-        values = stats.steps_to_target(arm["val_curve"], base["val_curve"])
-    else:
-        values = (arm.get(spec.metric), base.get(spec.metric))
-    if values is None or None in values:
-        return None
-    return stats.benefit(values[0], values[1], spec.direction, spec.relative)
-
-
-def in_region(truth: Truth, spec: PredictionSpec, cell: dict, condition: Condition | None) -> bool:
-    if condition is None:
-        return True
-    point = dict(cell, **{spec.factor: spec.arm})
-    value = _variable(point, condition.variable, n_train_samples(truth, point))
-    if value is None:  # a metric, as the checker reads it off the arm's run
-        value = simulate(truth, point, noisy=False).get(condition.variable)
-    return condition.holds(value)
-
-
-def true_score(truth: Truth, prediction: Prediction, predictions: dict[str, Prediction],
-               cells: list[dict]) -> float | None:
-    """The prediction's true score: > 0 it holds, < 0 it fails, 0 exactly at its threshold.
-
-    comparison:  mean over the region's cells of (benefit + threshold shift), the shift
-                 being `stats.paired_score(1, 1, ...)`, e.g. log(1 - tau); each cell
-                 weighs the same, as under a balanced design.
-    interaction: mean benefit where the compared prediction is measured minus the
-                 mean benefit where this prediction's condition holds.
-    None when the space has no cell for a region.
-    """
-    spec = prediction.spec
-    if spec.kind == "comparison":
-        mean = _mean_benefit(truth, spec, [c for c in cells if in_region(truth, spec, c, spec.condition)])
-        shift = stats.paired_score(1.0, 1.0, spec.direction, spec.threshold, spec.relative)
-        return None if mean is None else mean + shift
-    source = predictions[spec.of].spec
-    inside = [c for c in cells if in_region(truth, source, c, spec.condition)]
-    reference = [c for c in cells if c not in inside and (
-        in_region(truth, source, c, source.condition) if source.condition is not None else True)]
-    if not inside or not reference:
-        return None
-    ref, ins = _mean_benefit(truth, source, reference), _mean_benefit(truth, source, inside)
-    return None if ref is None or ins is None else ref - ins
-
-
-def _mean_benefit(truth: Truth, spec: PredictionSpec, cells: list[dict]) -> float | None:
-    values = [b for c in cells if (b := true_benefit(truth, spec, c)) is not None]
-    return sum(values) / len(values) if values else None

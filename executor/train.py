@@ -30,7 +30,6 @@ import random
 import resource
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -38,6 +37,9 @@ import torch
 import datasets
 import models
 from executor import config as config_mod
+from executor.atomic import write_atomic
+from executor.base import DIVERGED_EXIT
+from executor.curve import convergence_step
 from executor.config import TrainConfig
 from executor.step import (HEALTH_EVERY, CompileFailed, Diverged, Health, LossMeter, check_health,
                            compile_step_model, lm_loss, step_loss, train_step)
@@ -107,14 +109,6 @@ def peak_rss_mb() -> float:
 def peak_gpu_mb(device: torch.device) -> float | None:
     """Peak memory held by tensors since train() reset the counter (model and data included)."""
     return torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else None
-
-
-def convergence_step(val_curve: list[list[float]]) -> int:
-    """First eval step whose val loss is within 10% of the total improvement of the best."""
-    initial = val_curve[0][1]
-    best = min(loss for _, loss in val_curve)
-    bound = best + 0.1 * max(initial - best, 0.0)
-    return next(int(step) for step, loss in val_curve if loss <= bound)
 
 
 def prepare(config: TrainConfig, device: torch.device):
@@ -225,17 +219,6 @@ def summarize(config: TrainConfig, run: dict, corpus, n_train: int, n_params: in
     }
 
 
-def write_atomic(path: str | Path, payload: dict) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w") as out:
-        json.dump(payload, out, indent=2)
-        out.flush()
-        os.fsync(out.fileno())
-    os.replace(tmp, path)
-
-
 def validate(config: TrainConfig) -> None:
     """Types, choices and ranges (executor/config.py's one table), and sizes the model can take."""
     config_mod.check(config)
@@ -311,7 +294,7 @@ def train(config: TrainConfig, dry_run: bool = False, started: float | None = No
     # wall-clock stamps of this run's start and of the moment before the metrics write.
     phases.update(compile=compile_s or 0.0, train=run["train_time_s"])
     metrics.update(phases_s=phases, started_unix=started, finished_unix=time.time())
-    write_atomic(config.metrics_path, metrics)
+    write_atomic(config.metrics_path, json.dumps(metrics, indent=2))
     print_summary(metrics)
     return metrics
 
@@ -336,7 +319,7 @@ def main(argv: list[str] | None = None) -> int:
         train(config, dry_run=args.dry_run, started=started)
     except Diverged as err:
         print(f"error: {err}", file=sys.stderr)
-        return 3
+        return DIVERGED_EXIT
     except (ValueError, TypeError, OSError, CompileFailed, datasets.DatasetUnavailable,
             datasets.ChecksumMismatch) as err:
         # One line: the executor reports the last stderr line as the run's error.

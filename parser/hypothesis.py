@@ -17,7 +17,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
 from executor.config import FACTORS, FIELD_TYPES, TrainConfig, check_value
-from parser.predictions import METRICS, PredictionError, compile_all, format_loc
+from parser.compile import compile_all
+from parser.predictions import METRICS, PredictionError, format_loc
 from parser.schema import Hypothesis, Prediction, PredictionSpec
 from parser.structured import structured_prediction
 
@@ -47,7 +48,7 @@ class _File(BaseModel):
 
 
 @dataclass
-class Unreadable:
+class CompileRequest:
     """A plain-text prediction the parser cannot read, as `compile_fallback` gets it."""
 
     text: str
@@ -77,7 +78,7 @@ def check_prediction(item: dict, pid: str, space: dict[str, list], previous: lis
 
 
 def load_hypothesis(path: str | Path, overrides: list[str] | None = None,
-                    compile_fallback: Callable[[Unreadable], Any] | None = None) -> Hypothesis:
+                    compile_fallback: Callable[[CompileRequest], Any] | None = None) -> Hypothesis:
     """Read, validate and compile a hypothesis file; raises HypothesisError.
 
     `overrides` are `KEY=VALUE` strings (the CLI's --set) that replace or add
@@ -104,9 +105,9 @@ def load_hypothesis(path: str | Path, overrides: list[str] | None = None,
     return _validate(Hypothesis, fields, path, prefix="hypothesis")
 
 
-def _fallback(compile_fallback: Callable[[Unreadable], Any], space: dict[str, list]):
+def _fallback(compile_fallback: Callable[[CompileRequest], Any], space: dict[str, list]):
     def compile_text(text: str, pid: str, previous: list[Prediction], err: PredictionError) -> Prediction:
-        request = Unreadable(text, pid, str(err).split("\n", 1)[0], space, previous)
+        request = CompileRequest(text, pid, str(err).split("\n", 1)[0], space, previous)
         try:
             return request.check(compile_fallback(request))  # the hook's answer is data: check it here
         except Exception as why:  # noqa: BLE001 (a failing LLM is the parser's error plus its reason)

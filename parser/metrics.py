@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
 import platform
 import subprocess
@@ -12,15 +11,10 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from parser.design import config_hash
 from parser.schema import Metrics, ResultRecord
 
 METRICS_LIMIT_BYTES = 16 * 1024 * 1024  # a metrics file is small; anything bigger is broken
-
-
-def config_hash(factors: dict) -> str:
-    """Identity of a design point: the varied values only, canonical JSON, sha256."""
-    canonical = json.dumps(factors, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 
 def now() -> str:
@@ -47,7 +41,7 @@ def read_metrics(path: Path) -> tuple[dict | None, str | None]:
         return None, f"metrics file {path.name}: {field}: {first['msg']}"
 
 
-def to_record(result, config: dict, factors: dict, plan: dict, started_at: str) -> ResultRecord:
+def to_record(result, config: dict, plan: dict, started_at: str) -> ResultRecord:
     """Build the log record; a run that exited 0 without usable metrics is a failure."""
     status, error, metrics = result.status, result.error, None
     cause = result.cause
@@ -58,7 +52,7 @@ def to_record(result, config: dict, factors: dict, plan: dict, started_at: str) 
             cause = "metrics_malformed" if result.metrics_path.exists() else "metrics_missing"
     return ResultRecord(
         experiment_id=result.experiment_id, hypothesis_id=plan.get("hypothesis_id", "H1"),
-        config=config, config_hash=config_hash(factors), seed=config["seed"], status=status, cause=cause,
+        config=config, config_hash=config_hash(config), seed=config["seed"], status=status, cause=cause,
         metrics=metrics, error=error, stderr_tail=None if status == "completed" else result.stderr_tail,
         returncode=result.returncode, wall_time_s=round(result.wall_time_s, 3),
         attempts=getattr(result, "attempts", 1),

@@ -112,28 +112,6 @@ def compile_prediction(text: str, space: Space, previous: list[Prediction]) -> P
                  condition=condition)
 
 
-def compile_all(raw_predictions: list[str | dict], space: Space, fallback=None) -> list[Prediction]:
-    """Compile a hypothesis' predictions in order, with ids p1, p2, ...
-
-    `fallback(text, pid, previous, error)` (the LLM compiler, when one is configured)
-    gets each plain string this parser cannot read; it returns the `Prediction` or
-    raises `PredictionError`.
-    """
-    done: list[Prediction] = []
-    for index, item in enumerate(raw_predictions):
-        try:
-            try:
-                done.append(_compile_item(item, f"p{index + 1}", space, done))
-            except PredictionError as err:
-                if fallback is None or not isinstance(item, str):
-                    raise
-                done.append(fallback(item, f"p{index + 1}", list(done), err))
-        except PredictionError as err:
-            err.index = index
-            raise
-    return done
-
-
 def format_loc(loc: tuple) -> str:
     """pydantic's `loc` as a field path: ('spec', 'condition', 'op') -> spec.condition.op."""
     out = ""
@@ -456,15 +434,3 @@ def _equivalence_arms(low: str, text: str, space: Space) -> tuple[str, Any, Any]
 
 def _cut(low: str, span: tuple[int, int]) -> str:
     return low[:span[0]] + " " + low[span[1]:]
-
-
-# --- dispatch ----------------------------------------------------------------------
-
-def _compile_item(item: Any, pid: str, space: Space, previous: list[Prediction]) -> Prediction:
-    if isinstance(item, str):
-        spec = compile_prediction(item, space, previous)
-        return Prediction(id=pid, text=item, spec=spec, compiled_by="parser")
-    if isinstance(item, dict):
-        from parser.structured import structured_prediction  # imported here: it builds on this module
-        return structured_prediction(item, pid, space, previous)
-    raise PredictionError(f"a prediction is a string or a mapping, got {item!r}")

@@ -12,22 +12,21 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from parser.checker import Verdict, cell_key
+from parser.checker.verdicts import Verdict
+from parser.checker.regions import source_spec
+from parser.design import run_key
 from parser.schema import Prediction, ResultRecord
-from planner.offline import Proposal
+from planner.base import Indexes, Proposal
 from planner.space import Space
 
 
 def compared_factor(predictions: list[Prediction]) -> str:
-    by_id = {p.id: p for p in predictions}
-    spec = predictions[0].spec
-    return by_id[spec.of].spec.factor if spec.kind == "interaction" else spec.factor
+    return source_spec(predictions[0], {p.id: p for p in predictions}).factor
 
 
 def _tried(records: list[ResultRecord], pending: tuple[dict, ...] = ()) -> set[tuple]:
     """(design point, seed) of every run in the log, whatever its outcome, and of those in flight."""
-    return {(cell_key(r.config, ""), r.seed) for r in records} | \
-        {(cell_key(p, ""), p.get("seed")) for p in pending}
+    return {run_key(r.config) for r in records} | {run_key(p) for p in pending}
 
 
 def _comparison(cell: dict, factor: str, levels: list, seed: int, name: str, why: str,
@@ -37,7 +36,7 @@ def _comparison(cell: dict, factor: str, levels: list, seed: int, name: str, why
 
 
 def _untried_levels(cell: dict, factor: str, levels: list, seed: int, tried: set) -> list:
-    return [v for v in levels if (cell_key(dict(cell, **{factor: v}), ""), seed) not in tried]
+    return [v for v in levels if run_key(dict(cell, **{factor: v}, seed=seed)) not in tried]
 
 
 @dataclass
@@ -49,7 +48,8 @@ class GridPlanner:
     name: str = "grid"
 
     def propose(self, predictions: list[Prediction], verdicts: dict[str, Verdict],
-                records: list[ResultRecord], space: Space, pending: tuple[dict, ...] = ()) -> Proposal | None:
+                records: list[ResultRecord], space: Space, pending: tuple[dict, ...] = (),
+                indexes: Indexes | None = None) -> Proposal | None:
         factor, tried = compared_factor(predictions), _tried(records, pending)
         levels = space.grid[factor]
         for point in space.points():
@@ -76,7 +76,8 @@ class RandomPlanner:
     name: str = "random"
 
     def propose(self, predictions: list[Prediction], verdicts: dict[str, Verdict],
-                records: list[ResultRecord], space: Space, pending: tuple[dict, ...] = ()) -> Proposal | None:
+                records: list[ResultRecord], space: Space, pending: tuple[dict, ...] = (),
+                indexes: Indexes | None = None) -> Proposal | None:
         factor, tried = compared_factor(predictions), _tried(records, pending)
         levels = space.grid[factor]
         seeds = range(self.base_seed, self.base_seed + self.max_seeds)

@@ -21,9 +21,9 @@ import math
 from scipy.stats import norm
 from scipy.stats import t as student_t
 
-from parser import stats
-from parser.checker import judge
-from parser.evidence import Evidence
+from parser.checker import stats
+from parser.checker.verdicts import judge
+from parser.checker.evidence import Evidence
 
 QUADRATURE = 10
 OPEN_FLOOR = 0.25  # bits an undecided prediction is worth at the least

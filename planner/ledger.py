@@ -4,7 +4,7 @@ Which (design point, seed) already ran, the seeds and failures of each design
 cell, the seconds a run of each shape takes, and the finished runs still waiting
 for their seed-paired partner. Reading these from the whole log at every proposal
 made a long study's planning grow with its length; a ledger reads each record once.
-A list that is not the one it has been reading (by identity) starts a new ledger.
+The study owns its ledger (`planner.base.Indexes`) and hands it to the planner.
 """
 from __future__ import annotations
 
@@ -12,15 +12,11 @@ import bisect
 from collections import Counter, defaultdict
 
 from executor.config import FACTORS
-from parser.pairs import cell_key, extends, same
+from parser.checker.pairs import extends
+from parser.design import cell_key, run_key, same
 from parser.schema import PredictionSpec, ResultRecord
 
 SHAPE = ("model", "dataset", "seq_len", "batch_size", "max_steps", "n_layer", "d_model")
-
-
-def run_key(point: dict) -> tuple:
-    """A run's identity in the design: every factor's value and the seed."""
-    return cell_key(point, ""), point.get("seed")
 
 
 def shape(point: dict) -> tuple:
@@ -41,10 +37,10 @@ class Ledger:
         self.by_factor: dict[str, list] = {}  # factor -> [records read, seeds by cell, failures by cell]
         self.waiting: dict[tuple, list] = {}  # spec -> [records read, {partner run_key: record}]
 
-    def extends(self, records: list[ResultRecord]) -> bool:
-        return extends(self.seen, records)
-
     def update(self, records: list[ResultRecord]) -> "Ledger":
+        """Read the records not read yet; `records` must be the log this ledger has been reading."""
+        if not extends(self.seen, records):
+            raise ValueError("a ledger reads one growing log; this list is not the one it has read")
         for r in records[len(self.seen):]:
             self.ran.add(run_key(r.config))
             if r.status == "completed":
@@ -92,16 +88,3 @@ class Ledger:
                 waiting.setdefault(run_key(partner), (r, partner))
         entry[0] = len(self.seen)
         return [w for k, w in waiting.items() if k not in self.ran]
-
-
-_LEDGERS: list[Ledger] = []
-
-
-def ledger(records: list[ResultRecord]) -> Ledger:
-    """The ledger that `records` extends (or a new one), brought up to date."""
-    found = next((g for g in _LEDGERS if g.extends(records)), None) or Ledger()
-    if found in _LEDGERS:
-        _LEDGERS.remove(found)
-    _LEDGERS.insert(0, found)
-    del _LEDGERS[4:]
-    return found.update(records)

@@ -6,12 +6,12 @@ object (`planner/prompt.py`). A reply that is invalid, outside the space or a
 duplicate gets one repair round with the error; then the offline choice runs. Every
 proposal says which happened: planner = llm | llm-repaired | offline-fallback, the
 reason and the study's token count in its rationale, and as data in
-`proposal.extra["llm"]` (parser.schema.LLMInfo: status accepted | repaired | replaced,
+`proposal.llm` (parser.schema.LLMInfo: status accepted | repaired | replaced,
 reason, tokens, study_tokens, calls), so they land in the log.
 
 One `Session` (the chat, the token budget, the running totals) serves every LLM task
-of a study: planning here, compiling and narrating (planner/assist.py) and evolution
-proposals (planner/advisor.py).
+of a study: planning here, compiling (planner/llm_compile.py), narrating
+(planner/llm_narrate.py) and evolution proposals (planner/llm_evolve.py).
 
     python loop.py --hypothesis h.yaml --llm-base-url http://127.0.0.1:8080/v1 --llm-model m
 """
@@ -19,11 +19,12 @@ from __future__ import annotations
 
 import argparse
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
-from parser.checker import Verdict
+from parser.checker.verdicts import Verdict
 from parser.schema import Prediction, ResultRecord
-from planner.offline import MIN_GAIN, OfflinePlanner, Proposal
+from planner.base import Indexes, Proposal
+from planner.offline import MIN_GAIN, OfflinePlanner
 from planner.prompt import build_messages, clean_text, parse_reply, reply_schema, runs_from_reply
 from planner.space import Space
 
@@ -249,15 +250,17 @@ class LLMPlanner:
         return self.session.disabled
 
     def propose(self, predictions: list[Prediction], verdicts: dict[str, Verdict],
-                records: list[ResultRecord], space: Space, pending: tuple[dict, ...] = ()) -> Proposal | None:
-        fallback = self.offline.propose(predictions, verdicts, records, space, pending)
-        if fallback is None or "pair" in fallback.extra:
+                records: list[ResultRecord], space: Space, pending: tuple[dict, ...] = (),
+                indexes: Indexes | None = None) -> Proposal | None:
+        indexes = indexes or Indexes()
+        fallback = self.offline.propose(predictions, verdicts, records, space, pending, indexes)
+        if fallback is None or fallback.pair is not None:
             return fallback  # nothing worth running, or a half-done pair to finish: no choice to make
         if self.session.blocked():
             return self._fallback(fallback, self.session.disabled, 0)
         by_id = {p.id: p for p in predictions}
         open_ = [p for p in predictions if not verdicts[p.id].decided]
-        candidates = [c for c in self.offline.rank(open_, by_id, records, space, pending)
+        candidates = [c for c in self.offline.rank(open_, by_id, records, space, pending, indexes)
                       if c.gain >= MIN_GAIN][:CANDIDATES]
         claim = self.claim or _claim(predictions)
         messages = build_messages(claim, predictions, verdicts, records, candidates, space)
@@ -284,13 +287,12 @@ class LLMPlanner:
         why = clean_text(rationale) or "(no rationale)"
         note = f"[llm {what}" + (f", repaired after: {clean_text(repaired, 160)}" if repaired else "")
         return Proposal(runs, targets, f"{why} {note}; {self.session.tokens()}]", status,
-                        {"llm": self._info(status, repaired or None, tokens)})
+                        llm=self._info(status, repaired or None, tokens))
 
     def _fallback(self, offline: Proposal, reason: str, tokens: int) -> Proposal:
         reason = clean_text(reason, 300)
-        return Proposal(offline.runs, offline.targets,
-                        f"{offline.rationale} [offline fallback: {reason}; {self.session.tokens()}]",
-                        "offline-fallback", dict(offline.extra, llm=self._info("offline-fallback", reason, tokens)))
+        return replace(offline, planner="offline-fallback", llm=self._info("offline-fallback", reason, tokens),
+                       rationale=f"{offline.rationale} [offline fallback: {reason}; {self.session.tokens()}]")
 
 
 def _claim(predictions: list[Prediction]) -> str:

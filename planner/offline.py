@@ -12,24 +12,19 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from parser.checker import Verdict, since
-from parser.evidence import cell_key, gather, same
+from parser.checker.verdicts import Verdict, since
+from parser.checker.evidence import gather
+from parser.checker import regions
+from parser.checker.regions import source_spec
+from parser.design import cell_key, pair_key, run_key, same
 from parser.schema import Prediction, ResultRecord
 from planner.gain import expected_gain, predictive, uncertainty
-from planner.ledger import Ledger, ledger, run_key
+from planner.base import Indexes, Proposal
+from planner.ledger import Ledger
 from planner.space import Space
 
 MAX_CELL_FAILURES = 2  # a cell that crashed this often is left alone
 MIN_GAIN = 0.01  # bits: below this nothing is worth running
-
-
-@dataclass(frozen=True)
-class Proposal:
-    runs: list[dict]  # design points to run, in order; the seed is in each
-    targets: list[str]
-    rationale: str
-    planner: str = "offline"
-    extra: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -45,11 +40,6 @@ class Candidate:
         return self.gain / self.cost
 
 
-def source_spec(prediction: Prediction, by_id: dict[str, Prediction]):
-    spec = prediction.spec
-    return by_id[spec.of].spec if spec.kind == "interaction" else spec
-
-
 @dataclass
 class OfflinePlanner:
     max_seeds: int = 5  # replicates per design cell
@@ -57,51 +47,53 @@ class OfflinePlanner:
     name: str = "offline"
 
     def propose(self, predictions: list[Prediction], verdicts: dict[str, Verdict],
-                records: list[ResultRecord], space: Space, pending: tuple[dict, ...] = ()) -> Proposal | None:
+                records: list[ResultRecord], space: Space, pending: tuple[dict, ...] = (),
+                indexes: Indexes | None = None) -> Proposal | None:
         """The best next run(s). `pending`: design points already started or queued (with
         --workers): they are never proposed again, and a region they will add to is worth
         less, as if each of them had scored what the region is expected to score."""
         by_id = {p.id: p for p in predictions}
         open_ = [p for p in predictions if not verdicts[p.id].decided]
-        book = ledger(records)
-        finish = _unfinished_pair(open_, by_id, book, pending)
+        indexes = indexes or Indexes()
+        finish = _unfinished_pair(open_, by_id, indexes.ledger.update(records), pending)
         if finish:
             return finish
-        ranked = self.rank(open_, by_id, records, space, pending)
+        ranked = self.rank(open_, by_id, records, space, pending, indexes)
         if not ranked or ranked[0].gain < MIN_GAIN:
             return None
         best = ranked[0]
         why = (f"expected gain {best.gain:.3f} bits for {', '.join(best.targets)} in ~{best.cost:.1f} s; "
                f"best of {len(ranked)} candidates")
         return Proposal(list(best.runs), best.targets, why, self.name,
-                        {"gain": round(best.gain, 4), "cost_s": round(best.cost, 2)})
+                        gain=round(best.gain, 4), cost_s=round(best.cost, 2))
 
-    def rank(self, open_: list[Prediction], by_id: dict[str, Prediction],
-             records: list[ResultRecord], space: Space, pending: tuple[dict, ...] = ()) -> list[Candidate]:
+    def rank(self, open_: list[Prediction], by_id: dict[str, Prediction], records: list[ResultRecord],
+             space: Space, pending: tuple[dict, ...] = (), indexes: Indexes | None = None) -> list[Candidate]:
         """Every candidate with its gain, best gain per second first."""
         pool: dict[tuple, Candidate] = {}
-        book = ledger(records)
+        indexes = indexes or Indexes()
+        ledger = indexes.ledger.update(records)
         for prediction in open_:
-            ev = gather(prediction, by_id, since(records, prediction.after))
+            ev = gather(prediction, by_id, since(records, prediction.after), indexes.pairs)
             ev = _with_pending(ev, prediction, by_id, space, pending)
             if uncertainty(ev) == 0.0:
                 continue
             gains = {}  # region -> gain: the same for every cell of a region
-            for runs, region, order in self._cells(prediction, by_id, book, space, pending):
+            for runs, region, order in self._cells(prediction, by_id, ledger, space, pending):
                 if region not in gains:
                     gains[region] = expected_gain(ev, second=region == "second") if region != "unknown" \
                         else 0.5 * uncertainty(ev)  # one run will tell where this cell lies
-                key = tuple(tuple(sorted(r.items())) for r in runs)
-                cand = pool.setdefault(key, Candidate(runs, sum(book.seconds(r) for r in runs), order))
+                key = tuple(run_key(r) for r in runs)
+                cand = pool.setdefault(key, Candidate(runs, sum(ledger.seconds(r) for r in runs), order))
                 cand.gain += gains[region]
                 cand.targets.append(prediction.id)
         return sorted(pool.values(), key=lambda c: (-c.score, c.order))
 
-    def _cells(self, prediction, by_id, book: Ledger, space: Space, pending: tuple[dict, ...]):
+    def _cells(self, prediction, by_id, ledger: Ledger, space: Space, pending: tuple[dict, ...]):
         """(runs, region, order) for the next seed of every usable cell."""
         spec, source = prediction.spec, source_spec(prediction, by_id)
         factor = source.factor if spec.kind != "bound" else ""
-        logged, failed = book.cells(factor)
+        logged, failed = ledger.cells(factor)
         seeds = defaultdict(set)
         for point in pending:
             seeds[cell_key(point, factor)].add(point.get("seed"))
@@ -145,7 +137,7 @@ def _with_pending(ev, prediction: Prediction, by_id: dict[str, Prediction], spac
         if spec.kind == "bound" and spec.factor and not same(point.get(spec.factor), spec.arm):
             continue
         cell = {k: v for k, v in point.items() if k not in (factor, "seed")}
-        groups.setdefault((cell_key(point, factor), point.get("seed")), cell)
+        groups.setdefault(pair_key(point, factor), cell)
     for cell in groups.values():
         region = _region(prediction, source, cell, space)
         if region in ("first", "second"):
@@ -156,32 +148,18 @@ def _with_pending(ev, prediction: Prediction, by_id: dict[str, Prediction], spac
 
 
 def _region(prediction: Prediction, source, cell: dict, space: Space) -> str | None:
-    """Which region of the prediction's evidence a cell adds to: first, second, unknown, None."""
-    spec = prediction.spec
-    inside = space.in_region(cell, spec.condition)
-    if spec.kind != "interaction":
-        return {True: "first", None: "unknown", False: None}[inside]
-    if source.condition is None:
-        reference = None if inside is None else not inside
-    else:
-        reference = space.in_region(cell, source.condition)
-        if inside and source.condition.variable != spec.condition.variable:
-            inside = reference  # scoped inside the comparison's own region
-    if inside:
-        return "second"
-    if inside is None or reference is None:
-        return "unknown"
-    return "first" if reference else None
+    """Which region of the prediction's evidence a cell adds to (`regions.region`), as the space tells."""
+    return regions.region(prediction.spec, source, lambda condition: space.in_region(cell, condition))
 
 
-def _unfinished_pair(open_, by_id, book: Ledger, pending: tuple[dict, ...]) -> Proposal | None:
+def _unfinished_pair(open_, by_id, ledger: Ledger, pending: tuple[dict, ...]) -> Proposal | None:
     """A pair left half-done (a crash, a kill) is finished first, unless its partner is in flight."""
     in_flight = {run_key(p) for p in pending}
     for prediction in open_:
         if prediction.spec.kind == "bound":
             continue
-        for r, partner in book.unpaired(source_spec(prediction, by_id)):
+        for r, partner in ledger.unpaired(source_spec(prediction, by_id)):
             if run_key(partner) not in in_flight:
                 why = f"finishing the pair of {r.experiment_id} (same cell, seed {r.seed})"
-                return Proposal([partner], [prediction.id], why, "offline", {"pair": r.experiment_id})
+                return Proposal([partner], [prediction.id], why, "offline", pair=r.experiment_id)
     return None

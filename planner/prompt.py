@@ -16,9 +16,10 @@ from typing import Optional, Union
 from pydantic import BaseModel, ConfigDict, StrictBool, StrictFloat, StrictInt, StrictStr, ValidationError
 
 from executor.config import FACTORS
-from parser.evidence import cell_key
+from parser.checker.regions import source_spec
+from parser.design import run_key
 from parser.schema import Prediction, ResultRecord
-from planner.offline import Candidate, source_spec
+from planner.offline import Candidate
 from planner.space import Space
 
 MAX_PROMPT_CHARS = 6000  # ~1,500 tokens at ~4 characters a token
@@ -209,8 +210,8 @@ def runs_from_reply(reply: Reply, candidates: list[Candidate], open_: list[Predi
     if reply.seed is None or not 0 <= reply.seed < MAX_SEED:
         raise ReplyError(f"seed must be an integer 0..{MAX_SEED - 1}, got {str(reply.seed)[:40]}")
     runs = _design(reply, by_id[targets[0]], by_id, space)
-    ran = {(cell_key(r.config, ""), r.seed) for r in records} | {(cell_key(p, ""), p.get("seed")) for p in pending}
-    if any((cell_key(run, ""), run["seed"]) in ran for run in runs):
+    ran = {run_key(r.config) for r in records} | {run_key(p) for p in pending}
+    if any(run_key(run) in ran for run in runs):
         raise ReplyError(f"that config with seed {reply.seed} has already run or is running; "
                          f"pick a new seed or config")
     return runs, targets, "own config"

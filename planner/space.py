@@ -11,6 +11,8 @@ import math
 from dataclasses import dataclass, field
 
 from executor.config import FACTORS, TrainConfig, to_dict
+from parser.checker.regions import source_spec
+from parser.design import cell_key
 from parser.schema import Condition, Prediction
 
 _DEFAULTS = {k: v for k, v in to_dict(TrainConfig()).items() if k in FACTORS}
@@ -66,7 +68,7 @@ class Space:
         seen, out = set(), []
         for point in self.points():
             cell = {k: v for k, v in point.items() if k != factor}
-            key = tuple(sorted(cell.items()))
+            key = cell_key(point, factor)
             if key not in seen:
                 seen.add(key)
                 out.append(cell)
@@ -77,15 +79,14 @@ def regions(prediction: Prediction, by_id: dict[str, Prediction]) -> list[Condit
     """The conditions whose cells inform this prediction (two for an interaction)."""
     spec = prediction.spec
     if spec.kind == "interaction":
-        return [spec.condition, by_id[spec.of].spec.condition]
+        return [spec.condition, source_spec(prediction, by_id).condition]
     return [spec.condition]
 
 
 def unreachable_reason(prediction: Prediction, by_id: dict[str, Prediction],
                        space: Space) -> str | None:
     """Why no config in the space can inform this prediction, or None if one can."""
-    spec = prediction.spec
-    factor = by_id[spec.of].spec.factor if spec.kind == "interaction" else spec.factor
+    factor = source_spec(prediction, by_id).factor
     cells = space.cells(factor)
     for condition in regions(prediction, by_id):
         if condition is None or any(space.in_region(c, condition) is not False for c in cells):
@@ -107,8 +108,7 @@ def extension(prediction: Prediction, by_id: dict[str, Prediction], space: Space
     N < X: a smaller dataset_fraction. N > X: a larger one, else a shorter seq_len
     (more, shorter training sequences from the same tokens). None if neither works.
     """
-    spec = prediction.spec
-    factor = by_id[spec.of].spec.factor if spec.kind == "interaction" else spec.factor
+    factor = source_spec(prediction, by_id).factor
     for condition in regions(prediction, by_id):
         if condition is None or condition.variable != "n_train_samples" or not isinstance(condition.value, float):
             continue

@@ -1,10 +1,7 @@
 """Canned result records for tests of the checker, planner and trajectory."""
 from executor.config import TrainConfig, to_dict
-from parser.metrics import config_hash
+from parser.design import config_hash
 from parser.schema import Condition, Prediction, PredictionSpec, ResultRecord
-
-FACTOR_KEYS = ("norm_position", "learning_rate", "dataset_fraction", "seed")
-
 
 def record(eid, norm, seed, loss=2.0, fraction=0.1, lr=3e-4, status="completed", n=1000,
            curve=None, targets=("p1",)):
@@ -14,9 +11,8 @@ def record(eid, norm, seed, loss=2.0, fraction=0.1, lr=3e-4, status="completed",
     if status == "completed":
         metrics = {"final_val_loss": loss, "n_train_samples": n,
                    "val_curve": curve or [[0, 5.0], [100, loss]]}
-    factors = {k: config[k] for k in FACTOR_KEYS}
     return ResultRecord(experiment_id=eid, hypothesis_id="H1", config=config,
-                        config_hash=config_hash(factors), seed=seed, status=status,
+                        config_hash=config_hash(config), seed=seed, status=status,
                         metrics=metrics, error=None if status == "completed" else "boom",
                         targets=list(targets))
 

@@ -1,7 +1,7 @@
 """Baseline planners: a grid walk in the user's order, and a reproducible random draw."""
 from executor.config import TrainConfig, to_dict
-from parser.checker import assess_all, cell_key
-from parser.metrics import config_hash
+from parser.checker.verdicts import assess_all
+from parser.design import cell_key, config_hash
 from parser.schema import ResultRecord
 from planner.baselines import GridPlanner, RandomPlanner
 from planner.space import Space

@@ -3,7 +3,8 @@ import math
 import pytest
 from scipy import stats as sp
 
-from parser.checker import assess_all, find_pairs
+from parser.checker.pairs import find_pairs
+from parser.checker.verdicts import assess_all
 from parser.schema import Condition
 from tests.records import comparison, interaction, pairs, record
 

@@ -63,7 +63,7 @@ def test_a_diverged_curve_embeds_as_null_not_nan():
 def test_the_dashboard_is_rewritten_after_each_experiment(tmp_path):
     h = load_hypothesis(ROOT / "examples" / "quickstart.yaml")
     study = open_study(tmp_path / "run", h, Space(search_space(h)), "", resume=False)
-    study.add(pairs([(2.0, 2.1)])[0])
+    study.append(pairs([(2.0, 2.1)])[0])
     study.close()
     page = (tmp_path / "run" / "dashboard.html").read_text()
     assert len(embedded(page)["graph"]["experiments"]) == 1 and dashboard.REFRESH in page

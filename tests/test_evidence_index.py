@@ -2,9 +2,11 @@
 import math
 import random
 
-from parser import stats
+from parser.checker import stats
 
-from parser.evidence import benefits, cell_key, find_pairs, gather, same
+from parser.checker.evidence import gather
+from parser.checker.pairs import PairIndexes, benefits, find_pairs
+from parser.design import cell_key, same
 from parser.schema import Condition, Prediction, PredictionSpec
 from tests.records import comparison, interaction, record
 
@@ -56,42 +58,42 @@ def test_growing_log_matches_fresh_scan_at_every_step():
              condition=Condition(variable="dataset_fraction", op="<", value=0.5)), bound()]
     by_id = {p.id: p for p in preds}
     log = shuffled_log(120, seed=1)
-    records = []
+    records, indexes = [], PairIndexes()  # kept, as a study keeps its own
     for r in log:
         records.append(r)
         again = fresh(records)
         for p in preds:
-            got, want = gather(p, by_id, records), gather(p, by_id, again)
+            got, want = gather(p, by_id, records, indexes), gather(p, by_id, again)
             assert (got.kind, got.first, got.second, got.noise, got.ids) == \
                    (want.kind, want.first, want.second, want.noise, want.ids), (p.id, len(records))
         assert [(p.arm.experiment_id, p.base.experiment_id)
-                for p in find_pairs(preds[0].spec, records)] == scan(preds[0].spec, records)
-    ev = gather(preds[0], by_id, records)
+                for p in find_pairs(preds[0].spec, records, indexes)] == scan(preds[0].spec, records)
+    ev = gather(preds[0], by_id, records, indexes)
     assert len(ev.first) > 10  # the log did hold pairs
     cells = {}
     for e in benefits(preds[0].spec, records):
-        cells.setdefault(e.cell, []).append(e.z)
+        cells.setdefault(e.cell, []).append(e.score)
     batch = stats.pooled_noise(list(cells.values()), stats.PRIOR_LOG_SCALE)
     assert ev.noise.df == batch.df and math.isclose(ev.noise.scale, batch.scale, rel_tol=1e-12)
     assert len({(r.config["norm_position"], r.seed, r.config["dataset_fraction"]) for r in log}) < len(log)
 
 
 def test_a_list_that_is_not_an_extension_gets_its_own_answer():
-    spec = comparison().spec
+    spec, indexes = comparison().spec, PairIndexes()
     log = shuffled_log(60, seed=2)
-    whole = benefits(spec, log)
+    whole = benefits(spec, log, indexes)
     part = log[:30]
-    assert [p.arm.experiment_id for p, *_ in benefits(spec, part)] == \
+    assert [p.arm.experiment_id for p, *_ in benefits(spec, part, indexes)] == \
            [p.arm.experiment_id for p, *_ in benefits(spec, fresh(part))]
     other = log[30:]  # a slice that starts elsewhere: not a prefix of what was read
-    assert [p.arm.experiment_id for p in find_pairs(spec, other)] == \
+    assert [p.arm.experiment_id for p in find_pairs(spec, other, indexes)] == \
            [p.arm.experiment_id for p in find_pairs(spec, fresh(other))]
-    assert len(benefits(spec, log)) == len(whole)
+    assert len(benefits(spec, log, indexes)) == len(whole)
 
 
 def test_callers_cannot_corrupt_the_index():
-    spec = comparison().spec
+    spec, indexes = comparison().spec, PairIndexes()
     log = shuffled_log(40, seed=3)
-    first = benefits(spec, log)
+    first = benefits(spec, log, indexes)
     first.clear()
-    assert benefits(spec, log) == benefits(spec, fresh(log)) != []
+    assert benefits(spec, log, indexes) == benefits(spec, fresh(log)) != []

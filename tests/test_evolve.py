@@ -1,6 +1,6 @@
 import json
 
-from parser.checker import assess_all
+from parser.checker.verdicts import assess_all
 from parser.schema import Hypothesis
 from planner.space import Space
 from tests.records import comparison, pairs, record

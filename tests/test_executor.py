@@ -10,16 +10,24 @@ from executor.command import CommandExecutor
 from executor.config import TrainConfig
 from executor.local import LocalExecutor
 from executor.ray_backend import RayExecutor
+from executor.sim import SimExecutor
 from parser.metrics import read_metrics
+from parser.sim_truth import Truth
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY = dict(model="transformer_tiny", dataset="synthetic", seq_len=16, batch_size=8,
             max_steps=20, eval_interval=10, eval_batches=2, threads=1)
+# the simulator's failure rule stands in for the trainer's divergence at lr 1e4
+SIM_TRUTH = Truth.model_validate({
+    "curve": {"initial": 5.0, "floor": 2.0, "tau": 60}, "n_train_samples": {"per_fraction": 3076},
+    "noise": {"tau_shared": 0.3, "tau_arm": 0.05, "floor_arm": 0.005},
+    "failures": {"learning_rate": {1e4: "loss diverged at step 1 (loss=nan)"}}})
 
 BACKENDS = {
     "local-fork": lambda: LocalExecutor(fork=True),
     "local-spawn": lambda: LocalExecutor(fork=False),
     "command": lambda: CommandExecutor(f"{sys.executable} {ROOT / 'tests' / 'fake_train.py'}"),
+    "sim": lambda: SimExecutor(SIM_TRUTH),
     "ray": RayExecutor,  # on the module's local Ray instance (ray_instance)
 }
 

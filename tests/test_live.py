@@ -2,7 +2,7 @@ import io
 
 from rich.console import Console
 
-from parser.checker import Verdict
+from parser.checker.verdicts import Verdict
 from tests.records import record
 from trajectory.live import LiveView, PlainView, QuietView, make_view, progress
 

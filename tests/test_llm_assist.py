@@ -11,8 +11,9 @@ from parser import log
 from parser.hypothesis import HypothesisError, load_hypothesis
 from parser.metrics import to_record
 from parser.schema import EvolutionRecord, Hypothesis, LLMInfo, NarrativeRecord
-from planner.advisor import Advisor, attach
-from planner.assist import Compiler, narrate
+from planner.llm_compile import Compiler
+from planner.llm_evolve import Advisor, attach
+from planner.llm_narrate import narrate
 from planner.llm import Chat, Session
 from planner.space import Space
 from tests.records import comparison, pairs
@@ -188,7 +189,7 @@ def decide(study, n=3):
     """Add pairs until p1 is confirmed (three clear pairs do it)."""
     start = len(study.records) + 1
     for r in pairs([(1.5 + 0.01 * i, 2.0) for i in range(n)], start=start):
-        study.add(r)
+        study.append(r)
 
 
 def evolutions(study):
@@ -328,7 +329,7 @@ def test_proposals_stop_at_the_cap_and_at_the_token_budget(tmp_path):
         capped.advisor = Advisor(session(stub), max_adopted=1)
         for r in pairs([(1.5 + 0.01 * i, 2.0) for i in range(4)]):
             r.metrics["final_val_bpc"] = r.metrics["final_val_loss"]
-            capped.add(r)
+            capped.append(r)
     assert len(stub.requests) == 1 and [r.status for r in evolutions(capped)] == ["accepted"]
     poor = new_study(tmp_path / "b")
     with StubServer(default=ok(refine(0.1))) as stub:
@@ -416,7 +417,7 @@ def test_a_runs_log_record_carries_the_planners_llm_info():
                        metrics_path=Path("/nonexistent"), error="boom", stderr_tail="boom")
     info = {"status": "replaced", "reason": "invalid after one repair: x", "tokens": 240, "study_tokens": 900,
             "calls": 5}
-    record = to_record(result, config, {"seed": 0}, {"planner": "offline-fallback", "llm": info}, "now")
+    record = to_record(result, config, {"planner": "offline-fallback", "llm": info}, "now")
     assert record.llm == LLMInfo(**info)
     assert json.loads(record.model_dump_json())["llm"]["study_tokens"] == 900
 

@@ -10,7 +10,7 @@ import pytest
 
 import loop
 from executor.config import FACTORS, TrainConfig, to_dict
-from parser.checker import assess_all
+from parser.checker.verdicts import assess_all
 from parser.schema import LLMInfo
 from planner.llm import Chat, LLMPlanner, add_arguments, make_planner
 from planner.offline import OfflinePlanner
@@ -69,9 +69,9 @@ def test_a_valid_pick_runs_the_offered_candidate_and_counts_tokens():
         proposal, planner = propose(stub)
     assert proposal.planner == "llm"
     assert proposal.runs == offline_choice().runs
-    assert proposal.extra["llm"] == {"status": "accepted", "reason": None, "tokens": 150, "study_tokens": 150,
+    assert proposal.llm == {"status": "accepted", "reason": None, "tokens": 150, "study_tokens": 150,
                                      "calls": 1}
-    LLMInfo.model_validate(proposal.extra["llm"])  # what the run's log record carries
+    LLMInfo.model_validate(proposal.llm)  # what the run's log record carries
     assert "tokens 150 in 1 calls" in proposal.rationale
     request = stub.requests[0]
     assert request["response_format"]["type"] == "json_schema"
@@ -101,7 +101,7 @@ def test_two_invalid_replies_fall_back_to_the_offline_choice_with_the_reason():
         proposal, _ = propose(stub)
     assert proposal.planner == "offline-fallback"
     assert proposal.runs == offline_choice().runs
-    assert "candidate 42 is not an index" in proposal.extra["llm"]["reason"]
+    assert "candidate 42 is not an index" in proposal.llm["reason"]
     assert "offline fallback: invalid after one repair" in proposal.rationale
 
 
@@ -110,7 +110,7 @@ def test_a_config_and_seed_that_already_ran_is_a_duplicate():
     dup = own(seed=0, norm_position="pre", learning_rate=3e-4, dataset_fraction=0.1)
     with StubServer(ok(dup), ok(dup)) as stub:
         proposal, _ = propose(stub, done)
-    assert proposal.planner == "offline-fallback" and "already run" in proposal.extra["llm"]["reason"]
+    assert proposal.planner == "offline-fallback" and "already run" in proposal.llm["reason"]
 
 
 def test_a_429_is_retried_and_then_accepted():
@@ -122,14 +122,14 @@ def test_a_429_is_retried_and_then_accepted():
 def test_a_server_error_that_persists_falls_back_after_bounded_retries():
     with StubServer(default=status(500, "boom")) as stub:
         proposal, planner = propose(stub)
-    assert proposal.planner == "offline-fallback" and "InternalServerError" in proposal.extra["llm"]["reason"]
+    assert proposal.planner == "offline-fallback" and "InternalServerError" in proposal.llm["reason"]
     assert len(stub.requests) == 3 and not planner.disabled  # 1 + 2 retries; the next proposal tries again
 
 
 def test_a_reply_slower_than_the_timeout_falls_back_for_that_proposal():
     with StubServer(default=slow(1.5, ok(pick(0)))) as stub:
         proposal, planner = propose(stub, timeout=0.3)
-    assert proposal.planner == "offline-fallback" and "Timeout" in proposal.extra["llm"]["reason"]
+    assert proposal.planner == "offline-fallback" and "Timeout" in proposal.llm["reason"]
     assert not planner.disabled
 
 
@@ -168,7 +168,7 @@ def test_an_unreachable_server_switches_the_llm_off_for_the_rest_of_the_study():
     first, _ = propose(None, planner=planner)
     second, _ = propose(None, planner=planner)
     assert first.planner == second.planner == "offline-fallback"
-    assert "unreachable" in planner.disabled and "unreachable" in second.extra["llm"]["reason"]
+    assert "unreachable" in planner.disabled and "unreachable" in second.llm["reason"]
 
 
 HOSTILE = {
@@ -235,7 +235,7 @@ def test_a_study_finishes_when_the_server_goes_away_halfway(tmp_path):
     study, executor = loop.open_from_args(args), loop.make_executor(args)
     with StubServer(stop_after=2) as stub:
         planner = LLMPlanner(OfflinePlanner(), Chat(stub.url, "stub", 2.0, retries=0), claim="c")
-        reason = loop.research(study, planner, executor, args)
+        reason = loop.research(study, planner, executor, loop.LoopOptions.from_args(args))
     executor.close()
     study.stop(reason, "now")
     study.close()
@@ -244,15 +244,7 @@ def test_a_study_finishes_when_the_server_goes_away_halfway(tmp_path):
     assert "unreachable" in records_of(tmp_path / "run")[-1]["rationale"]
 
 
-def loop_has_llm_flags() -> bool:
-    return "--llm-base-url" in subprocess.run([sys.executable, str(ROOT / "loop.py"), "--help"],
-                                              capture_output=True, text=True, cwd=ROOT).stdout
-
-
 def test_the_loop_runs_a_study_through_the_llm_planner(tmp_path):
-    if not loop_has_llm_flags():
-        print("skipped: loop.py has no --llm-base-url yet (wire planner.llm.add_arguments/make_planner)")
-        pytest.skip("loop.py has no --llm-base-url flag yet")
     with StubServer() as stub:
         proc = subprocess.run([sys.executable, str(ROOT / "loop.py"), *study_args(tmp_path / "run"),
                                "--llm-base-url", stub.url, "--llm-model", "stub", "--max-experiments", "8"],
@@ -313,7 +305,7 @@ def test_a_real_small_model_plans_a_study_with_every_choice_accounted_for(local_
     study, executor = loop.open_from_args(args), loop.make_executor(args)
     planner = LLMPlanner(OfflinePlanner(), Chat(local_model, "smollm2", 120.0), claim=study.hypothesis.claim)
     started = time.perf_counter()
-    reason = loop.research(study, planner, executor, args)
+    reason = loop.research(study, planner, executor, loop.LoopOptions.from_args(args))
     seconds = time.perf_counter() - started  # the sim runs take milliseconds: this is LLM time
     executor.close()
     study.stop(reason, "now")
@@ -338,8 +330,9 @@ def test_a_real_small_model_compiles_proposes_and_narrates_with_every_outcome_lo
 
     from parser.hypothesis import HypothesisError, load_hypothesis
     from parser.schema import EvolutionRecord, NarrativeRecord
-    from planner.advisor import attach
-    from planner.assist import Compiler, narrate
+    from planner.llm_compile import Compiler
+    from planner.llm_evolve import attach
+    from planner.llm_narrate import narrate
     from planner.llm import Session
     from parser import log
 
@@ -367,7 +360,7 @@ def test_a_real_small_model_compiles_proposes_and_narrates_with_every_outcome_lo
     study, executor = loop.open_from_args(args, session), loop.make_executor(args)
     attach(session, study)
     study.advisor.max_asks = 1  # one question is enough here, and each costs seconds on 2 cores
-    reason = loop.research(study, OfflinePlanner(), executor, args)
+    reason = loop.research(study, OfflinePlanner(), executor, loop.LoopOptions.from_args(args))
     executor.close()
     study.stop(reason, "now")
     narrate(session, study, reason)
@@ -393,5 +386,5 @@ def test_a_run_in_flight_is_a_duplicate_too():
         in_flight = tuple(dict(r, seed=3) for r in offline_choice().runs)
         in_flight = tuple(dict(p, learning_rate=3e-4, dataset_fraction=0.1) for p in in_flight)
         proposal = planner.propose(PREDICTIONS, assess_all(PREDICTIONS, []), [], SPACE, pending=in_flight)
-    assert proposal.planner == "offline-fallback" and "is running" in proposal.extra["llm"]["reason"]
+    assert proposal.planner == "offline-fallback" and "is running" in proposal.llm["reason"]
     assert all(run not in in_flight for run in proposal.runs)

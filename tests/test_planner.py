@@ -1,4 +1,4 @@
-from parser.checker import assess_all
+from parser.checker.verdicts import assess_all
 from parser.schema import Condition
 from planner.offline import OfflinePlanner
 from planner.space import Space, unreachable_reason
@@ -50,7 +50,7 @@ def test_a_half_finished_pair_is_finished_first():
     proposal = propose([comparison()], done)
     assert [r["norm_position"] for r in proposal.runs] == ["post"]
     assert proposal.runs[0]["seed"] == 3
-    assert proposal.extra["pair"] == "exp_0001"
+    assert proposal.pair == "exp_0001"
 
 
 def test_the_least_certain_prediction_is_targeted():
@@ -119,4 +119,4 @@ def test_a_candidate_informing_two_predictions_is_worth_both():
 
 def test_the_rationale_states_the_expected_gain_and_cost():
     proposal = propose([comparison()], [])
-    assert "expected gain" in proposal.rationale and proposal.extra["gain"] > 0
+    assert "expected gain" in proposal.rationale and proposal.gain > 0

@@ -1,7 +1,7 @@
 """The planner benchmark's studies through the real loop: what the planner must keep doing."""
 from bench.planners import fewest_pairs, fewest_runs, run_study, summarize
 from bench.sim_cases import case
-from parser import stats
+from parser.checker import stats
 
 
 def study(index, planner, space="wide"):

@@ -1,7 +1,8 @@
 """The deterministic prediction compiler: plain phrasings -> exact PredictionSpecs."""
 import pytest
 
-from parser.predictions import PredictionError, compile_all, compile_prediction, parse_number
+from parser.compile import compile_all
+from parser.predictions import PredictionError, compile_prediction, parse_number
 from parser.schema import Condition, Prediction, PredictionSpec
 
 SPACE = {

@@ -133,7 +133,7 @@ def test_a_run_lost_with_its_worker_is_resubmitted_under_the_same_id(executor, t
     from parser.metrics import to_record
 
     cfg = asdict(config(paths, "exp_lost"))
-    assert to_record(result, cfg, {}, {}, "").attempts == 2  # the log says it was resubmitted
+    assert to_record(result, cfg, {}, "").attempts == 2  # the log says it was resubmitted
 
 
 def test_a_run_lost_on_every_attempt_fails_as_killed(ray_instance, tmp_path):

@@ -25,7 +25,7 @@ def run_and_record(executor, tmp_path, kind, **overrides):
     eid = f"exp_{kind}"
     config = TrainConfig(experiment_id=eid, metrics_path=str(paths.metrics(eid)), **dict(TINY, **overrides))
     result = executor.run(config, paths, HANG_TIMEOUT_S if kind == "hang" else 120)
-    return to_record(result, vars(config), {"kind": kind}, {}, now()), paths
+    return to_record(result, vars(config), {}, now()), paths
 
 
 # Run in a fresh interpreter: the forkserver is started once per process, with the

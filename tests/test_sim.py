@@ -6,14 +6,15 @@ from pathlib import Path
 
 import pytest
 
-from executor.base import Executor, RunPaths
+from executor.base import RunPaths
 from executor.config import TrainConfig
-from executor.sim import SimExecutor, SimTruthError, Truth, load_truth, simulate, true_score
-from parser import stats
+from bench.truth import true_score
+from executor.sim import SimExecutor, simulate
+from parser.checker import stats
 from parser.hypothesis import load_hypothesis, search_space
 from parser.metrics import read_metrics
+from parser.sim_truth import SimTruthError, Truth, load_truth
 from planner.space import Space
-from tests.test_executor import run as contract_run
 
 ROOT = Path(__file__).resolve().parent.parent
 POINT = dict(model="transformer_tiny", dataset="synthetic", norm_position="pre", learning_rate=1e-3,
@@ -80,33 +81,7 @@ def test_the_true_score_of_the_quickstart_predictions_comes_from_noise_free_curv
     assert p2 > 0.2  # ~0.31 at N = 308 vs ~0.05 at N = 3076
 
 
-# The shared executor contract (tests/test_executor.py), on the sim backend: the same
-# configs, with a truth whose failure rule is the trainer's divergence at lr 1e4.
-CONTRACT = truth(failures={"learning_rate": {1e4: "loss diverged at step 1 (loss=nan)"}})
-
-
-def test_the_sim_backend_satisfies_the_protocol():
-    assert isinstance(SimExecutor(CONTRACT), Executor)
-
-
-def test_a_completed_sim_run_writes_configs_and_a_metrics_file_that_reads_back(tmp_path):
-    result, paths = contract_run(SimExecutor(CONTRACT), tmp_path)
-    assert result.status == "completed"
-    metrics, problem = read_metrics(result.metrics_path)
-    assert problem is None and metrics["final_val_loss"] > 0 and len(metrics["val_curve"]) == 3
-    assert (paths.config_dir / "exp_0001.py").exists() and (paths.config_dir / "exp_0001.json").exists()
-
-
-def test_a_failure_rule_returns_a_failed_result_with_its_error_line_and_no_metrics(tmp_path):
-    result, paths = contract_run(SimExecutor(CONTRACT), tmp_path, learning_rate=1e4)
-    assert result.status == "failed" and result.returncode == 3
-    assert "diverged" in result.error
-    assert not paths.metrics("exp_0001").exists()
-
-
-def test_a_run_whose_simulated_time_exceeds_the_timeout_times_out(tmp_path):
-    result, _ = contract_run(SimExecutor(CONTRACT), tmp_path, timeout=3, max_steps=10**9, eval_interval=10**8)
-    assert result.timed_out and result.wall_time_s < 30
+# The shared executor contract runs on the sim backend in tests/test_executor.py.
 
 
 def test_a_sim_run_reports_the_n_of_its_dataset_fraction(tmp_path):

@@ -4,7 +4,7 @@ import random
 import pytest
 from scipy import stats as sp
 
-from parser import stats
+from parser.checker import stats
 
 
 def test_pooled_noise_with_no_replicates_is_the_prior():

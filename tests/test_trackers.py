@@ -30,7 +30,7 @@ def replay_into(tracker, tmp_path):
     records = log.experiments(log.replay(run_dir / log.LOG_NAME))
     tracker.start("quickstart", hypothesis.model_dump(), tmp_path)
     for i, record in enumerate(records, start=1):
-        study.fold(record)
+        study.apply(record)
         tracker.log_run(record, i)
         tracker.log_confidences(i, study.verdicts)
     tracker.finish("experiment budget spent")

@@ -13,6 +13,7 @@ from executor import config as config_mod
 from executor import step as step_mod
 from executor import train as train_mod
 from executor.config import TrainConfig
+from executor.curve import convergence_step
 
 ROOT = Path(__file__).resolve().parents[1]
 KEYS = {"final_val_loss", "best_val_loss", "final_val_bpc", "val_curve", "train_curve", "convergence_step",
@@ -94,7 +95,7 @@ def test_unavailable_data_exits_2_with_one_error_line(tmp_path, capsys):
     ([[0, 3.0], [10, 3.1]], 0),  # never improved: converged at the start
 ])
 def test_convergence_step_is_the_first_eval_within_10_percent_of_the_improvement(curve, expected):
-    assert train_mod.convergence_step(curve) == expected
+    assert convergence_step(curve) == expected
 
 
 def test_cpu_metrics_record_peak_rss_as_the_memory_and_no_gpu_peak(tmp_path):

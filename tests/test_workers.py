@@ -10,9 +10,9 @@ import pytest
 import loop
 from executor.slots import Slots, parse_workers
 from parser import log
-from parser.checker import assess_all
+from parser.checker.verdicts import assess_all
 from parser.hypothesis import load_hypothesis, search_space
-from planner.ledger import run_key
+from parser.design import run_key
 from planner.offline import OfflinePlanner
 from planner.space import Space
 from tests.records import comparison, pairs
@@ -113,14 +113,15 @@ class SlowSim:
 
 def test_two_workers_overlap_and_the_log_replays_to_the_same_study(tmp_path):
     from executor.sim import SimExecutor
+    from parser.sim_truth import load_truth
     from trajectory.study import open_study
 
     args = loop.parse_args(SIM + ["--max-experiments", "8", "--workers", "2", "--out", str(tmp_path / "run")])
-    args.slots = Slots.plan(2, device="cpu", cpus=2)
     hypothesis = load_hypothesis(args.hypothesis)
     study = loop.open_from_args(args)
-    executor = SlowSim(SimExecutor(ROOT / "examples" / "sim_truth.yaml"))
-    reason = loop.research(study, OfflinePlanner(max_seeds=10), executor, args)
+    executor = SlowSim(SimExecutor(load_truth(ROOT / "examples" / "sim_truth.yaml")))
+    options = loop.LoopOptions.from_args(args, Slots.plan(2, device="cpu", cpus=2))
+    reason = loop.research(study, OfflinePlanner(max_seeds=10), executor, options)
     assert executor.most == 2
     assert len(study.records) == 8 and "budget" in reason
     ids = [r.experiment_id for r in study.records]

@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 from pathlib import Path
 
+from executor.atomic import write_atomic
 from trajectory.figures import compared_factor, curves_by_arm
 
 DASHBOARD_NAME = "dashboard.html"
@@ -53,12 +52,4 @@ def html(graph: dict, records: list) -> str:
 
 
 def write(run_dir: Path, graph: dict, records: list) -> None:
-    path = run_dir / DASHBOARD_NAME
-    fd, tmp = tempfile.mkstemp(dir=run_dir, prefix=f".{DASHBOARD_NAME}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(html(graph, records))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomic(run_dir / DASHBOARD_NAME, html(graph, records))

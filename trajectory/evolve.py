@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import math
 
-from parser.checker import Verdict, judge, since
-from parser.evidence import Evidence, derived, gather, inside
+from parser.checker.verdicts import Verdict, judge, since
+from parser.checker.evidence import Evidence, gather, inside
+from parser.checker.pairs import PairIndexes, derived
 from parser.schema import Condition, Hypothesis, Prediction, ResultRecord
 
 
@@ -29,11 +30,11 @@ def _floor2(x: float) -> float:
 
 
 def refinement(prediction: Prediction, verdict: Verdict, by_id: dict[str, Prediction],
-               records: list[ResultRecord], after: str) -> Prediction | None:
+               records: list[ResultRecord], after: str, indexes: PairIndexes | None = None) -> Prediction | None:
     spec = prediction.spec
     if spec.kind != "comparison" or verdict.status != "refuted" or spec.threshold <= 0:
         return None
-    ev = gather(prediction, by_id, since(records, prediction.after))
+    ev = gather(prediction, by_id, since(records, prediction.after), indexes)
     effect = Evidence("mean", tuple(y - ev.shift for y in ev.first), ev.noise)
     j = judge(effect)
     if j is None or j.status != "confirmed":
@@ -58,7 +59,7 @@ def refinement(prediction: Prediction, verdict: Verdict, by_id: dict[str, Predic
 
 def child(hypothesis: Hypothesis, prediction: Prediction, by_id: dict[str, Prediction],
           records: list[ResultRecord], grid: dict[str, list], after: str,
-          taken: set[str]) -> Hypothesis | None:
+          taken: set[str], indexes: PairIndexes | None = None) -> Hypothesis | None:
     spec = prediction.spec
     if spec.kind != "comparison":
         return None
@@ -68,7 +69,7 @@ def child(hypothesis: Hypothesis, prediction: Prediction, by_id: dict[str, Predi
         if new_id in taken:
             continue
         found = derived(spec, since(records, prediction.after), ("levels", factor),
-                        lambda idx: _levels(spec, idx, factor))
+                        lambda idx: _levels(spec, idx, factor), indexes)
         if found:
             return _child(hypothesis, prediction, factor, *found, after, new_id)
     return None
@@ -107,19 +108,20 @@ def _child(hypothesis, prediction, factor, low, high, j, after, new_id) -> Hypot
                 f"[{lo:.3g}, {hi:.3g}], confidence {j.confidence:.2f}, e-value {j.evidence:.3g}"))
 
 
-def evolve(hypotheses: list[Hypothesis], verdicts: dict[str, Verdict],
-           records: list[ResultRecord], grid: dict[str, list]) -> list[Prediction | Hypothesis]:
+def evolve(hypotheses: list[Hypothesis], verdicts: dict[str, Verdict], records: list[ResultRecord],
+           grid: dict[str, list], indexes: PairIndexes | None = None) -> list[Prediction | Hypothesis]:
     """What the evidence after the latest run calls for (nothing already spawned)."""
+    indexes = indexes or PairIndexes()
     by_id = {p.id: p for h in hypotheses for p in h.predictions}
     taken = {h.id for h in hypotheses} | set(by_id)
     after, changes = records[-1].experiment_id, []
     for h in hypotheses:
         for p in h.predictions:
-            refined = refinement(p, verdicts[p.id], by_id, records, after)
+            refined = refinement(p, verdicts[p.id], by_id, records, after, indexes)
             if refined and refined.id not in taken:
                 changes.append(refined)
                 taken.add(refined.id)
-            spawned = child(h, p, by_id, records, grid, after, taken)
+            spawned = child(h, p, by_id, records, grid, after, taken, indexes)
             if spawned:
                 changes.append(spawned)
                 taken.add(spawned.id)

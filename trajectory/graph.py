@@ -7,12 +7,11 @@ sees the old file or the new one, never half of one.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import asdict
 from pathlib import Path
 
-from parser.checker import Verdict
+from executor.atomic import write_atomic
+from parser.checker.verdicts import Verdict
 from parser.schema import Hypothesis, ResultRecord
 
 TRAJECTORY_NAME = "trajectory.json"
@@ -70,13 +69,4 @@ def _verdict_fields(v: Verdict) -> dict:
 
 
 def write(path: Path, graph: dict) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(graph, f, separators=(",", ":"))  # compact: the C encoder, 5-10x faster
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomic(path, json.dumps(graph, separators=(",", ":")))  # compact: the C encoder, 5-10x faster

@@ -1,9 +1,9 @@
 """A study's run directory and its in-memory state, rebuilt from the log.
 
 Opening a study replays `research_log.jsonl` (that is all `--resume` needs);
-each new record is appended to the log first, then folded into the verdicts,
+each new record is appended to the log first, then applied to the verdicts,
 the evolution of the hypotheses and the confidence history, then the trajectory
-is rewritten. Replay folds the same records in the same order, so a resumed study
+is rewritten. Replay applies the same records in the same order, so a resumed study
 has exactly the state it had when it stopped.
 """
 from __future__ import annotations
@@ -15,8 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from parser import log
-from parser.checker import Verdict, assess_all
+from parser.checker.verdicts import Verdict, assess_all
 from parser.schema import EvolutionRecord, Hypothesis, NarrativeRecord, Prediction, ResultRecord, StopRecord
+from planner.base import Indexes
 from planner.space import Space, extension, unreachable_reason
 from trajectory import dashboard, graph
 from trajectory.evolve import evolve
@@ -45,7 +46,8 @@ class Study:
     lock: object = None  # the open, flocked run_dir/.lock while this process owns the study
     evolutions: list[EvolutionRecord] = field(default_factory=list)  # the LLM's proposals, as logged
     advisor: object = None  # called with the study after each added run (the LLM's proposals)
-    next_write: float = 0.0  # time.monotonic() before which add() leaves the derived files be
+    next_write: float = 0.0  # time.monotonic() before which append() leaves the derived files be
+    indexes: Indexes = field(default_factory=Indexes)  # what has been read of the log, for checker and planner
 
     def __post_init__(self):
         self.hypotheses = self.hypotheses or [self.hypothesis.model_copy(deep=True)]
@@ -75,14 +77,36 @@ class Study:
                 after = self.records[-1].experiment_id if self.records else None
                 self.extensions.append({"factor": name, "value": value, "reason": why, "after": after})
                 self.unreachable.pop(pid)
-        self.verdicts = assess_all(predictions, self.records, self.unreachable)
+        self.verdicts = assess_all(predictions, self.records, self.unreachable, self.indexes.pairs)
 
-    def fold(self, record: ResultRecord) -> None:
-        """Take one finished run into the state: verdicts, evolution, history."""
+    def append(self, record: ResultRecord | EvolutionRecord | NarrativeRecord) -> None:
+        """A new record: logged first, then applied to the state (a narrative is only logged).
+        After a run the derived files are rewritten (paced) and the LLM, if any, looks at
+        the study; after an accepted LLM proposal they are rewritten at once."""
+        log.append(self.log_path, record)
+        if isinstance(record, ResultRecord):
+            self.apply(record)
+            if time.monotonic() >= self.next_write:
+                self.write()
+            if self.advisor is not None:
+                self.advisor(self)
+        elif isinstance(record, EvolutionRecord):
+            self.apply(record)
+            self.write()
+
+    def apply(self, record: ResultRecord | EvolutionRecord) -> None:
+        """Take a logged record into the state; replay applies the log's records the same way."""
+        if isinstance(record, EvolutionRecord):
+            self._apply_evolution(record)
+        else:
+            self._apply_run(record)
+
+    def _apply_run(self, record: ResultRecord) -> None:
+        """One finished run: verdicts, evolution, history."""
         self.records.append(record)
         self.space.observe(record.config, record.metrics)
         self.refresh()
-        changes = evolve(self.hypotheses, self.verdicts, self.records, self.space.grid)
+        changes = evolve(self.hypotheses, self.verdicts, self.records, self.space.grid, self.indexes.pairs)
         for change in changes:
             if isinstance(change, Hypothesis):
                 self.hypotheses.append(change)
@@ -93,16 +117,8 @@ class Study:
             self.refresh()
         self.history.append(graph.history_entry(record.experiment_id, self.verdicts))
 
-    def add(self, record: ResultRecord) -> None:
-        log.append(self.log_path, record)
-        self.fold(record)
-        if time.monotonic() >= self.next_write:
-            self.write()
-        if self.advisor is not None:
-            self.advisor(self)
-
-    def fold_evolution(self, record: EvolutionRecord) -> None:
-        """Take an LLM's proposal into the state; an accepted one adds its prediction or child."""
+    def _apply_evolution(self, record: EvolutionRecord) -> None:
+        """An LLM's proposal; an accepted one adds its prediction or child."""
         self.evolutions.append(record)
         if record.status != "accepted":
             return
@@ -115,15 +131,8 @@ class Study:
             owner.predictions.append(record.prediction.model_copy(deep=True))
         self.refresh()
 
-    def adopt(self, record: EvolutionRecord | NarrativeRecord) -> None:
-        """Log a record from the LLM; an evolution proposal is folded in as replay will fold it."""
-        log.append(self.log_path, record)
-        if isinstance(record, EvolutionRecord):
-            self.fold_evolution(record)
-            self.write()
-
     def write(self, stop_reason: str | None = None) -> dict:
-        """Rewrite the derived files; add() paces this so it takes at most ~5% of the loop
+        """Rewrite the derived files; append() paces this so it takes at most ~5% of the loop
         (a long study's trajectory takes a while to write; the log is the record anyway)."""
         start = time.monotonic()
         g = self._write(stop_reason)
@@ -174,9 +183,9 @@ def open_study(run_dir: Path, hypothesis: Hypothesis, space: Space, source_text:
 
 
 def replay_into(study: Study) -> None:
-    """Fold the log's runs and LLM evolution proposals: the same steps, in the same order, as when it ran."""
+    """Apply the log's runs and LLM evolution proposals: the same steps, in the same order, as when it ran."""
     for record in log.state_records(log.replay(study.log_path)):
-        (study.fold_evolution if isinstance(record, EvolutionRecord) else study.fold)(record)
+        study.apply(record)
 
 
 def _lock(run_dir: Path):

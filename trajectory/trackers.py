@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
-from parser.checker import Verdict
+from parser.checker.verdicts import Verdict
 from parser.schema import ResultRecord
 
 _SECRET = re.compile(r"key|token|secret|password", re.I)

@@ -20,10 +20,10 @@ from parser.hypothesis import check_prediction
 from parser.metrics import now
 from parser.predictions import METRICS
 from parser.schema import EvolutionRecord, Hypothesis, Prediction
-from planner.assist import (MAX_TEXT, SPEC_TOKENS, parse_object, space_lines, spec_schema, validated,
-                            verdict_line, words)
+from planner.llm_compile import MAX_TEXT, SPEC_TOKENS, space_lines, spec_schema, words
+from planner.llm_narrate import verdict_line
 from planner.llm import Session
-from planner.prompt import ReplyError, clean_text
+from planner.prompt import ReplyError, clean_text, parse_object, validated
 from planner.space import unreachable_reason
 
 MAX_ADOPTED = 3  # accepted evolution proposals per study
@@ -71,7 +71,7 @@ class Advisor:
             if len(study.evolutions) >= self.max_asks or self.session.blocked() or \
                     sum(r.status == "accepted" for r in study.evolutions) >= self.max_adopted:
                 return
-            study.adopt(self.propose(study, p))
+            study.append(self.propose(study, p))
 
     @staticmethod
     def _due(study, p: Prediction) -> bool:

@@ -1,7 +1,7 @@
 """From scored pairs to the numbers a prediction is judged on.
 
 A pair is two completed runs identical in every factor but the compared one, with
-the same seed (`parser/pairs.py` finds them, incrementally). Each pair (or, for a
+the same seed (`pairs.py` finds them, incrementally). Each pair (or, for a
 bound, each run) gives one score, signed so that the prediction holds when the
 mean score is positive (`stats.paired_score`). `Evidence` holds those scores by
 region plus the pooled seed noise; the checker turns it into a verdict, and the
@@ -13,9 +13,9 @@ import itertools
 import math
 from dataclasses import dataclass, field, replace
 
-from parser import stats
-from parser.pairs import (Index, Pair, Scored, benefits, cell_key, derived, find_pairs,  # noqa: F401
-                          holds, index, metric_values, same)
+from parser.checker import stats
+from parser.checker.pairs import Index, PairIndexes, Scored, holds
+from parser.checker.regions import region, source_spec
 from parser.schema import Prediction, PredictionSpec, ResultRecord
 
 
@@ -58,14 +58,14 @@ def inside(idx: Index, condition_of: PredictionSpec):
                     lambda e: holds(condition, e.record.config, e.record.metrics))
 
 
-def gather(prediction: Prediction, by_id: dict[str, Prediction],
-           records: list[ResultRecord]) -> Evidence:
-    """The prediction's evidence so far (possibly with no scores yet)."""
+def gather(prediction: Prediction, by_id: dict[str, Prediction], records: list[ResultRecord],
+           indexes: PairIndexes | None = None) -> Evidence:
+    """The prediction's evidence so far (possibly with no scores yet), from the study's `indexes`."""
     spec = prediction.spec
-    source = by_id[spec.of].spec if spec.kind == "interaction" else spec
-    idx = index(source, records, bound=spec.kind == "bound")
+    source = source_spec(prediction, by_id)
+    idx = (indexes or PairIndexes()).index(source, records, bound=spec.kind == "bound")
     key = ("evidence", spec.model_dump_json(), source.model_dump_json())
-    return idx.cached(key, lambda: _evidence(spec, source, idx))
+    return idx.remember(key, lambda: _evidence(spec, source, idx))
 
 
 def _evidence(spec: PredictionSpec, source: PredictionSpec, idx: Index) -> Evidence:
@@ -77,35 +77,27 @@ def _evidence(spec: PredictionSpec, source: PredictionSpec, idx: Index) -> Evide
     view = inside(idx, spec)
     if spec.kind == "equivalence":
         margin = math.log1p(spec.threshold) if spec.relative else spec.threshold
-        return Evidence("between", tuple(view.zs), noise, margin=margin, ids=_ids(view))
+        return Evidence("between", tuple(view.scores), noise, margin=margin, ids=_ids(view))
     shift = stats.paired_score(1.0, 1.0, spec.direction, spec.threshold, spec.relative)
-    return Evidence("mean", tuple(e.z + shift for e in view.items), noise, shift=shift, ids=_ids(view))
+    return Evidence("mean", tuple(e.score + shift for e in view.items), noise, shift=shift, ids=_ids(view))
 
 
 def _interaction(spec: PredictionSpec, source: PredictionSpec, idx: Index,
                  noise: stats.Pooled) -> Evidence:
-    """Effect where the comparison was measured minus the effect where `spec.condition` holds.
+    """Effect where the comparison was measured minus the effect where `spec.condition` holds
+    (the regions as `regions.region` draws them)."""
+    def where(e: Scored) -> str | None:
+        return region(spec, source, lambda c: holds(c, e.record.config, e.record.metrics))
 
-    A condition on another variable than the comparison's own is read inside the
-    comparison's region ("smaller at lr = 1e-3" among the N < 5000 runs it is about).
-    """
     def second(e: Scored) -> bool:
-        return in_second_region(spec, source, e.record.config, e.record.metrics)
+        return where(e) == "second"
 
     def reference(e: Scored) -> bool:
-        return not second(e) and holds(source.condition, e.record.config, e.record.metrics)
+        return where(e) == "first"
 
     key = spec.model_dump_json()
     there, here = idx.view(("second", key), second), idx.view(("reference", key), reference)
-    return Evidence("difference", tuple(here.zs), noise, second=tuple(there.zs), ids=_ids(here, there))
-
-
-def in_second_region(spec: PredictionSpec, source: PredictionSpec, config: dict, metrics) -> bool:
-    """Whether a run is where an interaction says the effect is smaller."""
-    if not holds(spec.condition, config, metrics):
-        return False
-    scoped = source.condition is not None and source.condition.variable != spec.condition.variable
-    return holds(source.condition, config, metrics) if scoped else True
+    return Evidence("difference", tuple(here.scores), noise, second=tuple(there.scores), ids=_ids(here, there))
 
 
 def _bound(spec: PredictionSpec, idx: Index) -> Evidence:
@@ -114,4 +106,4 @@ def _bound(spec: PredictionSpec, idx: Index) -> Evidence:
     view = inside(idx, spec)
     prior = stats.PRIOR_ABS_FRACTION * (view.abs_base / len(view.items) if view.items else 1.0)
     noise = idx.view("all", _always).noise(False, prior)
-    return Evidence("mean", tuple(view.zs), noise, ids=_ids(view))
+    return Evidence("mean", tuple(view.scores), noise, ids=_ids(view))

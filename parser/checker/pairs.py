@@ -10,13 +10,12 @@ same way. Pairs are listed in the order they were completed.
 """
 from __future__ import annotations
 
-import math
 from collections import OrderedDict
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Callable, NamedTuple
 
-from executor.config import PLUMBING, TrainConfig
-from parser import stats
+from parser.checker import stats
+from parser.design import cell_key, pair_key, same
 from parser.schema import Condition, PredictionSpec, ResultRecord
 
 
@@ -38,7 +37,7 @@ class Scored(NamedTuple):
     """One usable unit of evidence: a pair (or, for a bound, a run) and its score."""
 
     pair: Pair | None  # None for a bound's run
-    z: float  # the effect (pairs: > 0 favours the arm) or bound - metric
+    score: float  # the effect (pairs: > 0 favours the arm) or bound - metric
     base: float  # the baseline's metric (a bound: the run's metric), for the noise prior
     cell: tuple
     record: ResultRecord  # the arm's run (a bound: the run)
@@ -48,23 +47,6 @@ class Scored(NamedTuple):
         if self.pair is None:
             return (self.record.experiment_id,)
         return self.pair.arm.experiment_id, self.pair.base.experiment_id
-
-
-def same(a, b) -> bool:
-    if isinstance(a, (int, float)) and isinstance(b, (int, float)) and not isinstance(a, bool):
-        return math.isclose(a, b, rel_tol=1e-9)
-    return a == b
-
-
-_DEFAULTS = {f.name: f.default for f in fields(TrainConfig)}
-_UNSET = object()
-
-
-def cell_key(config: dict, factor: str) -> tuple:
-    """The design cell: every factor but `factor` and the seed. A factor at its default
-    counts as absent, so a log written before a config field existed still matches."""
-    return tuple(sorted((k, v) for k, v in config.items()
-                        if k not in PLUMBING and k not in (factor, "seed") and _DEFAULTS.get(k, _UNSET) != v))
 
 
 def holds(condition: Condition | None, config: dict, metrics: dict | None) -> bool:
@@ -98,7 +80,7 @@ class View:
     def __init__(self, keep: Callable[[Scored], bool]):
         self.keep = keep
         self.items: list[Scored] = []
-        self.zs: list[float] = []  # the items' scores
+        self.scores: list[float] = []  # the items' scores
         self.ids: list[str] = []  # the experiments behind them
         self.read = 0
         self.cells: dict[tuple, stats.Moments] = {}
@@ -109,9 +91,9 @@ class View:
         for e in entries[self.read:]:
             if self.keep(e):
                 self.items.append(e)
-                self.zs.append(e.z)
+                self.scores.append(e.score)
                 self.ids.extend(e.ids)
-                self.cells.setdefault(e.cell, stats.Moments()).add(e.z)
+                self.cells.setdefault(e.cell, stats.Moments()).add(e.score)
                 self.abs_base += abs(e.base)
         self.read = len(entries)
         return self
@@ -120,7 +102,7 @@ class View:
         """The items' scores grouped by their arm's value of `factor` (kept up to date)."""
         read, groups = self.grouped.setdefault(factor, [0, {}])
         for e in self.items[read:]:
-            groups.setdefault(e.record.config.get(factor), []).append(e.z)
+            groups.setdefault(e.record.config.get(factor), []).append(e.score)
         self.grouped[factor][0] = len(self.items)
         return groups
 
@@ -142,7 +124,7 @@ class Index:
         self.pairs: list[Pair] = []  # every complete pair, scorable or not
         self.scored: list[Scored] = []
         self.views: dict = {}
-        self.memo: dict = {}
+        self.remembered: dict = {}
 
     def extends(self, records: list[ResultRecord]) -> bool:
         return extends(self.seen, records)
@@ -174,7 +156,7 @@ class Index:
         side = "arm" if same(value, spec.arm) else "base" if same(value, spec.baseline) else None
         if side is None:
             return
-        key = (cell_key(r.config, spec.factor), r.seed)
+        key = pair_key(r.config, spec.factor)
         group = self.groups.setdefault(key, {})
         if side in group:
             return
@@ -187,11 +169,11 @@ class Index:
             if z is not None:
                 self._add(Scored(pair, z, values[1], pair.cell, pair.arm))
             else:
-                self.memo.clear()
+                self.remembered.clear()
 
     def _add(self, entry: Scored) -> None:
         self.scored.append(entry)
-        self.memo.clear()
+        self.remembered.clear()
 
     def view(self, key, keep: Callable[[Scored], bool]) -> View:
         """The entries `keep` accepts (`key` names the filter), brought up to date."""
@@ -200,54 +182,62 @@ class Index:
             found = self.views[key] = View(keep)
         return found.update(self.scored)
 
-    def cached(self, key, make):
+    def remember(self, key, make):
         """make(), remembered until the index gains a pair or run."""
-        if key not in self.memo:
-            self.memo[key] = make()
-        return self.memo[key]
+        if key not in self.remembered:
+            self.remembered[key] = make()
+        return self.remembered[key]
 
 
-_INDEXES: OrderedDict[tuple, list[Index]] = OrderedDict()
-_MAX_SPECS, _MAX_LISTS = 64, 4
+class PairIndexes:
+    """One study's indexes, by comparison: what a new record is read into once.
 
-
-def index(spec: PredictionSpec, records: list[ResultRecord], bound: bool = False) -> Index:
-    """The index of `spec` that `records` extends (a new one if none does), brought up to date.
-
-    Bounded: the 64 most recent comparisons, 4 record lists each (the study's log and
-    the slices after the runs that spawned refined predictions).
+    The study owns one and hands it to the checker, evolution and the planner; a
+    fresh one (the default everywhere) reads the records afresh. Bounded: the 64
+    most recent comparisons, 4 record lists each (the study's log and the slices
+    after the runs that spawned refined predictions).
     """
-    key = ("bound", spec.model_dump_json()) if bound else \
-        (spec.factor, repr(spec.arm), repr(spec.baseline), spec.metric, spec.direction, spec.relative)
-    indexes = _INDEXES.setdefault(key, [])
-    _INDEXES.move_to_end(key)
-    found = next((i for i in indexes if i.extends(records)), None)
-    if found is None:
-        found = Index(spec, bound)
-        while len(_INDEXES) > _MAX_SPECS:
-            _INDEXES.popitem(last=False)
-    else:
-        indexes.remove(found)
-    indexes.insert(0, found)  # most recently used first; the least is dropped
-    del indexes[_MAX_LISTS:]
-    found.read(records)
-    return found
+
+    MAX_SPECS, MAX_LISTS = 64, 4
+
+    def __init__(self):
+        self.by_spec: OrderedDict[tuple, list[Index]] = OrderedDict()
+
+    def index(self, spec: PredictionSpec, records: list[ResultRecord], bound: bool = False) -> Index:
+        """The index of `spec` that `records` extends (a new one if none does), brought up to date."""
+        key = ("bound", spec.model_dump_json()) if bound else \
+            (spec.factor, repr(spec.arm), repr(spec.baseline), spec.metric, spec.direction, spec.relative)
+        indexes = self.by_spec.setdefault(key, [])
+        self.by_spec.move_to_end(key)
+        found = next((i for i in indexes if i.extends(records)), None)
+        if found is None:
+            found = Index(spec, bound)
+            while len(self.by_spec) > self.MAX_SPECS:
+                self.by_spec.popitem(last=False)
+        else:
+            indexes.remove(found)
+        indexes.insert(0, found)  # most recently used first; the least is dropped
+        del indexes[self.MAX_LISTS:]
+        found.read(records)
+        return found
 
 
-def find_pairs(spec: PredictionSpec, records: list[ResultRecord]) -> list[Pair]:
-    return list(index(spec, records).pairs)
+def find_pairs(spec: PredictionSpec, records: list[ResultRecord],
+               indexes: PairIndexes | None = None) -> list[Pair]:
+    return list((indexes or PairIndexes()).index(spec, records).pairs)
 
 
-def benefits(spec: PredictionSpec, records: list[ResultRecord]) -> list[Scored]:
+def benefits(spec: PredictionSpec, records: list[ResultRecord],
+             indexes: PairIndexes | None = None) -> list[Scored]:
     """Every usable pair as (pair, effect, baseline value, ...); effect > 0 favours the arm."""
-    return list(index(spec, records).scored)
+    return list((indexes or PairIndexes()).index(spec, records).scored)
 
 
-def derived(spec: PredictionSpec, records: list[ResultRecord], key, make):
+def derived(spec: PredictionSpec, records: list[ResultRecord], key, make, indexes: PairIndexes | None = None):
     """make(index), computed once for each state of the comparison's pairs in `records`.
 
     For what is read from those pairs alone (`key` names it); it is worked out again
     only after a run that completes a pair. `make` must not mutate the index.
     """
-    found = index(spec, records)
-    return found.cached(("derived", spec.model_dump_json(), key), lambda: make(found))
+    found = (indexes or PairIndexes()).index(spec, records)
+    return found.remember(("derived", spec.model_dump_json(), key), lambda: make(found))

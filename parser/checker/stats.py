@@ -25,6 +25,8 @@ import numpy as np
 from scipy.special import stdtr, stdtrit
 from scipy.stats import nct, norm
 
+from executor.curve import convergence_target
+
 PRIOR_DF = 1.0  # nu0: the prior is worth one degree of freedom
 PRIOR_LOG_SCALE = 0.1  # s0 for log-ratios: a 10% seed-to-seed spread before any data
 PRIOR_ABS_FRACTION = 0.05  # s0 for absolute differences: 5% of the metric's magnitude
@@ -143,7 +145,7 @@ def steps_to_target(curve_a: Sequence[Sequence[float]],
     start = min(curve_a[0][1], curve_b[0][1])
     if not start > worse_best:
         return None
-    target = worse_best + 0.1 * (start - worse_best)
+    target = convergence_target(start, worse_best)
     return _first_crossing(curve_a, target), _first_crossing(curve_b, target)
 
 

@@ -1,10 +1,9 @@
-"""What the study's LLM does besides planning, when one is configured (--llm-base-url).
+"""The LLM compiles a prediction the phrase parser can't read, when one is configured.
 
-- `Compiler`: the `compile_fallback` of `load_hypothesis`: a plain-text prediction the
-  deterministic parser can't read becomes the structured spec, checked like one in the
-  YAML (one repair round, then the usual error naming the prediction).
-- `narrate`: one paragraph on the verdicts for the final report, labelled as the LLM's.
-- `planner/advisor.py` builds on the helpers here for refinements and child hypotheses.
+`Compiler` is the `compile_fallback` of `load_hypothesis`: a plain-text prediction the
+deterministic parser can't read becomes the structured spec, checked like one in the
+YAML (one repair round, then the usual error naming the prediction). The helpers here
+(the space and spec schema shown to the LLM) serve `llm_evolve.py` too.
 
 Replies are data: a spec the validators accept, and text for humans (cleaned, cut
 short, escaped by each renderer). A failure costs the study nothing but the feature.
@@ -17,19 +16,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
-from pydantic import BaseModel, ConfigDict, StrictStr
 
-from parser.hypothesis import Unreadable
-from parser.metrics import now
+from parser.hypothesis import CompileRequest
 from parser.predictions import METRICS, PredictionError
-from parser.schema import NarrativeRecord, Prediction
 from planner.llm import Session
-from planner.prompt import ReplyError, clean_text, parse_object, shown_text, validated
+from planner.prompt import clean_text, parse_object
 from planner.space import Space
 
 MAX_TEXT = 300
-MAX_NARRATIVE = 1500
-SPEC_TOKENS, NARRATIVE_TOKENS = 200, 450
+SPEC_TOKENS = 200
 SPEC_FIELDS = ("Spec fields: kind (comparison | equivalence | bound | interaction); metric; direction "
                "(lower | higher: where the arm's metric goes); factor, arm, baseline (two values of that "
                "factor); threshold (relative: 0.2 means 20%; absolute: metric units); relative (true | false); "
@@ -111,7 +106,7 @@ class Compiler:
     reuse: Path | None = None
     compiled: list[dict] = field(default_factory=list)  # per prediction: id and its LLMInfo
 
-    def __call__(self, request: Unreadable) -> dict:
+    def __call__(self, request: CompileRequest) -> dict:
         earlier = self._from_copy(request.text)
         if earlier is not None:
             return earlier
@@ -137,13 +132,13 @@ class Compiler:
                      and item.get("compiled_by") == "llm" and item.get("text") == text), None)
 
 
-def _checked_spec(text: str, request: Unreadable) -> dict:
+def _checked_spec(text: str, request: CompileRequest) -> dict:
     spec = parse_object(text)
     request.check(spec)  # PredictionError (a ValueError) goes back to the model once
     return spec
 
 
-def compile_messages(request: Unreadable) -> list[dict]:
+def compile_messages(request: CompileRequest) -> list[dict]:
     previous = [f"- {p.id} = {p.spec.text()}" for p in request.previous]
     user = [f"Prediction: {json.dumps(clean_text(request.text, 400))}",
             f"A rule-based parser could not read it: {clean_text(request.problem, 200)}",
@@ -154,57 +149,6 @@ def compile_messages(request: Unreadable) -> list[dict]:
               "checks against the results. Use only the factors, values and metrics listed.")
     return [{"role": "system", "content": system}, {"role": "user", "content": "\n".join(user)}]
 
-
-def verdict_line(p: Prediction, v) -> str:
-    conf = "-" if v.confidence is None else f"{v.confidence:.2f}"
-    effect = "" if v.effect is None else f", effect {v.effect:.3g}"
-    interval = "" if not v.interval else f", 90% interval [{v.interval[0]:.3g}, {v.interval[1]:.3g}]"
-    return (f"- {p.id} [{v.status}, confidence {conf}{effect}{interval}, {v.n_pairs} pairs] "
-            f"{clean_text(shown_text(p), 200)}\n  = {p.spec.text()}")
-
-
-# ---- (c) the narrative paragraph ---------------------------------------------------
-
-class NarrativeReply(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    paragraph: StrictStr
-
-
-def _paragraph(text: str) -> str:
-    paragraph = words(validated(NarrativeReply, parse_object(text)).paragraph, MAX_NARRATIVE)
-    if len(paragraph) < 40:
-        raise ReplyError("the paragraph is empty, too short or the placeholder: write three to six plain "
-                         "sentences about these verdicts")
-    return paragraph
-
-
-def narrative_messages(study, stop_reason: str) -> list[dict]:
-    lines = [verdict_line(p, study.verdicts[p.id]) for p in study.predictions]
-    user = [f"Claim: {clean_text(study.hypothesis.claim, 400)}", "Verdicts:", *lines[:12],
-            f"The study stopped after {len(study.records)} runs: {clean_text(stop_reason, 200)}.",
-            "Confirmed and refuted need confidence past 0.9 either way and an e-value past 20; the "
-            "effect is a log-ratio between the arms for relative comparisons.",
-            'Reply with a JSON object whose "paragraph" is three to six plain sentences for a reader of '
-            'the report: what was found, how sure it is, and what is still open.']
-    system = "You summarise the outcome of a research study for its report, faithfully to the numbers given."
-    return [{"role": "system", "content": system}, {"role": "user", "content": "\n".join(user)}]
-
-
-def narrate(session: Session | None, study, stop_reason: str) -> NarrativeRecord | None:
-    """Ask for the report's paragraph and log it (rejected ones too, with the reason); None offline."""
-    if session is None or session.blocked():
-        return None
-    schema = lambda bound: {"type": "object", "additionalProperties": False,  # noqa: E731
-                            "required": ["paragraph"], "properties": {"paragraph": {"type": "string", **bound}}}
-    schemas = {"object": schema({"maxLength": MAX_NARRATIVE}), "grammar": schema({})}  # llama.cpp: no long maxLength
-    paragraph, status, reason, tokens, _ = session.ask_valid(narrative_messages(study, stop_reason), schemas,
-                                                             _paragraph, "narrative", NARRATIVE_TOKENS)
-    record = NarrativeRecord(text=paragraph or "", llm=session.info(status, reason, tokens), logged_at=now())
-    study.adopt(record)
-    return record
-
-
-# ---- wiring -------------------------------------------------------------------------
 
 def compiler(session: Session | None, reuse: Path | None = None) -> Compiler | None:
     """load_hypothesis' compile_fallback: None without an LLM (an unreadable prediction stays an error)."""

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from parser import stats
-from parser.evidence import Evidence, cell_key, find_pairs, gather, same  # noqa: F401 (re-export)
+from parser.checker import stats
+from parser.checker.evidence import Evidence, gather
+from parser.checker.pairs import PairIndexes
 from parser.schema import Prediction, ResultRecord
 
 DECIDE = 0.9  # a prediction is decided once its confidence leaves [0.1, 0.9]
@@ -88,8 +89,8 @@ def since(records: list[ResultRecord], after: str | None) -> list[ResultRecord]:
 
 
 def assess(prediction: Prediction, by_id: dict[str, Prediction], records: list[ResultRecord],
-           unreachable: str | None = None) -> Verdict:
-    ev = gather(prediction, by_id, since(records, prediction.after))
+           unreachable: str | None = None, indexes: PairIndexes | None = None) -> Verdict:
+    ev = gather(prediction, by_id, since(records, prediction.after), indexes)
     j = judge(ev)
     if j is None:
         if unreachable:
@@ -112,7 +113,9 @@ def _effect(prediction: Prediction, ev: Evidence, post: stats.Posterior):
 
 
 def assess_all(predictions: list[Prediction], records: list[ResultRecord],
-               unreachable: dict[str, str] | None = None) -> dict[str, Verdict]:
+               unreachable: dict[str, str] | None = None,
+               indexes: PairIndexes | None = None) -> dict[str, Verdict]:
     by_id = {p.id: p for p in predictions}
     unreachable = unreachable or {}
-    return {p.id: assess(p, by_id, records, unreachable.get(p.id)) for p in predictions}
+    indexes = indexes or PairIndexes()
+    return {p.id: assess(p, by_id, records, unreachable.get(p.id), indexes) for p in predictions}
