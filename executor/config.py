@@ -27,6 +27,14 @@ class TrainConfig:
     dropout: float = 0.0
     n_layer: int | None = None  # None = the model's default
     d_model: int | None = None
+    # Architecture and optimizer flags; each default is the trainer as it was before them.
+    n_head: int | None = None  # None = the model's default; must divide d_model
+    norm_type: str = "layernorm"  # layernorm | rmsnorm
+    activation: str = "gelu"  # gelu | relu | swiglu
+    pos_encoding: str = "learned"  # learned | rope
+    optimizer: str = "adamw"  # adamw | adam | sgd (momentum 0.9) | rmsprop | adagrad
+    lr_schedule: str = "constant"  # constant | cosine | linear: the shape after warmup_steps
+    grad_clip: float = 1.0  # max global grad norm; 0 = off
     dataset_fraction: float = 1.0
     seq_len: int = 256
     batch_size: int = 32
@@ -53,6 +61,11 @@ FIELD_TYPES = {f.name: f.type for f in fields(TrainConfig)}
 # earlier (a hypothesis file), so a bad value fails before any run is spent on it.
 CHOICES = {
     "norm_position": ("pre", "post"),
+    "norm_type": ("layernorm", "rmsnorm"),
+    "activation": ("gelu", "relu", "swiglu"),
+    "pos_encoding": ("learned", "rope"),
+    "optimizer": ("adamw", "adam", "sgd", "rmsprop", "adagrad"),
+    "lr_schedule": ("constant", "cosine", "linear"),
     "precision": ("fp32", "bf16"),
     "compile": (False, True),
 }
