@@ -181,3 +181,26 @@ def test_a_bad_flag_in_a_config_file_exits_2_naming_field_and_value(tmp_path, ca
     (tmp_path / "c.json").write_text(json.dumps({**config_mod.to_dict(config), "optimizer": "lion"}))
     assert train_mod.main([str(tmp_path / "c.json")]) == 2
     assert "optimizer: 'lion' is not one of" in capsys.readouterr().err
+
+
+ALL_NEW_ARCH = {"norm_type": "rmsnorm", "activation": "swiglu", "pos_encoding": "rope"}
+
+
+@pytest.mark.parametrize("flags", [{"norm_type": "rmsnorm"}, {"activation": "swiglu"}, {"pos_encoding": "rope"}])
+def test_each_new_block_runs_under_bf16_autocast_with_fp32_grads(flags):
+    torch.manual_seed(0)
+    model = models.build_model("transformer_tiny", 16, 32, **flags)
+    loss = step_mod.step_loss(TrainConfig(precision="bf16"), model, torch.randint(0, 16, (4, 33)))
+    loss.backward()
+    assert torch.isfinite(loss) and all(p.grad.dtype == torch.float32 for p in model.parameters())
+
+
+def test_the_new_blocks_compile_to_the_same_loss_as_eager(tmp_path):
+    # aot_eager: dynamo and autograd tracing without a C++ build, as in test_train.py.
+    torch.manual_seed(0)
+    model = models.build_model("transformer_tiny", 16, 32, **ALL_NEW_ARCH)
+    batch = torch.randint(0, 16, (4, 33))
+    compiled = torch.compile(model, backend="aot_eager")
+    config = TrainConfig()
+    assert step_mod.step_loss(config, compiled, batch).item() == pytest.approx(
+        step_mod.step_loss(config, model, batch).item(), rel=1e-5)
