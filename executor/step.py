@@ -1,8 +1,9 @@
 """One training step and the watchers around it; executor.train runs the loop.
 
 The step: lr from the schedule (executor/optim.py), forward and loss under the run's
-precision, backward, grad clipping at `grad_clip` (default 1.0; 0 = off), the optimizer. Nothing here waits for the device: the loss
-meters and the NaN/divergence watch keep their sums on it until the loop reads them.
+precision, backward, grad clipping at `grad_clip` (default 1.0; 0 = off), the
+optimizer. Nothing here waits for the device: the loss meters and the NaN/divergence
+watch keep their sums on it until the loop reads them.
 
 What a run may vary about the step:
 - `precision` bf16 autocasts forward and loss; weights, grads and optimizer state stay
