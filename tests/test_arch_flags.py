@@ -133,7 +133,9 @@ def test_a_rope_model_has_no_position_table():
 def test_rotary_scores_depend_only_on_the_relative_position():
     cos, sin = tf.rope_tables(32, 8)
     q, k = torch.randn(1, 2, 10, 8), torch.randn(1, 2, 10, 8)
-    scores = lambda offset: apply_at(q, cos, sin, offset) @ apply_at(k, cos, sin, offset).transpose(-1, -2)  # noqa: E731
+    def scores(offset):
+        return apply_at(q, cos, sin, offset) @ apply_at(k, cos, sin, offset).transpose(-1, -2)
+
     assert torch.allclose(scores(0), scores(13), atol=1e-5)
     assert not torch.allclose(q @ k.transpose(-1, -2), scores(0), atol=1e-3)  # it does rotate
 

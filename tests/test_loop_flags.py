@@ -58,7 +58,8 @@ def test_a_norm_type_study_trains_a_layernorm_and_an_rmsnorm_arm_on_the_same_see
     assert prediction["spec"]["factor"] == "norm_type"
     assert (prediction["spec"]["arm"], prediction["spec"]["baseline"]) == ("rmsnorm", "layernorm")
     assert len(prediction["history"]) == 2
-    assert "norm_type: str = 'rmsnorm'" in (run_dir / "configs" / f"{by_arm['rmsnorm']['experiment_id']}.py").read_text()
+    config_file = run_dir / "configs" / f"{by_arm['rmsnorm']['experiment_id']}.py"
+    assert "norm_type: str = 'rmsnorm'" in config_file.read_text()
 
 
 def test_a_bad_flag_value_in_a_hypothesis_exits_2_naming_it_and_writes_nothing(tmp_path):

@@ -133,7 +133,8 @@ def grad_norm_after_a_step(grad_clip: float) -> float:
     model = models.build_model("transformer_tiny", 16, 32)
     config = TrainConfig(grad_clip=grad_clip, optimizer="sgd", learning_rate=0.0)
     opt = optim.make_optimizer(config, model.parameters(), CPU)
-    step_mod.train_step(config, model, opt, torch.randint(0, 16, (4, 33), generator=torch.Generator().manual_seed(1)), 1)
+    batch = torch.randint(0, 16, (4, 33), generator=torch.Generator().manual_seed(1))
+    step_mod.train_step(config, model, opt, batch, 1)
     return torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in model.parameters()])).item()
 
 
