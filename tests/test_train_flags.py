@@ -205,3 +205,12 @@ def test_the_new_blocks_compile_to_the_same_loss_as_eager(tmp_path):
     config = TrainConfig()
     assert step_mod.step_loss(config, compiled, batch).item() == pytest.approx(
         step_mod.step_loss(config, model, batch).item(), rel=1e-5)
+
+
+def test_the_simulator_keeps_its_noise_draws_when_the_flags_hold_their_defaults():
+    from executor import sim
+
+    flags = {"n_head", "norm_type", "activation", "pos_encoding", "optimizer", "lr_schedule", "grad_clip"}
+    point = {k: v for k, v in config_mod.to_dict(TrainConfig()).items() if k in config_mod.FACTORS}
+    assert not flags & set(sim._factors(point))
+    assert "norm_type" in sim._factors({**point, "norm_type": "rmsnorm"})
