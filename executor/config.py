@@ -28,6 +28,14 @@ class TrainConfig:
     dropout: float = 0.0
     n_layer: int | None = None  # None = the model's default
     d_model: int | None = None
+    # Architecture and optimizer flags; each default is the trainer as it was before them.
+    n_head: int | None = None  # None = the model's default; must divide d_model
+    norm_type: str = "layernorm"  # layernorm | rmsnorm
+    activation: str = "gelu"  # gelu | relu | swiglu
+    pos_encoding: str = "learned"  # learned | rope
+    optimizer: str = "adamw"  # adamw | adam | sgd (momentum 0.9) | rmsprop | adagrad
+    lr_schedule: str = "constant"  # constant | cosine | linear: the shape after warmup_steps
+    grad_clip: float = 1.0  # max global grad norm; 0 = off
     dataset_fraction: float = 1.0
     # Which chunks a fraction < 1 keeps: drawn from the run's seed ("seed": replicates
     # cover data sampling, both arms of a pair share it), or one subset for all ("fixed").
@@ -57,6 +65,11 @@ FIELD_TYPES = {f.name: f.type for f in fields(TrainConfig)}
 # earlier (a hypothesis file), so a bad value fails before any run is spent on it.
 CHOICES = {
     "norm_position": ("pre", "post"),
+    "norm_type": ("layernorm", "rmsnorm"),
+    "activation": ("gelu", "relu", "swiglu"),
+    "pos_encoding": ("learned", "rope"),
+    "optimizer": ("adamw", "adam", "sgd", "rmsprop", "adagrad"),
+    "lr_schedule": ("constant", "cosine", "linear"),
     "precision": ("fp32", "bf16"),
     "compile": (False, True),
     "data_subset": ("seed", "fixed"),

@@ -83,7 +83,9 @@ def _normal(*key: Any, size: int = 1) -> np.ndarray:
 
 # Config fields added after the simulated worlds were fixed: at their defaults they are
 # left out of the noise keys, so the same truth file and `draw` keep giving the same world.
-_ADDED_LATER = {"precision": "fp32", "compile": False}
+_ADDED_LATER = {"precision": "fp32", "compile": False, "n_head": None, "norm_type": "layernorm",
+                "activation": "gelu", "pos_encoding": "learned", "optimizer": "adamw",
+                "lr_schedule": "constant", "grad_clip": 1.0}
 
 
 def _factors(point: dict) -> dict:

@@ -1,8 +1,9 @@
 """One training step and the watchers around it; executor.train runs the loop.
 
-The step: lr from the schedule, forward and loss under the run's precision, backward,
-grad clipping at GRAD_CLIP, the optimizer. Nothing here waits for the device: the loss
-meters and the NaN/divergence watch keep their sums on it until the loop reads them.
+The step: lr from the schedule (executor/optim.py), forward and loss under the run's
+precision, backward, grad clipping at `grad_clip` (default 1.0; 0 = off), the
+optimizer. Nothing here waits for the device: the loss meters and the NaN/divergence
+watch keep their sums on it until the loop reads them.
 
 What a run may vary about the step:
 - `precision` bf16 autocasts forward and loss; weights, grads and optimizer state stay
@@ -22,10 +23,10 @@ import torch
 import torch.nn.functional as F
 
 from executor.config import TrainConfig
+from executor.optim import lr_at
 
 DIVERGENCE_FACTOR = 3.0
 HEALTH_EVERY = 10  # steps per window of the NaN/divergence watch (judged on the device)
-GRAD_CLIP = 1.0
 
 
 class Diverged(RuntimeError):
@@ -79,12 +80,6 @@ def compile_step_model(config: TrainConfig, model, batch: torch.Tensor):
     if device.type == "cuda":
         torch.cuda.synchronize(device)
     return compiled, time.perf_counter() - start
-
-
-def lr_at(config: TrainConfig, step: int) -> float:
-    if config.warmup_steps > 0 and step < config.warmup_steps:
-        return config.learning_rate * (step + 1) / config.warmup_steps
-    return config.learning_rate
 
 
 def check_health(step: int, mean_loss: float, initial: float) -> None:
@@ -152,6 +147,7 @@ def train_step(config: TrainConfig, model, opt, batch: torch.Tensor, step: int) 
     loss = step_loss(config, model, batch)
     opt.zero_grad(set_to_none=True)
     loss.backward()
-    torch.nn.utils.clip_grad_norm_(model.parameters(), GRAD_CLIP)
+    if config.grad_clip > 0:
+        torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
     opt.step()
     return loss

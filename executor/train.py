@@ -6,11 +6,14 @@ the executor spawns. Imports only the stdlib, numpy, torch, models, datasets and
 executor's config contract and step (executor/step.py: precision, compile, the watchers).
 
 Fixed across runs, so that runs compare: the val windows (the first
-eval_batches * batch_size of the val split), the loss (mean nats/token), the schedule
-(linear warmup for warmup_steps, then constant: convergence speed is then not shaped by
-where a decay happens to end), grad clipping at 1.0, and evaluation itself: always the
-eager model in fp32, whatever `precision` and `compile` say, so a bf16 or compiled arm
-is judged by the weights it learned, not by a different measuring instrument.
+eval_batches * batch_size of the val split), the loss (mean nats/token), and evaluation
+itself: always the eager model in fp32, whatever `precision` and `compile` say, so a
+bf16 or compiled arm is judged by the weights it learned, not by a different measuring
+instrument. What a config may vary about training, with defaults that are the trainer
+before these flags: the optimizer (AdamW), the schedule (linear warmup for warmup_steps,
+then constant: convergence speed is then not shaped by where a decay happens to end;
+cosine and linear decay to zero at max_steps are the alternatives, executor/optim.py),
+and grad clipping (global norm 1.0; 0 = off).
 
 The step loop makes no host sync: batches are indexed on the device from a
 per-epoch permutation copied there once, losses are summed on the device, and the
@@ -41,6 +44,7 @@ from executor.atomic import write_atomic
 from executor.base import DIVERGED_EXIT
 from executor.curve import convergence_step
 from executor.config import TrainConfig
+from executor.optim import make_optimizer
 from executor.step import (HEALTH_EVERY, CompileFailed, Diverged, Health, LossMeter, check_health,
                            compile_step_model, lm_loss, step_loss, train_step)
 
@@ -126,13 +130,10 @@ def build(config: TrainConfig, vocab_size: int, device: torch.device):
     # Re-seed right before init: weights depend only on the seed and the shapes.
     torch.manual_seed(config.seed)
     model = models.build_model(config.model, vocab_size, config.seq_len, config.norm_position,
-                               config.dropout, config.n_layer, config.d_model).to(device)
-    # On a GPU, fused AdamW updates every tensor in one kernel. Elsewhere the key is left
-    # out: fused=False would also switch off the multi-tensor default.
-    fused = {"fused": True} if device.type == "cuda" else {}
-    opt = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay,
-                            **fused)
-    return model, opt
+                               config.dropout, config.n_layer, config.d_model, n_head=config.n_head,
+                               norm_type=config.norm_type, activation=config.activation,
+                               pos_encoding=config.pos_encoding).to(device)
+    return model, make_optimizer(config, model.parameters(), device)
 
 
 def run_dry(config: TrainConfig, model, opt, train_seqs: torch.Tensor) -> dict:

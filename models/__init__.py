@@ -3,12 +3,26 @@
 torch is imported only inside `build_model`: the loop imports this module to validate
 configs and to estimate run cost, and must not pay for a torch import.
 
-Sizes (GPT-2 layout, tied head, see models/transformer.py), parameter counts with
-pre-norm at vocab 256 and seq_len 256:
+Sizes (GPT-2 layout, tied head, see models/transformer.py), parameter counts with the
+default flags (pre-norm, layernorm, gelu, learned positions) at vocab 256 and seq_len 256:
 
 - transformer_small: n_layer=4, n_head=4, d_model=256 -> 3,290,624 parameters
   (post-norm: 3,290,112, no final LayerNorm).
 - transformer_tiny:  n_layer=2, n_head=2, d_model=32  -> 41,856 parameters (post: 41,792); for tests.
+
+The architecture flags, and what each does to that count (d = d_model, L = n_layer,
+h = swiglu_hidden(d)); `n_head` changes nothing:
+
+| flag | transformer_small | transformer_tiny | difference |
+| --- | --- | --- | --- |
+| defaults | 3,290,624 | 41,856 | |
+| norm_type: rmsnorm | 3,288,320 | 41,696 | no norm biases: -(2L+1)d (post-norm: -2Ld) |
+| activation: relu | 3,290,624 | 41,856 | none |
+| activation: swiglu (h = 688 / 88) | 3,308,416 | 42,464 | +L(3dh + 2h - 8d^2 - 4d) |
+| pos_encoding: rope | 3,225,088 | 33,664 | no position table: -seq_len*d |
+
+SwiGLU's hidden size h = 8d/3 rounded up to a multiple of 8 keeps its three
+matrices within 1% of the 4d MLP's two at d=256 (688 vs 682.7; 3% at d=32, h = 88).
 """
 from __future__ import annotations
 
@@ -39,28 +53,47 @@ def spec(name: str) -> ModelSpec:
     return MODELS[name]
 
 
-def resolve_sizes(name: str, n_layer: int | None = None, d_model: int | None = None) -> tuple[int, int, int]:
+def swiglu_hidden(d_model: int) -> int:
+    """SwiGLU's hidden width: 8d/3 (three matrices ~ the 4d MLP's two), rounded up to 8."""
+    return 8 * -(-d_model // 3)  # 8 * ceil((8d/3) / 8), in integers
+
+
+def resolve_sizes(name: str, n_layer: int | None = None, d_model: int | None = None,
+                  n_head: int | None = None) -> tuple[int, int, int]:
     """(n_layer, n_head, d_model) after overrides; rejects sizes the model cannot take."""
     s = spec(name)
     n_layer = s.n_layer if n_layer is None else n_layer
     d_model = s.d_model if d_model is None else d_model
+    n_head = s.n_head if n_head is None else n_head
     if n_layer < 1:
         raise ValueError(f"n_layer must be >= 1, got {n_layer}")
-    if d_model < 1 or d_model % s.n_head:
-        raise ValueError(f"d_model={d_model} must be a positive multiple of n_head={s.n_head} for {name}")
-    return n_layer, s.n_head, d_model
+    if n_head < 1:
+        raise ValueError(f"n_head must be >= 1, got {n_head}")
+    if d_model < 1 or d_model % n_head:
+        raise ValueError(f"d_model={d_model} must be a positive multiple of n_head={n_head} for {name}")
+    return n_layer, n_head, d_model
 
 
 def n_params(name: str, vocab_size: int, seq_len: int, norm_position: str = "pre",
-             n_layer: int | None = None, d_model: int | None = None) -> int:
+             n_layer: int | None = None, d_model: int | None = None, n_head: int | None = None,
+             norm_type: str = "layernorm", activation: str = "gelu", pos_encoding: str = "learned") -> int:
     """Exact parameter count without building the model (the planner's cost model uses it).
 
-    Per block: qkv 3d^2+3d, attn proj d^2+d, MLP 8d^2+5d, two LayerNorms 4d = 12d^2+13d.
-    Plus embeddings (vocab+seq_len)*d, a final LayerNorm 2d for pre-norm; the head is tied.
+    Per block: qkv 3d^2+3d, attn proj d^2+d, MLP 8d^2+5d (swiglu: fc 2hd+2h, proj hd+d),
+    two norms 2d each (rmsnorm: d each). Plus the token embedding vocab*d, the learned
+    position table seq_len*d (none for rope), a final norm for pre-norm; the head is tied.
     """
-    n_layer, _, d = resolve_sizes(name, n_layer, d_model)
-    final_ln = 2 * d if norm_position == "pre" else 0
-    return (vocab_size + seq_len) * d + n_layer * (12 * d * d + 13 * d) + final_ln
+    n_layer, _, d = resolve_sizes(name, n_layer, d_model, n_head)
+    norm = 2 * d if norm_type == "layernorm" else d
+    if activation == "swiglu":
+        h = swiglu_hidden(d)
+        mlp = 3 * h * d + 2 * h + d
+    else:
+        mlp = 8 * d * d + 5 * d
+    block = 4 * d * d + 4 * d + mlp + 2 * norm
+    positions = seq_len * d if pos_encoding == "learned" else 0
+    final_norm = norm if norm_position == "pre" else 0
+    return vocab_size * d + positions + n_layer * block + final_norm
 
 
 def describe(name: str) -> dict:
@@ -77,13 +110,16 @@ def describe(name: str) -> dict:
 
 
 def build_model(name: str, vocab_size: int, seq_len: int, norm_position: str = "pre",
-                dropout: float = 0.0, n_layer: int | None = None, d_model: int | None = None):
+                dropout: float = 0.0, n_layer: int | None = None, d_model: int | None = None,
+                n_head: int | None = None, norm_type: str = "layernorm", activation: str = "gelu",
+                pos_encoding: str = "learned"):
     """A fresh `torch.nn.Module` mapping token ids [b, t] to logits [b, t, vocab].
 
     Weights come from torch's global RNG: call `torch.manual_seed(seed)` first for a
     deterministic init.
     """
-    n_layer, n_head, d_model = resolve_sizes(name, n_layer, d_model)
+    n_layer, n_head, d_model = resolve_sizes(name, n_layer, d_model, n_head)
     from models.transformer import TransformerLM  # lazy: pulls in torch
 
-    return TransformerLM(vocab_size, seq_len, n_layer, n_head, d_model, norm_position, dropout)
+    return TransformerLM(vocab_size, seq_len, n_layer, n_head, d_model, norm_position, dropout,
+                         norm_type, activation, pos_encoding)
