@@ -109,6 +109,8 @@ RANGES = {
     "warmup_steps": Range(0),
     "dropout": Range(0, 1, high_open=True),
     "n_layer": Range(1, 1024),
+    "n_head": Range(1, 1024),
+    "grad_clip": Range(0),  # 0 = off
     "d_model": Range(1, 65536),
     "dataset_fraction": Range(0, 1, low_open=True),
     "seq_len": Range(1, 65536),

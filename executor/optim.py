@@ -62,8 +62,6 @@ def make_optimizer(config: TrainConfig, params, device: torch.device) -> torch.o
     """
     if config.optimizer not in OPTIMIZERS:
         raise ValueError(f"optimizer: {config.optimizer!r} is not one of {', '.join(map(repr, OPTIMIZERS))}")
-    if not (math.isfinite(config.grad_clip) and config.grad_clip >= 0):
-        raise ValueError(f"grad_clip must be a finite number >= 0 (0 = off), got {config.grad_clip}")
     fused = {"fused": True} if device.type == "cuda" and config.optimizer in _FUSED_ON_CUDA else {}
     return OPTIMIZERS[config.optimizer](params, config, fused)
 

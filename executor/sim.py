@@ -85,7 +85,7 @@ def _normal(*key: Any, size: int = 1) -> np.ndarray:
 # left out of the noise keys, so the same truth file and `draw` keep giving the same world.
 _ADDED_LATER = {"precision": "fp32", "compile": False, "n_head": None, "norm_type": "layernorm",
                 "activation": "gelu", "pos_encoding": "learned", "optimizer": "adamw",
-                "lr_schedule": "constant", "grad_clip": 1.0}
+                "lr_schedule": "constant", "grad_clip": 1.0, "data_subset": "seed"}
 
 
 def _factors(point: dict) -> dict:

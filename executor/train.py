@@ -223,7 +223,7 @@ def summarize(config: TrainConfig, run: dict, corpus, n_train: int, n_params: in
 def validate(config: TrainConfig) -> None:
     """Types, choices and ranges (executor/config.py's one table), and sizes the model can take."""
     config_mod.check(config)
-    models.resolve_sizes(config.model, config.n_layer, config.d_model)
+    models.resolve_sizes(config.model, config.n_layer, config.d_model, config.n_head)
 
 
 def free_bytes(device: torch.device) -> int:
@@ -242,7 +242,7 @@ def activation_bytes(config: TrainConfig, vocab_size: int) -> int:
     4 * B*T * (n_layer * (16 d + 2 h T) + 3 V) (per token and layer: the block's
     d-wide and 4d-wide activations, attention scores and probabilities per head; and
     the logits with their softmax and gradient)."""
-    n_layer, n_head, d = models.resolve_sizes(config.model, config.n_layer, config.d_model)
+    n_layer, n_head, d = models.resolve_sizes(config.model, config.n_layer, config.d_model, config.n_head)
     per_token = n_layer * (16 * d + 2 * n_head * config.seq_len) + 3 * vocab_size
     return 4 * config.batch_size * config.seq_len * per_token
 

@@ -320,13 +320,13 @@ def _check_combinations(config: dict[str, Any], path: str | Path) -> None:
 
     where = "hypothesis.initial_config"
     grid = config_space(config)
-    for name, n_layer, d_model in itertools.product(grid["model"], grid.get("n_layer", [None]),
-                                                    grid.get("d_model", [None])):
+    for name, n_layer, d_model, n_head in itertools.product(
+            grid["model"], grid.get("n_layer", [None]), grid.get("d_model", [None]), grid.get("n_head", [None])):
         try:
-            models.resolve_sizes(name, n_layer, d_model)
+            models.resolve_sizes(name, n_layer, d_model, n_head)
         except ValueError as e:
-            raise HypothesisError(f"{path}: {where}.{'d_model' if 'd_model' in str(e) else 'n_layer'}: "
-                                  f"{e} (model {name})") from None
+            field = next(k for k in ("d_model", "n_head", "n_layer") if f"{k}" in str(e))
+            raise HypothesisError(f"{path}: {where}.{field}: {e} (model {name})") from None
     for name, seq_len in itertools.product(grid["dataset"], grid.get("seq_len", [TrainConfig.seq_len])):
         try:
             datasets.check_seq_len(name, seq_len)

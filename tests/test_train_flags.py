@@ -79,10 +79,11 @@ def test_sgd_uses_heavy_ball_momentum():
     assert group["momentum"] == optim.SGD_MOMENTUM == 0.9 and not group["nesterov"]
 
 
-@pytest.mark.parametrize("clip", [-1.0, math.inf, math.nan])
-def test_a_negative_or_non_finite_grad_clip_is_refused_at_build(clip):
-    with pytest.raises(ValueError, match="grad_clip must be a finite number >= 0"):
-        optim.make_optimizer(TrainConfig(grad_clip=clip), [torch.nn.Parameter(torch.zeros(1))], CPU)
+@pytest.mark.parametrize("clip, message", [(-1.0, "must be >= 0"), (math.inf, "must be a finite number"),
+                                           (math.nan, "must be a finite number")])
+def test_a_negative_or_non_finite_grad_clip_is_refused_by_the_range_table(clip, message):
+    with pytest.raises(ValueError, match=f"^grad_clip: {message}"):
+        config_mod.check(TrainConfig(grad_clip=clip))
 
 
 # --- lr_schedule -------------------------------------------------------------------

@@ -43,6 +43,9 @@ OUT_OF_RANGE = [
     ("seq_len", 30000, "seq_len: seq_len=30000 is longer than synthetic's 20000-token val split"),
     ("seed", -1, "seed: must be in [0, 4294967295]"),
     ("learning_rate", ".inf", "learning_rate: expected float"),
+    ("grad_clip", -1, "grad_clip: must be >= 0"),
+    ("n_head", 0, "n_head: must be in [1, 1024]"),
+    ("n_head", 3, "d_model: d_model=32 must be a positive multiple of n_head=3"),
 ]
 
 
@@ -85,7 +88,7 @@ numbers = st.one_of(st.integers(-10**12, 10**12), st.floats(allow_nan=True, allo
 
 
 @FUZZ
-@given(key=st.sampled_from(sorted(set(cfg.RANGES) - {"threads", "n_layer", "d_model"})), value=numbers)
+@given(key=st.sampled_from(sorted(set(cfg.RANGES) - {"threads", "n_layer", "d_model", "n_head"})), value=numbers)
 def test_any_number_loads_exactly_when_the_range_table_allows_it(tmp_path_factory, key, value):
     path = hypothesis_file(tmp_path_factory.mktemp("r"), key, value)
     kind = cfg.FIELD_TYPES[key]
