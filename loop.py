@@ -164,7 +164,7 @@ def finish(run: Run, result, study: Study, args, view, trackers) -> None:
     study.add(record)
     trackers.log_run(record, len(study.records))
     trackers.log_confidences(len(study.records), study.verdicts)
-    view.end_run(record, study.verdicts, len(study.records), args.max_experiments)
+    view.end_run(record, study.verdicts, len(study.records), args.max_experiments, study.predictions)
 
 
 def nothing_left(study: Study) -> str:
