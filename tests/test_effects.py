@@ -35,7 +35,7 @@ def test_an_absolute_comparison_is_the_difference_in_the_metrics_units():
 def test_an_equivalence_is_the_ratio_against_its_margin():
     spec = RELATIVE.model_copy(update={"kind": "equivalence", "threshold": 0.05, "condition": None})
     e = effects.comparison(spec, -math.log(1.01), (-math.log(1.03), -math.log(0.99)))
-    assert e.text() == "pre/post steps_to_target 1.01× [0.99, 1.03]; needs within [0.952, 1.05]"
+    assert e.text() == "pre/post steps_to_target 1.010× [0.990, 1.030]; needs within [0.952, 1.050]"
 
 
 def test_a_bound_is_the_estimated_metric_against_the_bound():

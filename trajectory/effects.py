@@ -36,25 +36,31 @@ class Effect:
     interval: tuple[float, float]
     unit: str  # TIMES for a ratio, "" for the metric's units
     needs: str  # the rule it is judged against: "< 0.80", "within [0.952, 1.05]"
+    rule: tuple = ()  # the same rule as numbers: ("<", 0.8), ("within", (0.952, 1.05))
+    digits: int = 2  # decimals of a ratio: more for a tight equivalence margin
+
+    def _f(self, x: float, bare: bool = False) -> str:
+        return fmt(x, self.unit, bare, self.digits)
 
     def value(self) -> str:
         lo, hi = self.interval
-        return f"{fmt(self.estimate, self.unit)} [{fmt(lo, self.unit, bare=True)}, {fmt(hi, self.unit, bare=True)}]"
+        return f"{self._f(self.estimate)} [{self._f(lo, bare=True)}, {self._f(hi, bare=True)}]"
 
     def text(self) -> str:
         return f"{self.label} {self.value()}; needs {self.needs}"
 
     def as_dict(self) -> dict:
         return {"label": self.label, "estimate": self.estimate, "interval": list(self.interval),
-                "unit": self.unit, "needs": self.needs, "text": self.text()}
+                "unit": self.unit, "needs": self.needs, "text": self.text(),
+                "rule": {"op": self.rule[0], "value": self.rule[1]} if self.rule else None}
 
 
-def fmt(x: float, unit: str = "", bare: bool = False) -> str:
-    """A ratio with two decimals and its ×, a metric value with four significant digits."""
+def fmt(x: float, unit: str = "", bare: bool = False, digits: int = 2) -> str:
+    """A ratio with two decimals (or `digits`) and its ×, a metric value with four significant digits."""
     if not math.isfinite(x):
         return str(x)
     if unit == TIMES:
-        body = f"{x:.2f}" if 0.095 <= abs(x) < 100 else f"{x:.3g}"
+        body = f"{x:.{digits}f}" if 0.095 <= abs(x) < 100 else f"{x:.3g}"
         return body if bare else body + TIMES
     return f"{x:.4g}"
 
@@ -84,30 +90,54 @@ def arms_label(spec: PredictionSpec) -> str:
     return f"{spec.arm}{sep}{spec.baseline} {spec.metric}"
 
 
-def comparison_needs(spec: PredictionSpec) -> str:
+def comparison_rule(spec: PredictionSpec) -> tuple[str, float]:
+    """The threshold in the same terms as the effect: the ratio or difference the claim needs."""
     if spec.relative:
-        return f"< {1 - spec.threshold:.2f}" if spec.direction == "lower" else f"> {1 + spec.threshold:.2f}"
-    return f"< {-spec.threshold:g}" if spec.direction == "lower" else f"> {spec.threshold:g}"
+        return ("<", 1 - spec.threshold) if spec.direction == "lower" else (">", 1 + spec.threshold)
+    return ("<", -spec.threshold) if spec.direction == "lower" else (">", spec.threshold)
+
+
+def comparison_needs(spec: PredictionSpec) -> str:
+    op, value = comparison_rule(spec)
+    return f"{op} {value:.2f}" if spec.relative else f"{op} {value:g}"
+
+
+def equivalence_rule(spec: PredictionSpec) -> tuple[str, tuple[float, float]]:
+    if spec.relative:
+        return "within", (1 / (1 + spec.threshold), 1 + spec.threshold)
+    return "within", (-spec.threshold, spec.threshold)
 
 
 def equivalence_needs(spec: PredictionSpec) -> str:
     if spec.relative:
-        return f"within [{1 / (1 + spec.threshold):.3g}, {1 + spec.threshold:.3g}]"
+        d = _digits(spec)
+        return f"within [{1 / (1 + spec.threshold):.{d}f}, {1 + spec.threshold:.{d}f}]"
     return f"within ±{spec.threshold:g}"
 
 
 def comparison(spec: PredictionSpec, effect: float, interval: tuple[float, float]) -> Effect:
     """A comparison's (or an equivalence's) mean benefit and interval as ratio or difference."""
-    needs = equivalence_needs(spec) if spec.kind == "equivalence" else comparison_needs(spec)
+    if spec.kind == "equivalence":
+        needs, rule = equivalence_needs(spec), equivalence_rule(spec)
+    else:
+        needs, rule = comparison_needs(spec), comparison_rule(spec)
     return Effect(arms_label(spec), in_terms(spec, effect), _ends(spec, interval),
-                  TIMES if spec.relative else "", needs)
+                  TIMES if spec.relative else "", needs, rule, _digits(spec))
+
+
+def _digits(spec: PredictionSpec) -> int:
+    """Decimals that resolve an equivalence margin: 3 for 5%, 4 for 0.4%; else 2."""
+    if spec.kind != "equivalence" or not spec.relative:
+        return 2
+    return max(2, math.ceil(-math.log10(spec.threshold)) + 1)
 
 
 def bound(spec: PredictionSpec, mean: float, interval: tuple[float, float]) -> Effect:
     """A bound: the metric's mean (the verdict already holds it in the metric's units)."""
     arm = f" with {spec.factor} = {spec.arm}" if spec.factor else ""
     op = "<" if spec.direction == "lower" else ">"
-    return Effect(f"mean {spec.metric}{arm}", mean, (min(interval), max(interval)), "", f"{op} {spec.threshold:g}")
+    return Effect(f"mean {spec.metric}{arm}", mean, (min(interval), max(interval)), "", f"{op} {spec.threshold:g}",
+                  (op, spec.threshold))
 
 
 def bound_mean(spec: PredictionSpec, score: float) -> float:
@@ -158,9 +188,9 @@ def weaker(source: PredictionSpec, drop: float, interval: tuple[float, float]) -
     """An interaction's drop in benefit as how much weaker the effect is in the second region."""
     if source.relative:
         lo, hi = sorted(math.exp(x) for x in interval)
-        return Effect("the effect is weaker there by", math.exp(drop), (lo, hi), TIMES, f"> 1.00{TIMES}")
+        return Effect("the effect is weaker there by", math.exp(drop), (lo, hi), TIMES, f"> 1.00{TIMES}", (">", 1.0))
     return Effect(f"the effect is smaller there by ({source.metric})", drop, (min(interval), max(interval)),
-                  "", "> 0")
+                  "", "> 0", (">", 0.0))
 
 
 def short(spec: PredictionSpec, source: PredictionSpec | None, effect: float | None,
