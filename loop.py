@@ -196,7 +196,7 @@ def finish(run: Run, result, study: Study, options: LoopOptions, view, trackers)
     study.append(record)
     trackers.log_run(record, len(study.records))
     trackers.log_confidences(len(study.records), study.verdicts)
-    view.end_run(record, study.verdicts, len(study.records), options.max_experiments)
+    view.end_run(record, study.verdicts, len(study.records), options.max_experiments, study.predictions)
 
 
 def nothing_left(study: Study) -> str:

@@ -28,6 +28,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from models.sizes import swiglu_hidden
+
 
 @dataclass(frozen=True)
 class ModelSpec:
@@ -51,11 +53,6 @@ def spec(name: str) -> ModelSpec:
     if name not in MODELS:
         raise ValueError(f"unknown model {name!r}; valid models: {', '.join(model_names())}")
     return MODELS[name]
-
-
-def swiglu_hidden(d_model: int) -> int:
-    """SwiGLU's hidden width: 8d/3 (three matrices ~ the 4d MLP's two), rounded up to 8."""
-    return 8 * -(-d_model // 3)  # 8 * ceil((8d/3) / 8), in integers
 
 
 def resolve_sizes(name: str, n_layer: int | None = None, d_model: int | None = None,

@@ -10,7 +10,7 @@ import pytest
 from parser.hypothesis import load_hypothesis, search_space
 from planner.space import Space
 from tests.records import pairs
-from tests.sim_study import ROOT, finished_study
+from tests.sim_study import ROOT, finished_study, long_study
 from trajectory import dashboard
 from trajectory.study import open_study
 
@@ -69,14 +69,69 @@ def test_the_dashboard_is_rewritten_after_each_experiment(tmp_path):
     assert len(embedded(page)["graph"]["experiments"]) == 1 and dashboard.REFRESH in page
 
 
-def test_chromium_renders_one_node_per_hypothesis_prediction_and_experiment():
-    dom = chromium("--dump-dom", (finished_study() / "dashboard.html").as_uri())
-    assert 'data-rendered="ok"' in dom and 'id="render-error"' not in dom
+def rendered(run_dir, fragment: str = "") -> str:
+    dom = chromium("--dump-dom", (run_dir / "dashboard.html").as_uri() + fragment)
+    assert 'data-rendered="ok"' in dom, dom[-2000:]
+    assert 'id="render-error"' not in dom and 'id="script-errors"' not in dom
+    return dom
+
+
+def trajectory_of(run_dir) -> dict:
+    return json.loads((run_dir / "trajectory.json").read_text())
+
+
+@pytest.mark.parametrize("study", [finished_study, long_study], ids=["12 runs", "200 runs"])
+def test_chromium_shows_a_verdict_card_per_prediction_with_its_effect_in_its_own_terms(study):
+    dom, g = rendered(study()), trajectory_of(study())
+    cards = re.findall(r'<div class="card (\w+)" data-pid="([^"]+)">(.*?)Definition:', dom, re.S)
+    assert [(status, pid) for status, pid, _ in cards] == [(p["status"], p["id"]) for p in g["predictions"]]
+    p1 = cards[0][2]
+    assert re.search(r"pre/post steps_to_target \d\.\d\d× \[\d\.\d\d, \d\.\d\d\]; needs &lt; 0\.80", p1)
+    assert "e-value" in p1 and "pairs" in p1 and "confidence" in p1
+
+
+@pytest.mark.parametrize("study", [finished_study, long_study], ids=["12 runs", "200 runs"])
+def test_chromium_draws_a_forest_plot_row_per_design_cell(study):
+    dom, g = rendered(study()), trajectory_of(study())
+    for p in g["predictions"]:
+        if not p["found"]["cells"]:
+            continue
+        plot = re.search(rf'<svg [^>]*class="forest" data-pid="{re.escape(p["id"])}">(.*?)</svg>', dom, re.S).group(1)
+        summaries = 2 if p["spec"]["kind"] == "interaction" else 1
+        assert plot.count('class="forest-row"') == len(p["found"]["cells"])
+        assert plot.count('class="forest-row summary"') == summaries
+
+
+@pytest.mark.parametrize("study", [finished_study, long_study], ids=["12 runs", "200 runs"])
+def test_the_graph_draws_hypotheses_predictions_cells_and_one_node_per_pair_not_per_run(study):
+    dom, g = rendered(study()), trajectory_of(study())
     kinds = re.findall(r'class="node" data-kind="(\w+)"', dom)
-    assert (kinds.count("hypothesis"), kinds.count("prediction"), kinds.count("experiment")) == (1, 2, 12)
+    cells = [c for p in g["predictions"] for c in p["found"]["cells"]]
+    assert kinds.count("hypothesis") == len(g["hypotheses"]) and kinds.count("prediction") == len(g["predictions"])
+    assert kinds.count("cell") == len(cells) and kinds.count("pair") == sum(len(c["pairs"]) for c in cells)
+    assert "experiment" not in kinds
+    first = cells[0]["pairs"][0]
+    a, b = first["ids"]
+    assert f'data-kind="pair" data-id="{a}+{b}"><rect' in dom and f"<title>{a} + {b}, seed {first['seed']}: " in dom
 
 
-def test_chromium_takes_a_screenshot_of_the_dashboard(tmp_path):
+def test_the_experiments_table_filters_and_sorts_as_the_address_asks():
+    run = long_study()
+    dom = rendered(run, "#filter=post%20learning_rate=0.003&sort=seed&desc")
+    body = re.search(r"<tbody>(.*?)</tbody>", dom, re.S).group(1)
+    rows = re.findall(r"<tr([^>]*)>(.*?)</tr>", body, re.S)
+    visible = [cells for attrs, cells in rows if "hidden" not in attrs]
+    expected = [e for e in trajectory_of(run)["experiments"]
+                if e["factors"]["norm_position"] == "post" and e["factors"]["learning_rate"] == 0.003]
+    assert len(visible) == len(expected) > 0 and len(rows) == 200
+    seeds = [int(re.findall(r"<td>(.*?)</td>", cells)[5]) for cells in visible]
+    assert seeds == sorted(seeds, reverse=True)
+    assert f"{len(expected)} of 200 runs shown" in dom
+
+
+@pytest.mark.parametrize("study", [finished_study, long_study], ids=["12 runs", "200 runs"])
+def test_chromium_takes_a_screenshot_of_the_dashboard(study, tmp_path):
+    rendered(study())  # no script errors first
     shot = tmp_path / "dashboard.png"
-    chromium("--window-size=1000,1400", f"--screenshot={shot}", (finished_study() / "dashboard.html").as_uri())
+    chromium("--window-size=1250,2400", f"--screenshot={shot}", (study() / "dashboard.html").as_uri())
     assert shot.read_bytes().startswith(b"\x89PNG")

@@ -1,4 +1,5 @@
 """report.md and report.tex: written when a study stops, rebuilt from the log alone."""
+import re
 import shutil
 import subprocess
 
@@ -27,7 +28,8 @@ def test_rebuilding_from_the_log_alone_gives_the_same_report_md(tmp_path):
 def test_the_report_shows_each_prediction_with_verdict_interval_e_value_and_definition():
     text = (finished_study() / "report.md").read_text()
     assert "**p1 (H1):** Val loss converges 20% faster" in text
-    assert "90% interval [" in text and "e-value " in text
+    assert "e-value " in text and re.search(r"Found: pre/post steps_to_target \d\.\d\d× \[\d\.\d\d, \d\.\d\d\]; "
+                                            r"needs < 0\.80", text)
     assert "`steps_to_target[pre] / steps_to_target[post] < 0.8 (paired by seed" in text
 
 

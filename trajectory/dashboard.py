@@ -1,8 +1,13 @@
 """dashboard.html: one self-contained page (inline CSS and JS, the data as embedded JSON).
 
-The page draws the trajectory graph, each prediction's confidence over the
-experiments, the val-loss curves by arm and the experiments table from the JSON
-alone (no network). While the study runs it reloads itself every 10 s; once the
+The page shows, from the JSON alone (no network): a verdict card per prediction
+(its words, exact definition, verdict, confidence, the effect in its own terms with
+its interval, e-value, pairs, and what would decide it while open), a forest plot
+of the effect per design cell, the trajectory as hypotheses -> predictions ->
+design cells -> pairs (one node per pair, details on hover), each prediction's
+confidence over the experiments, the val-loss curves by arm and the experiments
+table (sortable, filterable; `#filter=...&sort=<column>&desc` in the address).
+Script errors are written into the page (`#script-errors`) for headless checks. While the study runs it reloads itself every 10 s; once the
 trajectory has a stop reason it stops reloading. Written atomically, like
 trajectory.json, so a reloading browser never reads half a page.
 """

@@ -42,14 +42,22 @@ def _interval(iv) -> str:
 
 
 def prediction_items(graph: dict) -> list:
+    """Each prediction: its words, the verdict, what was found in its own terms, what would settle it."""
     items = []
     for p in graph["predictions"]:
         by_llm = p.get("compiled_by") == "llm" and p.get("parent")  # its words are the LLM's
+        found = p.get("found") or {}
         runs = [("bold", f"{p['id']} ({p['hypothesis']}):"), ("llm" if by_llm else "", " " + p["text"]),
-                ("", f" -- verdict {p['status']}, confidence {_num(p['confidence'], '.2f')}, "
-                     f"effect {_num(p['effect'])}, 90% interval {_interval(p['interval'])}, "
-                     f"e-value {_num(p['evidence'])}, {p['n_pairs']} pairs. Definition: "),
-                ("code", p["definition"])]
+                ("", " -- "), ("bold", p["status"]),
+                ("", f" (confidence {_num(p['confidence'], '.2f')}, e-value {_num(p['evidence'])}, "
+                     f"{p['n_pairs']} {'runs' if p['spec']['kind'] == 'bound' else 'pairs'}). ")]
+        if found.get("text"):
+            runs.append(("", f"Found: {found['text']}. "))
+        if found.get("sentence"):
+            runs.append(("", f"That is: {found['sentence']}. "))
+        if found.get("to_decide"):
+            runs.append(("", f"To decide: {found['to_decide']['text']}. "))
+        runs += [("", "Definition: "), ("code", p["definition"])]
         if p.get("reason"):
             runs.append(("llm" if by_llm else "", f" ({p['reason']})"))
         items.append(runs)
@@ -166,7 +174,7 @@ def markdown(doc: list) -> str:
 
 _TEX = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
         "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
-        "→": r"$\rightarrow$", "≤": r"$\leq$", "≥": r"$\geq$", "×": r"$\times$", "–": "--", "—": "---"}
+        "→": r"$\rightarrow$", "≤": r"$\leq$", "≥": r"$\geq$", "×": r"$\times$", "±": r"$\pm$", "−": "-", "–": "--", "—": "---"}
 _TEX_RE = re.compile("|".join(re.escape(k) for k in _TEX))
 
 

@@ -19,6 +19,7 @@ from parser.checker.verdicts import Verdict, judge, since
 from parser.checker.evidence import Evidence, gather, inside
 from parser.checker.pairs import PairIndexes, derived
 from parser.schema import Condition, Hypothesis, Prediction, ResultRecord
+from trajectory import effects
 
 
 def _floor2(x: float) -> float:
@@ -54,7 +55,8 @@ def refinement(prediction: Prediction, verdict: Verdict, by_id: dict[str, Predic
         spec=spec.model_copy(update={"threshold": bound}), compiled_by="evolution",
         parent=prediction.id, after=after,
         reason=(f"{prediction.id} refuted at {old} after {verdict.n_pairs} pairs, but the effect is "
-                f"real: 90% interval of the effect [{lo:.3g}, {hi:.3g}] supports {shown}"))
+                f"real: {effects.comparison(spec, j.posterior.mean, (lo, hi)).value()} "
+                f"(90% interval) supports {shown}"))
 
 
 def child(hypothesis: Hypothesis, prediction: Prediction, by_id: dict[str, Prediction],
@@ -104,8 +106,9 @@ def _child(hypothesis, prediction, factor, low, high, j, after, new_id) -> Hypot
         initial_config=hypothesis.initial_config,
         claim=(f"The effect of {spec.factor} ({spec.arm} vs {spec.baseline}) on {spec.metric} "
                f"depends on {factor}"),
-        reason=(f"effect at {factor}={high} minus at {factor}={low}: 90% interval "
-                f"[{lo:.3g}, {hi:.3g}], confidence {j.confidence:.2f}, e-value {j.evidence:.3g}"))
+        reason=(f"the {effects.arms_label(spec)} effect is weaker at {factor}={low} than at {factor}={high} by "
+                f"{effects.weaker(spec, j.posterior.mean, (lo, hi)).value()} (90% interval), "
+                f"confidence {j.confidence:.2f}, e-value {j.evidence:.3g}"))
 
 
 def evolve(hypotheses: list[Hypothesis], verdicts: dict[str, Verdict], records: list[ResultRecord],

@@ -13,6 +13,7 @@ from pathlib import Path
 from executor.atomic import write_atomic
 from parser.checker.verdicts import Verdict
 from parser.schema import Hypothesis, ResultRecord
+from trajectory import findings
 
 TRAJECTORY_NAME = "trajectory.json"
 
@@ -26,10 +27,16 @@ def history_entry(experiment_id: str, verdicts: dict[str, Verdict]) -> dict:
 def build(hypotheses: list[Hypothesis], records: list[ResultRecord], verdicts: dict[str, Verdict],
           history: list[dict], stop_reason: str | None = None) -> dict:
     grid = hypotheses[0].initial_config
+    by_id = {p.id: p for h in hypotheses for p in h.predictions}
+    varying = [k for k, v in grid.items() if isinstance(v, list) and len(v) > 1]
+    seconds = findings.run_seconds(records)
     predictions = [{
         "id": p.id, "hypothesis": h.id, "text": p.text, "spec": p.spec.model_dump(),
         "definition": p.spec.text(), "compiled_by": p.compiled_by, "parent": p.parent,
         "after": p.after, **_verdict_fields(verdicts[p.id]),
+        # the result in the prediction's own terms (effect, interval, cells, what would decide it);
+        # `effect` and `interval` above are the checker's internal scores
+        "found": findings.finding(p, by_id, records, verdicts[p.id], varying, seconds),
         # why it is untestable, else why it was made (the verdict's empty reason used to hide it)
         "reason": verdicts[p.id].reason or p.reason or None,
         "history": [{"experiment_id": e["experiment_id"], "confidence": e["confidence"].get(p.id),

@@ -13,6 +13,8 @@ import sys
 import time
 from pathlib import Path
 
+from trajectory import effects
+
 STEP_LINE = re.compile(r"^step (\d+) \| train ([\d.naninf]+) \| val ([\d.naninf]+) \| ([\d.]+)s")
 
 
@@ -34,9 +36,23 @@ def progress(out_path: Path, max_steps: int) -> tuple[int, float | None, float |
     return None
 
 
-def verdict_text(verdicts: dict) -> str:
+def estimates(verdicts: dict, predictions=None) -> dict[str, str]:
+    """Each verdict's estimate in its prediction's own terms (`trajectory.effects`), where known."""
+    by_id = {p.id: p for p in predictions or []}
+    out = {}
+    for pid, v in verdicts.items():
+        p = by_id.get(pid)
+        source = by_id[p.spec.of].spec if p and p.spec.kind == "interaction" and p.spec.of in by_id else None
+        text = effects.short(p.spec, source, v.effect, v.interval) if p else None
+        if text:
+            out[pid] = text
+    return out
+
+
+def verdict_text(verdicts: dict, predictions=None) -> str:
+    shown = estimates(verdicts, predictions)
     return ", ".join(f"{pid} {v.status}" + (f" {v.confidence:.2f}" if v.confidence is not None else "")
-                     for pid, v in verdicts.items())
+                     + (f" ({shown[pid]})" if pid in shown else "") for pid, v in verdicts.items())
 
 
 class PlainView:
@@ -48,18 +64,18 @@ class PlainView:
     def start_run(self, experiment_id: str, out_path: Path, max_steps: int, done: int, budget: int) -> None:
         pass
 
-    def end_run(self, record, verdicts: dict, done: int, budget: int) -> None:
+    def end_run(self, record, verdicts: dict, done: int, budget: int, predictions=None) -> None:
         loss = (record.metrics or {}).get("final_val_loss")
         what = f"final_val_loss={loss:.4f}" if loss is not None else f"{record.status}: {record.error}"
         print(f"{record.experiment_id} {record.status:9s} {what}  ({record.wall_time_s:.1f}s)  "
-              f"[{done}/{budget}] | {verdict_text(verdicts)}", file=self.stream, flush=True)
+              f"[{done}/{budget}] | {verdict_text(verdicts, predictions)}", file=self.stream, flush=True)
 
     def close(self) -> None:
         pass
 
 
 class QuietView(PlainView):
-    def end_run(self, record, verdicts: dict, done: int, budget: int) -> None:
+    def end_run(self, record, verdicts: dict, done: int, budget: int, predictions=None) -> None:
         pass
 
 
@@ -75,6 +91,7 @@ class LiveView(PlainView):
         self.console = Console(file=self.stream)
         self.running: dict[str, tuple[Path, int, float]] = {}
         self.verdicts: dict = {}
+        self.predictions: list = []
         self.done, self.budget, self.last = 0, 0, []
         self.live = Live(get_renderable=self._render, console=self.console, refresh_per_second=2,
                          transient=True)
@@ -84,9 +101,10 @@ class LiveView(PlainView):
         self.running[experiment_id] = (out_path, max_steps, time.monotonic())
         self.done, self.budget = done, budget
 
-    def end_run(self, record, verdicts: dict, done: int, budget: int) -> None:
+    def end_run(self, record, verdicts: dict, done: int, budget: int, predictions=None) -> None:
         self.running.pop(record.experiment_id, None)
         self.verdicts, self.done, self.budget = verdicts, done, budget
+        self.predictions = predictions or []
         self.live.console.print(self._line(record))
 
     def _line(self, record) -> str:
@@ -107,10 +125,11 @@ class LiveView(PlainView):
             tail = f"step {step}/{max_steps}" + (f"  val {val:.4f}" if val is not None else "") + \
                 (f"  ETA {eta:.0f}s" if eta is not None else f"  {time.monotonic() - started:.0f}s")
             table.add_row(f"{eid}", bar, tail)
+        shown = estimates(self.verdicts, self.predictions)
         for pid, v in self.verdicts.items():
             conf = "  -  " if v.confidence is None else f"{v.confidence:.2f}"
-            table.add_row(f"  {pid}", f"{conf} {v.status}",
-                          "" if v.evidence is None else f"e-value {v.evidence:.3g}")
+            evidence = "" if v.evidence is None else f"e-value {v.evidence:.3g}"
+            table.add_row(f"  {pid}", f"{conf} {v.status}", evidence + (f"  {shown[pid]}" if pid in shown else ""))
         return table
 
     def close(self) -> None:

@@ -1,6 +1,8 @@
 """The trajectory as an ASCII tree, for the terminal at the end of a study."""
 from __future__ import annotations
 
+from trajectory.effects import fmt
+
 
 def _conf(value) -> str:
     return "  -  " if value is None else f"{value:.2f}"
@@ -22,7 +24,29 @@ def _groups(experiments: list[dict]) -> list[list[dict]]:
     return groups
 
 
-def _describe(group: list[dict], varying: list[str], factor: str | None) -> str:
+def found_lines(p: dict) -> list[str]:
+    """What a prediction found, in its own terms, and what would settle it while open."""
+    found = p.get("found") or {}
+    lines = [f"found: {found['text']}"] if found.get("text") else []
+    if found.get("sentence"):
+        lines.append(f"  i.e. {found['sentence']}")
+    if found.get("to_decide"):
+        lines.append(f"to decide: {found['to_decide']['text']}")
+    return lines
+
+
+def pair_values(predictions: list[dict]) -> dict[frozenset, str]:
+    """Each pair's own effect (the first prediction that scored it), keyed by its experiment ids."""
+    out: dict[frozenset, str] = {}
+    for p in predictions:
+        for cell in (p.get("found") or {}).get("cells") or []:
+            for pair in cell["pairs"]:
+                if len(pair["ids"]) == 2:
+                    out.setdefault(frozenset(pair["ids"]), fmt(pair["value"], cell["unit"]))
+    return out
+
+
+def _describe(group: list[dict], varying: list[str], factor: str | None, values: dict | None = None) -> str:
     first = group[0]
     shown = [f"{k}={first['factors'][k]}" for k in varying if k != factor and k in first["factors"]]
     ids = "+".join(e["id"].removeprefix("exp_") for e in group)
@@ -31,6 +55,8 @@ def _describe(group: list[dict], varying: list[str], factor: str | None) -> str:
     shown.append(f"seed={first['seed']}")
     text = f"Exp {ids}: {', '.join(shown)}"
     text += f": {arms}" if arms else ""
+    value = (values or {}).get(frozenset(e["id"] for e in group))
+    text += f" {value}" if value else ""
     return text + (f" [{'; '.join(failed)}]" if failed else "")
 
 
@@ -56,6 +82,7 @@ def tree(graph: dict) -> str:
     factor = next((p["spec"]["factor"] for p in predictions if p["spec"]["kind"] == "comparison"), None)
     history = _history_index(predictions)
     groups = _groups(graph["experiments"])
+    values = pair_values(predictions)
 
     def block(h: dict) -> list[str]:
         items = []
@@ -64,12 +91,13 @@ def tree(graph: dict) -> str:
             if p.get("evidence") is not None:
                 status += f", e-value {p['evidence']:.3g}"
             item = f"{p['id']} [{_conf(p['confidence'])} {status}] {p['text']}\n     = {p['definition']}"
+            item += "".join(f"\n     {line}" for line in found_lines(p))
             if p.get("parent"):
                 item += f"\n     (from {p['parent']}: {p['reason']})" if p.get("reason") else f"\n     (from {p['parent']})"
             items.append([item])
         for group in groups:
             if group[0]["hypothesis"] == h["id"]:
-                items.append([_describe(group, varying, factor) + _changes(group, history)])
+                items.append([_describe(group, varying, factor, values) + _changes(group, history)])
         for child in (c for c in hyps if c.get("parent") == h["id"]):
             items.append(block(child))
         head = f"Hypothesis {h['id']}: {h['claim']}"

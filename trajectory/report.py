@@ -20,7 +20,7 @@ from parser.hypothesis import HypothesisError, load_hypothesis, search_space
 from parser.schema import StopRecord
 from planner.space import Space
 from trajectory import dashboard, document, figures, graph, llm_notes
-from trajectory.render import tree
+from trajectory.render import found_lines, tree
 from trajectory.study import Study, StudyError, open_study, replay_into
 
 
@@ -111,6 +111,7 @@ def verdict_lines(g: dict) -> list[str]:
         conf = "-" if p["confidence"] is None else f"{p['confidence']:.2f}"
         ev = "" if p["evidence"] is None else f", e-value {p['evidence']:.3g}"
         lines.append(f"{p['id']}: {p['status']} (confidence {conf}{ev}, {p['n_pairs']} pairs) {p['text']}")
+        lines += [f"    {line}" for line in found_lines(p)]
     return lines
 
 

@@ -264,3 +264,52 @@ def two_sample_evalue(a: Sequence[float], b: Sequence[float], side: int) -> floa
     if ss == 0:
         return 1.0 if ma == mb or (ma > mb) != (side > 0) else math.inf
     return t_evalue((ma - mb) / math.sqrt(ss / df / n_eff), n_eff, df, side)
+
+
+def more_scores_to_decide(delta: float, n: int | tuple[int, int], bound: float = E_BOUND,
+                          level: float = 0.9, limit: int = 1000) -> int | None:
+    """The fewest more scores after which the guard would decide, were the standardized
+    effect to stay at its estimate delta = mean / s (s the seed-noise scale).
+
+    One sample of n scores (n an int) grows to N = n + k:
+        t_k = |delta| sqrt(N),   n_eff = N,   df = N - 1
+    Two samples (n = (n_a, n_b), an interaction) take the k scores one at a time, each
+    to the smaller sample:
+        n_eff = 1 / (1/n_a + 1/n_b),   t_k = |delta| sqrt(n_eff),   df = n_a + n_b - 2
+    and
+        k* = min{k >= 0 : t_evalue(t_k, n_eff, df, +1) >= bound  and  F_t(t_k; df) >= level}.
+
+    A projection, not a promise: the next scores scatter around the estimate. At a
+    fixed delta both conditions only grow with k, so k* is found by doubling, then
+    bisection. None when delta is 0 or k* > limit (the effect sits at the threshold).
+    """
+    delta = abs(delta)
+    if not delta > 0:  # also NaN
+        return None
+
+    def passes(k: int) -> bool:
+        if isinstance(n, tuple):
+            a, b = n
+            a, b = (a + (k + 1) // 2, b + k // 2) if a <= b else (a + k // 2, b + (k + 1) // 2)
+            if min(a, b) < 1:
+                return False
+            n_eff, df = 1 / (1 / a + 1 / b), a + b - 2
+        else:
+            n_eff, df = n + k, n + k - 1
+        if df < 1:
+            return False
+        t = delta * math.sqrt(n_eff) if math.isfinite(delta) else 1e9
+        return t_evalue(t, n_eff, df, +1) >= bound and float(stdtr(df, t)) >= level
+
+    if passes(0):
+        return 0
+    hi = 1
+    while not passes(hi):
+        if hi > limit:
+            return None
+        hi *= 2
+    lo = hi // 2  # passes(lo) is false (or lo = 0, checked above)
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        lo, hi = (lo, mid) if passes(mid) else (mid, hi)
+    return hi if hi <= limit else None
