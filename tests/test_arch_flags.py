@@ -53,7 +53,7 @@ def test_a_variant_shares_every_same_shaped_tensor_with_the_default_but_changes_
         assert not torch.allclose(default(idx), variant(idx))
 
 
-@pytest.mark.parametrize("flags", [{}, *VARIANTS])
+@pytest.mark.parametrize("flags", [{}, {"norm_position": "post"}, *VARIANTS])
 def test_changing_a_future_token_leaves_earlier_logits_unchanged(flags):
     model = build(**flags)
     idx = torch.randint(0, 16, (1, 12))
