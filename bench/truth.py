@@ -50,21 +50,21 @@ def true_score(truth: Truth, prediction: Prediction, predictions: dict[str, Pred
     comparison:  mean over the region's cells of (benefit + threshold shift), the shift
                  being `stats.paired_score(1, 1, ...)`, e.g. log(1 - tau); each cell
                  weighs the same, as under a balanced design.
-    interaction: mean benefit over the cells of its "first" region minus the mean over
-                 those of its "second" (`regions.region`).
+    interaction: mean benefit over the cells of its "main" region minus the mean over
+                 those of its "versus" (`regions.region`).
     None when the space has no cell for a region.
     """
     spec, source = prediction.spec, source_spec(prediction, predictions)
     where = [region(spec, source, lambda c, cell=cell: holds(truth, source, cell, c)) for cell in cells]
-    first = [cell for cell, part in zip(cells, where) if part == "first"]
+    main = [cell for cell, part in zip(cells, where) if part == "main"]
     if spec.kind == "comparison":
-        mean = _mean_benefit(truth, spec, first)
+        mean = _mean_benefit(truth, spec, main)
         shift = stats.paired_score(1.0, 1.0, spec.direction, spec.threshold, spec.relative)
         return None if mean is None else mean + shift
-    second = [cell for cell, part in zip(cells, where) if part == "second"]
-    if not first or not second:
+    versus = [cell for cell, part in zip(cells, where) if part == "versus"]
+    if not main or not versus:
         return None
-    ref, ins = _mean_benefit(truth, source, first), _mean_benefit(truth, source, second)
+    ref, ins = _mean_benefit(truth, source, main), _mean_benefit(truth, source, versus)
     return None if ref is None or ins is None else ref - ins
 
 

@@ -52,13 +52,13 @@ def uncertainty(ev: Evidence) -> float:
     return max(stats.binary_entropy(j.confidence), min(max(short, 0.0), 1.0), OPEN_FLOOR)
 
 
-def predictive(ev: Evidence, second: bool) -> tuple[float, float, float]:
-    """(centre, scale, df) of the next score in the first or second region."""
-    scores = ev.second if second else ev.first
+def predictive(ev: Evidence, versus: bool) -> tuple[float, float, float]:
+    """(centre, scale, df) of the next score in the main region, or the versus region."""
+    scores = ev.versus if versus else ev.scores
     s, df = ev.noise.scale, ev.noise.df
     if scores:
         return sum(scores) / len(scores), s * math.sqrt(1 + 1 / len(scores)), df
-    other = ev.first if second else ev.second
+    other = ev.scores if versus else ev.versus
     centre = sum(other) / len(other) if other else ev.shift
     return centre, 2 * max(s, abs(ev.shift)), df
 
@@ -76,7 +76,7 @@ def _spread(m: int) -> tuple[float, ...]:
     return tuple(v / sd for v in z)
 
 
-def expected_gain(ev: Evidence, second: bool = False) -> float:
+def expected_gain(ev: Evidence, versus: bool = False) -> float:
     """The most U is expected to fall per added score in that region, in bits.
 
     One score at a time is myopic: a verdict five replicates from decided gains
@@ -91,30 +91,30 @@ def expected_gain(ev: Evidence, second: bool = False) -> float:
     now = uncertainty(ev)
     if now == 0.0:
         return 0.0
-    filled, fills = _fill(ev, second)
-    return max(_gain(filled, second, m, now) / (fills + m) for m in LOOKAHEAD)
+    filled, fills = _fill(ev, versus)
+    return max(_gain(filled, versus, m, now) / (fills + m) for m in LOOKAHEAD)
 
 
-def _gain(ev: Evidence, second: bool, m: int, now: float) -> float:
-    centre, _, df = predictive(ev, second)
-    scores = ev.second if second else ev.first
+def _gain(ev: Evidence, versus: bool, m: int, now: float) -> float:
+    centre, _, df = predictive(ev, versus)
+    scores = ev.versus if versus else ev.scores
     s = ev.noise.scale
-    scale = s * math.sqrt(1 / m + 1 / len(scores)) if scores else predictive(ev, second)[1]
+    scale = s * math.sqrt(1 / m + 1 / len(scores)) if scores else predictive(ev, versus)[1]
     after = []
     for q in _unit_quantiles(df):
         mean = centre + scale * q
         new = ev
         for d in _spread(m):
-            new = new.plus(mean + s * d, second)
+            new = new.plus(mean + s * d, versus)
         after.append(uncertainty(new))
     return max(0.0, now - sum(after) / len(after))
 
 
-def _fill(ev: Evidence, second: bool) -> tuple[Evidence, int]:
+def _fill(ev: Evidence, versus: bool) -> tuple[Evidence, int]:
     fills = 0
-    if ev.kind == "difference" and not (ev.first if second else ev.second):
-        ev, fills = ev.plus(predictive(ev, not second)[0], not second), fills + 1
+    if ev.kind == "difference" and not (ev.scores if versus else ev.versus):
+        ev, fills = ev.plus(predictive(ev, not versus)[0], not versus), fills + 1
     needed = 3 if ev.kind == "difference" else 2
-    while len(ev.first) + len(ev.second) + 1 < needed:
-        ev, fills = ev.plus(predictive(ev, second)[0], second), fills + 1
+    while len(ev.scores) + len(ev.versus) + 1 < needed:
+        ev, fills = ev.plus(predictive(ev, versus)[0], versus), fills + 1
     return ev, fills

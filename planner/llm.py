@@ -226,7 +226,7 @@ class LLMPlanner:
     chat: object = None  # Chat, or anything called the same way (ignored when a session is given)
     max_tokens: int = 100_000
     claim: str = ""
-    session: Session | None = None  # shared with the compiler, the advisor and the narrator
+    session: Session | None = None  # shared with the compiler, the evolver and the narrator
     counts: dict = field(default_factory=lambda: {"llm": 0, "llm-repaired": 0, "offline-fallback": 0})
 
     def __post_init__(self):

@@ -1,6 +1,6 @@
-"""The LLM as the study's advisor: refinements and child hypotheses, replayable.
+"""The LLM proposing the study's evolution: refinements and child hypotheses, replayable.
 
-After a run decides a prediction (confirmed or refuted), the advisor asks, once per
+After a run decides a prediction (confirmed or refuted), the evolver asks, once per
 decided prediction and a few times per study, for a refinement or a child hypothesis.
 The proposal is checked as a YAML spec would be, then: the space can test it
 (`unreachable_reason`), it is new, it is judged only on runs after it (`after`), and
@@ -56,7 +56,7 @@ def evolution_schema(grid: dict[str, list], comparisons: list[str], strict: bool
 
 
 @dataclass
-class Advisor:
+class LLMEvolver:
     """Called by the study after each added run; proposes, checks and adopts (logs) evolutions."""
 
     session: Session
@@ -166,8 +166,8 @@ def evolution_messages(claim: str, trigger: Prediction, study) -> list[dict]:
 
 def attach(session: Session | None, study) -> None:
     """Continue the study's token count from its log (a resumed study keeps one budget) and
-    make the LLM the study's advisor for refinements and children. Nothing without an LLM."""
+    let the LLM propose refinements and children. Nothing without an LLM."""
     if session is None:
         return
     session.take_up(*log.llm_totals(log.replay(study.log_path)))
-    study.advisor = Advisor(session, study.hypothesis.claim)
+    study.evolver = LLMEvolver(session, study.hypothesis.claim)

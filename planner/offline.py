@@ -81,7 +81,7 @@ class OfflinePlanner:
             gains = {}  # region -> gain: the same for every cell of a region
             for runs, region, order in self._cells(prediction, by_id, ledger, space, pending):
                 if region not in gains:
-                    gains[region] = expected_gain(ev, second=region == "second") if region != "unknown" \
+                    gains[region] = expected_gain(ev, versus=region == "versus") if region != "unknown" \
                         else 0.5 * uncertainty(ev)  # one run will tell where this cell lies
                 key = tuple(run_key(r) for r in runs)
                 cand = pool.setdefault(key, Candidate(runs, sum(ledger.seconds(r) for r in runs), order))
@@ -140,10 +140,10 @@ def _with_pending(ev, prediction: Prediction, by_id: dict[str, Prediction], spac
         groups.setdefault(pair_key(point, factor), cell)
     for cell in groups.values():
         region = _region(prediction, source, cell, space)
-        if region in ("first", "second"):
-            second = region == "second"
-            if ev.kind != "difference" or (ev.second if second else ev.first):
-                ev = ev.plus(predictive(ev, second)[0], second)
+        if region in ("main", "versus"):
+            versus = region == "versus"
+            if ev.kind != "difference" or (ev.versus if versus else ev.scores):
+                ev = ev.plus(predictive(ev, versus)[0], versus)
     return ev
 
 

@@ -64,12 +64,12 @@ def test_growing_log_matches_fresh_scan_at_every_step():
         again = fresh(records)
         for p in preds:
             got, want = gather(p, by_id, records, indexes), gather(p, by_id, again)
-            assert (got.kind, got.first, got.second, got.noise, got.ids) == \
-                   (want.kind, want.first, want.second, want.noise, want.ids), (p.id, len(records))
+            assert (got.kind, got.scores, got.versus, got.noise, got.ids) == \
+                   (want.kind, want.scores, want.versus, want.noise, want.ids), (p.id, len(records))
         assert [(p.arm.experiment_id, p.base.experiment_id)
                 for p in find_pairs(preds[0].spec, records, indexes)] == scan(preds[0].spec, records)
     ev = gather(preds[0], by_id, records, indexes)
-    assert len(ev.first) > 10  # the log did hold pairs
+    assert len(ev.scores) > 10  # the log did hold pairs
     cells = {}
     for e in benefits(preds[0].spec, records):
         cells.setdefault(e.cell, []).append(e.score)

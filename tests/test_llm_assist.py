@@ -12,7 +12,7 @@ from parser.hypothesis import HypothesisError, load_hypothesis
 from parser.metrics import to_record
 from parser.schema import EvolutionRecord, Hypothesis, LLMInfo, NarrativeRecord
 from planner.llm_compile import Compiler
-from planner.llm_evolve import Advisor, attach
+from planner.llm_evolve import LLMEvolver, attach
 from planner.llm_narrate import narrate
 from planner.llm import Chat, Session
 from planner.space import Space
@@ -270,7 +270,7 @@ def test_injected_text_in_a_proposal_is_cut_clean_and_never_reaches_a_later_prom
     with StubServer(ok(dict(child(), claim=evil, text=evil, reason=evil))) as stub:
         attach(session(stub), study)
         decide(study)
-        narrate(study.advisor.session, study, "done")
+        narrate(study.evolver.session, study, "done")
     kid = study.hypotheses[-1]
     assert len(kid.claim) <= 300 and not any(c in kid.claim for c in "\x1b\x00\n")
     assert all("ignore previous" not in json.dumps(r["messages"]) for r in stub.requests[1:])
@@ -326,14 +326,14 @@ def test_proposals_stop_at_the_cap_and_at_the_token_budget(tmp_path):
     two = [comparison("p1"), comparison("p2", metric="final_val_bpc")]
     capped = new_study(tmp_path / "a", two)
     with StubServer(default=ok(refine(0.1))) as stub:
-        capped.advisor = Advisor(session(stub), max_adopted=1)
+        capped.evolver = LLMEvolver(session(stub), max_adopted=1)
         for r in pairs([(1.5 + 0.01 * i, 2.0) for i in range(4)]):
             r.metrics["final_val_bpc"] = r.metrics["final_val_loss"]
             capped.append(r)
     assert len(stub.requests) == 1 and [r.status for r in evolutions(capped)] == ["accepted"]
     poor = new_study(tmp_path / "b")
     with StubServer(default=ok(refine(0.1))) as stub:
-        poor.advisor = Advisor(session(stub, max_tokens=0))
+        poor.evolver = LLMEvolver(session(stub, max_tokens=0))
         decide(poor)
     assert not stub.requests and not evolutions(poor)
 

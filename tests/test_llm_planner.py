@@ -359,7 +359,7 @@ def test_a_real_small_model_compiles_proposes_and_narrates_with_every_outcome_lo
                             "--sim", str(truth), "--out", str(tmp_path / "run"), "--max-experiments", "10"])
     study, executor = loop.open_from_args(args, session), loop.make_executor(args)
     attach(session, study)
-    study.advisor.max_asks = 1  # one question is enough here, and each costs seconds on 2 cores
+    study.evolver.max_asks = 1  # one question is enough here, and each costs seconds on 2 cores
     reason = loop.research(study, OfflinePlanner(), executor, loop.LoopOptions.from_args(args))
     executor.close()
     study.stop(reason, "now")

@@ -31,7 +31,7 @@ P2 = Prediction(id="p2", text="p2", compiled_by="structured", spec=PredictionSpe
     baseline="post", of="p1", condition=AT_HIGH_LR))
 BY_ID = {"p1": P1, "p2": P2}
 # (learning_rate, dataset_fraction) -> the side of p2 it falls on; fraction 0.1 gives N = 308
-EXPECTED = {(1e-3, 0.1): "first", (3e-3, 0.1): "second", (1e-3, 1.0): None, (3e-3, 1.0): None}
+EXPECTED = {(1e-3, 0.1): "main", (3e-3, 0.1): "versus", (1e-3, 1.0): None, (3e-3, 1.0): None}
 
 
 def cells() -> list[dict]:
@@ -67,8 +67,8 @@ def test_the_checker_scores_each_side_only_from_its_own_cells():
             k += 1
             records.append(record(f"exp_{k:04d}", arm, 0, loss, fraction, lr=lr, n=n))
     ev = gather(P2, BY_ID, records)
-    assert ev.first == pytest.approx((-math.log(1.9 / 2.0),))
-    assert ev.second == pytest.approx((-math.log(1.8 / 2.0),))
+    assert ev.scores == pytest.approx((-math.log(1.9 / 2.0),))
+    assert ev.versus == pytest.approx((-math.log(1.8 / 2.0),))
 
 
 def test_the_truth_averages_the_cells_the_checker_counts():

@@ -17,7 +17,7 @@ import math
 
 from parser.checker.verdicts import Verdict, judge, since
 from parser.checker.evidence import Evidence, gather, inside
-from parser.checker.pairs import PairIndexes, derived
+from parser.checker.pairs import PairIndexes, once_per_pair_state
 from parser.schema import Condition, Hypothesis, Prediction, ResultRecord
 from trajectory import effects
 
@@ -36,7 +36,7 @@ def refinement(prediction: Prediction, verdict: Verdict, by_id: dict[str, Predic
     if spec.kind != "comparison" or verdict.status != "refuted" or spec.threshold <= 0:
         return None
     ev = gather(prediction, by_id, since(records, prediction.after), indexes)
-    effect = Evidence("mean", tuple(y - ev.shift for y in ev.first), ev.noise)
+    effect = Evidence("mean", tuple(y - ev.shift for y in ev.scores), ev.noise)
     j = judge(effect)
     if j is None or j.status != "confirmed":
         return None  # no real effect: the refutation stands as it is
@@ -70,8 +70,8 @@ def child(hypothesis: Hypothesis, prediction: Prediction, by_id: dict[str, Predi
         new_id = f"{hypothesis.id}.{factor}"
         if new_id in taken:
             continue
-        found = derived(spec, since(records, prediction.after), ("levels", factor),
-                        lambda idx: _levels(spec, idx, factor), indexes)
+        found = once_per_pair_state(spec, since(records, prediction.after), ("levels", factor),
+                                    lambda idx: _levels(spec, idx, factor), indexes)
         if found:
             return _child(hypothesis, prediction, factor, *found, after, new_id)
     return None
@@ -86,7 +86,7 @@ def _levels(spec, idx, factor: str):
     means = sorted(levels, key=lambda k: sum(levels[k]) / len(levels[k]))
     low, high = means[0], means[-1]
     j = judge(Evidence("difference", tuple(levels[high]), view.noise(spec.relative),
-                       second=tuple(levels[low])))
+                       versus=tuple(levels[low])))
     if j is None or j.status != "confirmed":
         return None
     return low, high, j

@@ -39,12 +39,12 @@ def scores(prediction: Prediction, by_id: dict[str, Prediction], records: list[R
     if spec.kind == "interaction":
         source = source_spec(prediction, by_id)
         ref_where, there_where = effects.regions(spec, source)
-        by_region = {"first": [], "second": []}
+        by_region = {"main": [], "versus": []}
         for e in indexes.index(source, records).scored:  # the checker's own regions (parser/checker/regions.py)
             where = region(spec, source, lambda c, e=e: holds(c, e.record.config, e.record.metrics))
             if where in by_region:
                 by_region[where].append(e)
-        return Scores({ref_where: by_region["first"], there_where: by_region["second"]}, noise)
+        return Scores({ref_where: by_region["main"], there_where: by_region["versus"]}, noise)
     idx = indexes.index(spec, records, bound=spec.kind == "bound")
     return Scores({"": list(inside(idx, spec).items)}, noise)
 

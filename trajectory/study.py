@@ -45,7 +45,7 @@ class Study:
     extensions: list[dict] = field(default_factory=list)  # values the space gained, and why
     lock: object = None  # the open, flocked run_dir/.lock while this process owns the study
     evolutions: list[EvolutionRecord] = field(default_factory=list)  # the LLM's proposals, as logged
-    advisor: object = None  # called with the study after each added run (the LLM's proposals)
+    evolver: object = None  # called with the study after each added run: the LLM proposing refinements and children
     next_write: float = 0.0  # time.monotonic() before which append() leaves the derived files be
     indexes: Indexes = field(default_factory=Indexes)  # what has been read of the log, for checker and planner
 
@@ -88,8 +88,8 @@ class Study:
             self.apply(record)
             if time.monotonic() >= self.next_write:
                 self.write()
-            if self.advisor is not None:
-                self.advisor(self)
+            if self.evolver is not None:
+                self.evolver(self)
         elif isinstance(record, EvolutionRecord):
             self.apply(record)
             self.write()

@@ -21,26 +21,28 @@ from parser.schema import Prediction, PredictionSpec, ResultRecord
 
 @dataclass(frozen=True)
 class Evidence:
-    """Scores for one prediction. kind: mean (> 0), difference (first - second > 0),
-    between (|mean| < margin). `second` is only used by a difference."""
+    """Scores for one prediction. kind: mean (mean of `scores` > 0), difference (mean of
+    `scores` - mean of `versus` > 0), between (|mean of `scores`| < margin). `scores`
+    come from the region the prediction is judged in; `versus`, only for a difference
+    (an interaction), from the region its effect is compared with."""
 
     kind: str
-    first: tuple[float, ...]
+    scores: tuple[float, ...]
     noise: stats.Pooled
-    second: tuple[float, ...] = ()
+    versus: tuple[float, ...] = ()
     margin: float = 0.0
     shift: float = 0.0  # score = effect + shift: how to report the effect itself
     ids: tuple[str, ...] = field(default=(), compare=False)
 
-    def plus(self, score: float, second: bool = False) -> "Evidence":
+    def plus(self, score: float, versus: bool = False) -> "Evidence":
         """The evidence with one more score (the planner's what-if)."""
-        if second:
-            return replace(self, second=self.second + (score,))
-        return replace(self, first=self.first + (score,))
+        if versus:
+            return replace(self, versus=self.versus + (score,))
+        return replace(self, scores=self.scores + (score,))
 
     @property
     def n(self) -> int:
-        return len(self.first) + len(self.second)
+        return len(self.scores) + len(self.versus)
 
 
 def _ids(*views) -> tuple[str, ...]:
@@ -89,15 +91,15 @@ def _interaction(spec: PredictionSpec, source: PredictionSpec, idx: Index,
     def where(e: Scored) -> str | None:
         return region(spec, source, lambda c: holds(c, e.record.config, e.record.metrics))
 
-    def second(e: Scored) -> bool:
-        return where(e) == "second"
+    def in_versus(e: Scored) -> bool:
+        return where(e) == "versus"
 
     def reference(e: Scored) -> bool:
-        return where(e) == "first"
+        return where(e) == "main"
 
     key = spec.model_dump_json()
-    there, here = idx.view(("second", key), second), idx.view(("reference", key), reference)
-    return Evidence("difference", tuple(here.scores), noise, second=tuple(there.scores), ids=_ids(here, there))
+    there, here = idx.view(("versus", key), in_versus), idx.view(("reference", key), reference)
+    return Evidence("difference", tuple(here.scores), noise, versus=tuple(there.scores), ids=_ids(here, there))
 
 
 def _bound(spec: PredictionSpec, idx: Index) -> Evidence:

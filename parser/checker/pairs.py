@@ -233,11 +233,11 @@ def benefits(spec: PredictionSpec, records: list[ResultRecord],
     return list((indexes or PairIndexes()).index(spec, records).scored)
 
 
-def derived(spec: PredictionSpec, records: list[ResultRecord], key, make, indexes: PairIndexes | None = None):
+def once_per_pair_state(spec: PredictionSpec, records: list[ResultRecord], key, make, indexes: PairIndexes | None = None):
     """make(index), computed once for each state of the comparison's pairs in `records`.
 
     For what is read from those pairs alone (`key` names it); it is worked out again
     only after a run that completes a pair. `make` must not mutate the index.
     """
     found = (indexes or PairIndexes()).index(spec, records)
-    return found.remember(("derived", spec.model_dump_json(), key), lambda: make(found))
+    return found.remember(("once_per_pair_state", spec.model_dump_json(), key), lambda: make(found))

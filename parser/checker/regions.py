@@ -5,9 +5,9 @@ truth (noise-free cells, in bench/) all ask here, each with its own way to tell
 whether a condition holds at a point: from a record's config and metrics, from the
 search space (None while that can't be known yet), or from the truth's surface.
 
-  comparison, bound, equivalence:  "first" where the prediction's condition holds
-  interaction:  "second" where its condition holds (the effect said to be smaller),
-                "first" elsewhere inside the comparison's own region. A condition on
+  comparison, bound, equivalence:  "main" where the prediction's condition holds
+  interaction:  "versus" where its condition holds (the effect said to be smaller),
+                "main" elsewhere inside the comparison's own region. A condition on
                 another variable than the comparison's is read inside the comparison's
                 region ("smaller at lr = 1e-3" among the N < 5000 runs it is about).
 """
@@ -27,10 +27,10 @@ def source_spec(prediction: Prediction, by_id: dict[str, Prediction]) -> Predict
 
 
 def region(spec: PredictionSpec, source: PredictionSpec, holds: Holds) -> str | None:
-    """"first", "second", "unknown" (can't be told yet) or None (the point informs nothing)."""
+    """"main", "versus", "unknown" (can't be told yet) or None (the point informs nothing)."""
     inside = holds(spec.condition)
     if spec.kind != "interaction":
-        return {True: "first", None: "unknown", False: None}[inside]
+        return {True: "main", None: "unknown", False: None}[inside]
     if source.condition is None:
         reference = None if inside is None else not inside
     else:
@@ -38,7 +38,7 @@ def region(spec: PredictionSpec, source: PredictionSpec, holds: Holds) -> str | 
         if inside and source.condition.variable != spec.condition.variable:
             inside = reference  # scoped inside the comparison's own region
     if inside:
-        return "second"
+        return "versus"
     if inside is None or reference is None:
         return "unknown"
-    return "first" if reference else None
+    return "main" if reference else None

@@ -47,14 +47,14 @@ class Judgement:
 
 def judge(ev: Evidence) -> Judgement | None:
     """Posterior, confidence and guarded status of some evidence; None without scores."""
-    if not ev.first or (ev.kind == "difference" and not ev.second):
+    if not ev.scores or (ev.kind == "difference" and not ev.versus):
         return None
     if ev.kind == "difference":
-        post = stats.difference(ev.first, ev.second, ev.noise)
-        e_side = lambda side: stats.two_sample_evalue(ev.first, ev.second, side)  # noqa: E731
+        post = stats.difference(ev.scores, ev.versus, ev.noise)
+        e_side = lambda side: stats.two_sample_evalue(ev.scores, ev.versus, side)  # noqa: E731
     else:
-        post = stats.region_mean(ev.first, ev.noise)
-        e_side = lambda side: stats.one_sample_evalue(ev.first, side)  # noqa: E731
+        post = stats.region_mean(ev.scores, ev.noise)
+        e_side = lambda side: stats.one_sample_evalue(ev.scores, side)  # noqa: E731
     if ev.kind == "between":
         return _equivalence(ev, post)
     conf = post.prob_positive()
@@ -67,7 +67,7 @@ def judge(ev: Evidence) -> Judgement | None:
 
 def _equivalence(ev: Evidence, post: stats.Posterior) -> Judgement:
     """P(-m < mu < m); confirmed by two one-sided e-values (TOST), refuted by either side."""
-    m, z = ev.margin, ev.first
+    m, z = ev.margin, ev.scores
     conf = post.prob_between(-m, m)
     if conf >= 0.5:  # both one-sided nulls (mu >= m, mu <= -m) must fall
         evidence = min(stats.one_sample_evalue([m - v for v in z], +1),
