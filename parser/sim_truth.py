@@ -40,11 +40,25 @@ class Samples(_Strict):
     per_fraction: float | None = Field(None, gt=0)  # None: the dataset registry's count
 
 
+class Along(_Strict):
+    """A shift that grows smoothly along a numeric variable: per_e_fold[level] * log(value / at)."""
+
+    variable: str  # a numeric factor or n_train_samples
+    at: float = Field(gt=0)  # where the level's own shift holds exactly
+    per_e_fold: dict[Scalar, float]  # level -> change of the shift per e-fold of the variable
+
+    @field_validator("variable")
+    @classmethod
+    def _known_variable(cls, variable: str) -> str:
+        return variable if variable == "n_train_samples" else _check_factor(variable)
+
+
 class Effect(_Strict):
     on: Literal["tau", "floor"]
     factor: str
     levels: dict[Scalar, float]  # level -> shift of log(tau) or log(floor); unlisted levels add 0
     where: Condition | None = None
+    along: Along | None = None  # the shift varies smoothly: levels[l] + per_e_fold[l] * log(v / at)
 
     @field_validator("factor")
     @classmethod
