@@ -17,6 +17,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
 from executor.config import FACTORS, FIELD_TYPES, TrainConfig, check_value
+from parser import ranges
 from parser.compile import compile_all
 from parser.predictions import METRICS, PredictionError, format_loc
 from parser.schema import Hypothesis, Prediction, PredictionSpec
@@ -90,7 +91,9 @@ def load_hypothesis(path: str | Path, overrides: list[str] | None = None,
     raw = _read_yaml(path)
     body = _validate(_File, raw, path).hypothesis
     overridden = _parse_overrides(overrides or [])
-    config = _typed_config({**body.initial_config, **overridden}, path, set(overridden))
+    merged = {**body.initial_config, **overridden}
+    spans = _ranges(merged, path, set(overridden))
+    config = _typed_config({**merged, **{k: r.values() for k, r in spans.items()}}, path, set(overridden))
     _check_registries(config, path)
     _check_combinations(config, path)
     space = config_space(config)
@@ -101,7 +104,8 @@ def load_hypothesis(path: str | Path, overrides: list[str] | None = None,
         field = f"hypothesis.predictions[{err.index}]" + (f".{err.field}" if err.field else "")
         raise HypothesisError(f"{path}: {field}: {err}") from None
     _check_predictions(predictions, space, path)
-    fields = {"id": body.id, "claim": body.claim, "predictions": predictions, "initial_config": config}
+    fields = {"id": body.id, "claim": body.claim, "predictions": predictions, "initial_config": config,
+              "ranges": {k: r.model_dump() for k, r in spans.items()}}
     return _validate(Hypothesis, fields, path, prefix="hypothesis")
 
 
@@ -234,6 +238,27 @@ def _typed_config(config: dict, path: str | Path, overridden: set[str] = frozens
         if key not in config:
             raise HypothesisError(f"{path}: {where}.{key}: missing; the run needs a {key}")
     return {key: _typed_value(key, value, field(key), path) for key, value in config.items()}
+
+
+def _ranges(config: dict, path: str | Path, overridden: set[str]) -> dict[str, ranges.FactorRange]:
+    """Each factor given as {low, high, ...}, validated: a numeric field, ends inside its own range."""
+    out = {}
+    for key, value in config.items():
+        if not ranges.is_range(value):
+            continue
+        field = f"--set {key}" if key in overridden else f"hypothesis.initial_config.{key}"
+        kinds = [t.strip() for t in FIELD_TYPES.get(key, "").split("|")]
+        if "int" not in kinds and "float" not in kinds:
+            taken = f"takes {FIELD_TYPES[key]}" if key in FIELD_TYPES else "is not a known config key"
+            raise HypothesisError(f"{path}: {field}: a range needs a numeric field; {key} {taken}")
+        try:
+            span = ranges.parse(value, integer="float" not in kinds)
+            for end in (span.low, span.high):
+                check_value(key, int(end) if span.integer else end)
+        except ValueError as e:
+            raise HypothesisError(f"{path}: {field}: {str(e).removeprefix(f'{key}: ')}") from None
+        out[key] = span
+    return out
 
 
 def _typed_value(key: str, value: Any, field: str, path: str | Path) -> Any:

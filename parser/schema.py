@@ -129,6 +129,8 @@ class Hypothesis(Strict):
     claim: str = Field(min_length=1)
     predictions: list[Prediction] = Field(min_length=1)
     initial_config: dict[str, Union[Scalar, list[Scalar]]]
+    # factors given as {low, high, ...}: the range (parser/ranges.py); initial_config holds its starting values
+    ranges: dict[str, dict] = {}
     parent: str | None = None
     reason: str = ""  # a child hypothesis: the evidence that spawned it
     after: str | None = None

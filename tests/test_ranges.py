@@ -1,0 +1,94 @@
+"""Numeric factors given as ranges ({low, high, log, step, points}, Optuna's terms): the
+starting values, the checks that refuse a bad range at load, and a study over one."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from parser.hypothesis import HypothesisError, load_hypothesis
+from parser.ranges import FactorRange
+from tests.test_hypothesis import _write
+
+ROOT = Path(__file__).resolve().parent.parent
+P1 = "Val loss converges 20% faster with pre-norm vs post-norm at N < 1000 samples"
+
+
+def study(**config):
+    return {"hypothesis": {"claim": "c", "predictions": [P1], "initial_config": {
+        "model": "transformer_tiny", "dataset": "synthetic", "norm_position": ["pre", "post"], **config}}}
+
+
+def test_a_log_range_starts_from_five_log_spaced_values_ends_included(tmp_path):
+    h = load_hypothesis(_write(tmp_path, study(learning_rate={"low": 1e-4, "high": 1e-2, "log": True})))
+    assert h.initial_config["learning_rate"] == [1e-4, 3.162e-4, 1e-3, 3.162e-3, 1e-2]
+    assert h.ranges["learning_rate"]["low"] == 1e-4 and h.ranges["learning_rate"]["log"] is True
+
+
+def test_an_integer_range_takes_its_step_and_stays_integer(tmp_path):
+    h = load_hypothesis(_write(tmp_path, study(n_layer={"low": 1, "high": 8, "step": 2})))
+    assert h.initial_config["n_layer"] == [1, 3, 5, 7]
+    assert all(type(v) is int for v in h.initial_config["n_layer"])
+
+
+def test_points_sets_how_many_values_a_range_starts_from(tmp_path):
+    h = load_hypothesis(_write(tmp_path, study(dataset_fraction={"low": 0.1, "high": 1.0, "points": 3})))
+    assert h.initial_config["dataset_fraction"] == [0.1, 0.55, 1.0]
+
+
+def test_a_range_knows_which_values_are_inside_it():
+    r = FactorRange(low=1, high=8, step=2, integer=True)
+    assert [r.contains(x) for x in (1, 3, 4, 7, 8, 9)] == [True, True, False, True, False, False]
+    assert FactorRange(low=1e-4, high=1e-2, log=True).contains(5e-3)
+
+
+BAD = [
+    ({"learning_rate": {"low": 1e-2, "high": 1e-4}}, "learning_rate: low must be below high, got low 0.01, high 0.0001"),
+    ({"learning_rate": {"low": 0, "high": 1e-2, "log": True}}, "learning_rate: log: true needs low > 0"),
+    ({"dataset_fraction": {"low": 0.1, "high": 2.0}}, "dataset_fraction: must be in (0, 1], got 2.0"),
+    ({"n_layer": {"low": 1.5, "high": 8}}, "n_layer: an integer field needs integer ends"),
+    ({"learning_rate": {"low": 1e-4, "high": 1e-2, "log": True, "step": 1e-3}}, "learning_rate: step and log"),
+    ({"learning_rate": {"low": 1e-4, "high": 1e-2, "scale": "log"}}, "learning_rate: unknown range key 'scale'"),
+    ({"learning_rate": {"low": 1e-4, "high": float("inf")}}, "learning_rate: low and high must be finite"),
+    ({"learning_rate": {"low": 1e-4, "high": 1e-2, "points": 1}}, "learning_rate: points: Input should be greater"),
+    ({"optimizer": {"low": 1, "high": 2}}, "optimizer: a range needs a numeric field; optimizer takes str"),
+]
+
+
+@pytest.mark.parametrize("config, message", BAD, ids=[m.split(":")[0] + str(i) for i, (_, m) in enumerate(BAD)])
+def test_a_bad_range_is_refused_at_load_naming_the_field(tmp_path, config, message):
+    path = _write(tmp_path, study(**config))
+    with pytest.raises(HypothesisError) as info:
+        load_hypothesis(path)
+    assert str(info.value).startswith(f"{path}: hypothesis.initial_config.{message}"), str(info.value)
+
+
+def test_through_the_cli_a_bad_range_exits_2_and_writes_nothing(tmp_path):
+    path = _write(tmp_path, study(learning_rate={"low": 1e-2, "high": 1e-4, "log": True}))
+    done = subprocess.run([sys.executable, str(ROOT / "loop.py"), "--hypothesis", str(path), "--out",
+                           str(tmp_path / "run")], capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert done.returncode == 2 and "hypothesis.initial_config.learning_rate: low must be below high" in done.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.yaml"]
+
+
+def test_a_study_over_a_data_size_range_runs_and_reports_the_effect_along_it(tmp_path):
+    """On the simulator: a range of dataset fractions, the interaction read as a curve."""
+    import loop
+    from tests.test_curves import FADING_TRUTH
+
+    h = study(dataset_fraction={"low": 0.05, "high": 1.0, "log": True, "points": 4},
+              seq_len=64, batch_size=16, max_steps=300, eval_interval=10)
+    h["hypothesis"]["predictions"].append("Effect diminishes at N > 1000 samples")
+    path = _write(tmp_path, h, "range.yaml")
+    (tmp_path / "truth.yaml").write_text(FADING_TRUTH)
+    out = tmp_path / "run"
+    assert loop.main(["--hypothesis", str(path), "--executor", "sim", "--sim", str(tmp_path / "truth.yaml"),
+                      "--max-experiments", "20", "--out", str(out)]) == 0
+    graph = json.loads((out / "trajectory.json").read_text())
+    runs = [json.loads(line) for line in (out / "research_log.jsonl").read_text().splitlines()]
+    fractions = {r["config"]["dataset_fraction"] for r in runs if "config" in r}
+    assert fractions <= {0.05, 0.1357, 0.3684, 1.0} and len(fractions) >= 3
+    assert graph["hypotheses"][0]["ranges"]["dataset_fraction"]["log"] is True
+    assert graph["predictions"][0]["found"]["curve"]["variable"] == "n_train_samples"
+    assert "dataset_fraction: range [0.05, 1], log" in (out / "report.md").read_text()
