@@ -92,3 +92,78 @@ def test_a_study_over_a_data_size_range_runs_and_reports_the_effect_along_it(tmp
     assert graph["hypotheses"][0]["ranges"]["dataset_fraction"]["log"] is True
     assert graph["predictions"][0]["found"]["curve"]["variable"] == "n_train_samples"
     assert "dataset_fraction: range [0.05, 1], log" in (out / "report.md").read_text()
+
+
+# ---- the LLM planner inside a declared range --------------------------------------------
+
+LR_RANGE = {"low": 1e-4, "high": 1e-2, "log": True}
+
+
+def llm_propose(stub, reply_space):
+    from parser.checker.verdicts import assess_all
+    from planner.llm import Chat, LLMPlanner
+    from planner.offline import OfflinePlanner
+    from tests.records import comparison
+
+    predictions = [comparison("p1")]
+    planner = LLMPlanner(OfflinePlanner(), Chat(stub.url, "stub", 2.0))
+    return planner.propose(predictions, assess_all(predictions, []), [], reply_space)
+
+
+def range_space():
+    from parser.ranges import FactorRange
+    from planner.space import Space
+
+    span = FactorRange(**LR_RANGE)
+    return Space({"model": ["transformer_tiny"], "dataset": ["synthetic"], "norm_position": ["pre", "post"],
+                  "learning_rate": span.values()}, ranges={"learning_rate": span})
+
+
+def own_lr(lr):
+    return {"candidate": None, "config": {"norm_position": "pre", "learning_rate": lr}, "seed": 3,
+            "targets": ["p1"], "rationale": "between the grid's values"}
+
+
+def test_the_llm_may_propose_a_value_inside_a_range_that_the_grid_does_not_hold():
+    from tests.stub_openai import StubServer, ok
+
+    with StubServer(ok(own_lr(0.0021234))) as stub:
+        proposal = llm_propose(stub, range_space())
+        body = stub.requests[0]
+    assert proposal.planner == "llm"
+    assert [r["learning_rate"] for r in proposal.runs] == [0.002123, 0.002123]  # snapped to 4 digits
+    schema = json.dumps(body["response_format"])
+    assert '"learning_rate": {"type": "number", "minimum": 0.0001, "maximum": 0.01}' in schema
+    assert "learning_rate: any value in the range [0.0001, 0.01], log" in body["messages"][1]["content"]
+
+
+def test_a_value_outside_the_range_gets_one_repair_then_the_offline_choice():
+    from tests.stub_openai import StubServer, ok
+
+    with StubServer(ok(own_lr(0.5)), ok(own_lr(2e-5))) as stub:
+        proposal = llm_propose(stub, range_space())
+        repair = stub.requests[1]["messages"][-1]["content"]
+    assert "config.learning_rate = '0.5' is outside its range [0.0001, 0.01], log" in repair
+    assert proposal.planner == "offline-fallback"
+    assert "is outside its range" in proposal.llm["reason"]
+    assert all(r["learning_rate"] in range_space().grid["learning_rate"] for r in proposal.runs)
+
+
+def test_a_study_takes_the_llm_value_into_its_grid_and_a_resume_rebuilds_it(tmp_path):
+    import loop
+    from tests.stub_openai import StubServer, ok
+
+    h = study(learning_rate=LR_RANGE, dataset_fraction=0.1, seq_len=64, batch_size=16, max_steps=100,
+              eval_interval=10)
+    path = _write(tmp_path, h, "range.yaml")
+    args = ["--hypothesis", str(path), "--executor", "sim", "--sim", str(ROOT / "examples" / "sim_truth.yaml"),
+            "--out", str(tmp_path / "run")]
+    with StubServer(ok(own_lr(0.002)), default=ok(own_lr(0.002) | {"seed": 4})) as stub:
+        assert loop.main([*args, "--max-experiments", "4", "--llm-base-url", stub.url, "--llm-model", "stub"]) == 0
+    graph = json.loads((tmp_path / "run" / "trajectory.json").read_text())
+    (gained,) = graph["space_extensions"]
+    assert (gained["factor"], gained["value"], gained["after"]) == ("learning_rate", 0.002, "exp_0001")
+    assert "inside its range [0.0001, 0.01], log" in gained["reason"]
+    assert loop.main([*args, "--max-experiments", "6", "--resume"]) == 0  # offline from here on
+    again = json.loads((tmp_path / "run" / "trajectory.json").read_text())
+    assert again["space_extensions"][0] == gained

@@ -104,7 +104,10 @@ class Study:
     def _apply_run(self, record: ResultRecord) -> None:
         """One finished run: verdicts, evolution, history."""
         self.records.append(record)
-        self.space.observe(record.config, record.metrics)
+        for name, value in self.space.observe(record.config, record.metrics):
+            self.extensions.append({"factor": name, "value": value, "after": record.experiment_id,
+                                    "reason": f"{record.experiment_id} ran {name} = {value:g}, inside its range "
+                                              f"{self.space.ranges[name].text()}; the grid takes it from here"})
         self.refresh()
         changes = evolve(self.hypotheses, self.verdicts, self.records, self.space.grid, self.indexes.pairs)
         for change in changes:
