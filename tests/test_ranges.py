@@ -167,3 +167,27 @@ def test_a_study_takes_the_llm_value_into_its_grid_and_a_resume_rebuilds_it(tmp_
     assert loop.main([*args, "--max-experiments", "6", "--resume"]) == 0  # offline from here on
     again = json.loads((tmp_path / "run" / "trajectory.json").read_text())
     assert again["space_extensions"][0] == gained
+
+
+def test_a_data_size_range_gains_the_value_where_the_effect_crosses_and_runs_there(tmp_path):
+    """Three starting fractions (N = 154, 688, 3076); the true crossing of 0.80x is at N = 1000
+    (fraction 0.325): the space adds a fraction near it, and the planner runs a pair there."""
+    import loop
+    from tests.test_curves import FADING_TRUTH
+
+    h = study(dataset_fraction={"low": 0.05, "high": 1.0, "log": True, "points": 3},
+              seq_len=64, batch_size=16, max_steps=300, eval_interval=10)
+    h["hypothesis"]["predictions"].append("Effect diminishes at N > 1000 samples")
+    path = _write(tmp_path, h, "range.yaml")
+    (tmp_path / "truth.yaml").write_text(FADING_TRUTH)
+    out = tmp_path / "run"
+    assert loop.main(["--hypothesis", str(path), "--executor", "sim", "--sim", str(tmp_path / "truth.yaml"),
+                      "--max-experiments", "40", "--out", str(out)]) == 0
+    placed = [e for e in json.loads((out / "trajectory.json").read_text())["space_extensions"]
+              if "to place where the effect crosses" in e["reason"]]
+    assert placed and all(e["factor"] == "dataset_fraction" and 0.05 < e["value"] < 1.0 for e in placed)
+    assert len(placed) <= 3
+    runs = [json.loads(line) for line in (out / "research_log.jsonl").read_text().splitlines()]
+    ran = {r["config"]["dataset_fraction"] for r in runs if "config" in r}
+    assert ran & {e["value"] for e in placed}
+    assert f"space: dataset_fraction gained {placed[0]['value']}" in (out / "report.md").read_text()

@@ -19,6 +19,8 @@ from trajectory import effects
 
 MIN_VALUES = 3
 BAND_POINTS = 25
+MAX_PLACED = 3  # values a study adds to one range factor to place a crossing
+PLACED = "to place where"  # marks those space extensions
 
 
 def variable(prediction: Prediction, by_id: dict[str, Prediction]) -> str | None:
@@ -96,3 +98,42 @@ def _text(source: PredictionSpec, name: str, cross: trend.Crossing, low: float, 
     inside = low <= cross.value <= high
     where = "" if inside else f", outside the values run ({_num(low)}-{_num(high)}): an extrapolation"
     return f"the effect crosses {at} at {name} ≈ {_num(cross.value)} [{_num(cross.low)}, {_num(cross.high)}]{where}"
+
+
+def placement(curve: dict, space, extensions: list[dict]) -> tuple[str, float, str] | None:
+    """(factor, value, why): a value inside a declared range at the crossing's estimate, when
+    the grid holds none near it (within 1.25x on a log range, a tenth of the range else).
+
+    The crossing is read along the curve's variable: a range factor itself, or N through
+    dataset_fraction (N is proportional to the fraction). At most MAX_PLACED per factor.
+    """
+    cross = curve["crossing"]
+    if not cross["bounded"] or cross["value"] is None or not math.isfinite(cross["value"]):
+        return None
+    name, value = curve["variable"], cross["value"]
+    if name == "n_train_samples" and "dataset_fraction" in space.ranges:
+        name, value = "dataset_fraction", _fraction_for(space, value)
+    span = space.ranges.get(name)
+    if span is None or value is None or sum(PLACED in e["reason"] and e["factor"] == name
+                                            for e in extensions) >= MAX_PLACED:
+        return None
+    value = space.in_range(name, value)
+    if value is None or any(_near(span, value, v) for v in space.values(name)):
+        return None
+    why = (f"added {name} = {value:g} {PLACED} the effect crosses {curve['text'].split('crosses ')[-1]}")
+    return name, value, why
+
+
+def _fraction_for(space, n: float) -> float | None:
+    """The dataset_fraction whose N is `n`, from any grid point whose N is known."""
+    for point in space.points():
+        known = space.expected_value(point, "n_train_samples")
+        if known:
+            return point["dataset_fraction"] * n / known
+    return None
+
+
+def _near(span, a: float, b: float) -> bool:
+    if span.log:
+        return max(a, b) / min(a, b) < 1.25
+    return abs(a - b) < (span.high - span.low) / 10

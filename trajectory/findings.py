@@ -203,12 +203,13 @@ def finding(prediction: Prediction, by_id: dict[str, Prediction], records: list[
             "curve": along(prediction, by_id, records)}
 
 
-def along(prediction: Prediction, by_id: dict[str, Prediction], records: list[ResultRecord]) -> dict | None:
+def along(prediction: Prediction, by_id: dict[str, Prediction], records: list[ResultRecord],
+          indexes: PairIndexes | None = None) -> dict | None:
     """The comparison's effect curve along the variable the prediction is conditioned on
     (`trajectory.curves`), from every pair of the comparison; None where there is none."""
     name = curves.variable(prediction, by_id)
     if name is None or prediction.spec.kind == "bound":
         return None
     source = source_spec(prediction, by_id)
-    entries = PairIndexes().index(source, since(records, prediction.after)).scored
+    entries = (indexes or PairIndexes()).index(source, since(records, prediction.after)).scored
     return curves.curve(source, list(entries), name)
