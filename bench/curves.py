@@ -9,8 +9,10 @@ The default rows fit `trend` to scores drawn straight from the model. `--loop` r
 studies instead: a simulated truth whose pre/post steps ratio is 0.80 at a random N* and
 fades by 10% per e-fold of N (`along` in the truth file), a 5-point log grid of
 dataset_fraction, the predictions "20% faster at N < 1000" and "diminishes at N > 1000";
-the offline planner through `loop.research` until it stops, against the same grid walked
-with 3 seeds (every point, both arms: 30 runs), each scored by its crossing interval.
+the offline planner through `loop.research` until it stops, on that grid and on a range
+of fractions that starts from 3 values and gains the ones where the crossing is estimated,
+against the 5-point grid walked with 3 seeds (every point, both arms: 30 runs), each
+scored by its crossing interval.
 
 Each study draws a true crossing N* log-uniformly in [300, 3000] and paired scores
 y = slope * log(N* / N) + noise (score units: > 0 where the prediction holds, as the
@@ -124,6 +126,10 @@ class _Entry:  # what trajectory.curves reads of a scored pair
         return dataclasses.make_dataclass("R", ["config", "metrics"])({}, {"n_train_samples": self.n})
 
 
+RANGE_STUDY = {"hypothesis": dict(LOOP_STUDY["hypothesis"], initial_config=dict(
+    LOOP_STUDY["hypothesis"]["initial_config"], dataset_fraction={"low": 0.05, "high": 1.0, "log": True, "points": 3}))}
+
+
 def loop_study(job: tuple[int, float]) -> list[dict]:
     """One truth, two designs: the offline loop until it stops, and the full 3-seed walk."""
     import contextlib
@@ -142,20 +148,24 @@ def loop_study(job: tuple[int, float]) -> list[dict]:
     rng = np.random.default_rng([index, int(sigma * 1000)])
     true_cross = math.exp(rng.uniform(math.log(300), math.log(3000)))
     truth = Truth.model_validate(loop_truth(true_cross, sigma, index))
-    with tempfile.TemporaryDirectory(prefix="bench-curves-") as tmp:
-        source = Path(tmp) / "h.yaml"
-        source.write_text(yaml.safe_dump(LOOP_STUDY, sort_keys=False))
-        args = loop.parse_args(["--hypothesis", str(source), "--executor", "sim", "--max-experiments", "60",
-                                "--out", str(Path(tmp) / "run")])
-        study = loop.open_from_args(args)
-        with contextlib.redirect_stdout(io.StringIO()):
-            loop.research(study, OfflinePlanner(max_seeds=8), SimExecutor(truth), loop.LoopOptions.from_args(args))
-        by_id = {p.id: p for h in study.hypotheses for p in h.predictions}
-        p1 = by_id["p1"]
-        found = _scored(findings.along(p1, by_id, study.records), "offline, until decided", sigma,
-                        len(study.records), true_cross)
-        study.close()
-    return [found, walk(truth, true_cross, sigma, p1.spec)]
+    out = []
+    for design, hypothesis in (("offline, 5-point grid", LOOP_STUDY), ("offline, range (3 points + placed)",
+                                                                       RANGE_STUDY)):
+        with tempfile.TemporaryDirectory(prefix="bench-curves-") as tmp:
+            source = Path(tmp) / "h.yaml"
+            source.write_text(yaml.safe_dump(hypothesis, sort_keys=False))
+            args = loop.parse_args(["--hypothesis", str(source), "--executor", "sim", "--max-experiments", "60",
+                                    "--out", str(Path(tmp) / "run")])
+            study = loop.open_from_args(args)
+            with contextlib.redirect_stdout(io.StringIO()):
+                loop.research(study, OfflinePlanner(max_seeds=8), SimExecutor(truth),
+                              loop.LoopOptions.from_args(args))
+            by_id = {p.id: p for h in study.hypotheses for p in h.predictions}
+            p1 = by_id["p1"]
+            out.append(_scored(findings.along(p1, by_id, study.records), design, sigma, len(study.records),
+                               true_cross))
+            study.close()
+    return out + [walk(truth, true_cross, sigma, p1.spec)]
 
 
 def loop_rows(studies: int, sigmas: list[float]) -> None:

@@ -72,23 +72,35 @@ def test_through_the_cli_a_bad_range_exits_2_and_writes_nothing(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.yaml"]
 
 
-def test_a_study_over_a_data_size_range_runs_and_reports_the_effect_along_it(tmp_path):
-    """On the simulator: a range of dataset fractions, the interaction read as a curve."""
+def fading_range_study(tmp_path, points: int, budget: int) -> Path:
+    """A simulated study over a range of dataset fractions; the pre/post steps ratio is 0.80x at
+    N = 1000 and fades as N grows (tests/test_curves.py's truth). Its run directory."""
     import loop
     from tests.test_curves import FADING_TRUTH
 
-    h = study(dataset_fraction={"low": 0.05, "high": 1.0, "log": True, "points": 4},
+    h = study(dataset_fraction={"low": 0.05, "high": 1.0, "log": True, "points": points},
               seq_len=64, batch_size=16, max_steps=300, eval_interval=10)
     h["hypothesis"]["predictions"].append("Effect diminishes at N > 1000 samples")
     path = _write(tmp_path, h, "range.yaml")
     (tmp_path / "truth.yaml").write_text(FADING_TRUTH)
     out = tmp_path / "run"
     assert loop.main(["--hypothesis", str(path), "--executor", "sim", "--sim", str(tmp_path / "truth.yaml"),
-                      "--max-experiments", "20", "--out", str(out)]) == 0
-    graph = json.loads((out / "trajectory.json").read_text())
+                      "--max-experiments", str(budget), "--out", str(out)]) == 0
+    return out
+
+
+def logged_fractions(out: Path) -> set:
     runs = [json.loads(line) for line in (out / "research_log.jsonl").read_text().splitlines()]
-    fractions = {r["config"]["dataset_fraction"] for r in runs if "config" in r}
-    assert fractions <= {0.05, 0.1357, 0.3684, 1.0} and len(fractions) >= 3
+    return {r["config"]["dataset_fraction"] for r in runs if "config" in r}
+
+
+def test_a_study_over_a_data_size_range_runs_and_reports_the_effect_along_it(tmp_path):
+    """On the simulator: a range of dataset fractions, the interaction read as a curve."""
+    out = fading_range_study(tmp_path, points=4, budget=20)
+    graph = json.loads((out / "trajectory.json").read_text())
+    placed = {e["value"] for e in graph["space_extensions"]}
+    fractions = logged_fractions(out)
+    assert fractions <= {0.05, 0.1357, 0.3684, 1.0} | placed and len(fractions) >= 3
     assert graph["hypotheses"][0]["ranges"]["dataset_fraction"]["log"] is True
     assert graph["predictions"][0]["found"]["curve"]["variable"] == "n_train_samples"
     assert "dataset_fraction: range [0.05, 1], log" in (out / "report.md").read_text()
@@ -172,22 +184,10 @@ def test_a_study_takes_the_llm_value_into_its_grid_and_a_resume_rebuilds_it(tmp_
 def test_a_data_size_range_gains_the_value_where_the_effect_crosses_and_runs_there(tmp_path):
     """Three starting fractions (N = 154, 688, 3076); the true crossing of 0.80x is at N = 1000
     (fraction 0.325): the space adds a fraction near it, and the planner runs a pair there."""
-    import loop
-    from tests.test_curves import FADING_TRUTH
-
-    h = study(dataset_fraction={"low": 0.05, "high": 1.0, "log": True, "points": 3},
-              seq_len=64, batch_size=16, max_steps=300, eval_interval=10)
-    h["hypothesis"]["predictions"].append("Effect diminishes at N > 1000 samples")
-    path = _write(tmp_path, h, "range.yaml")
-    (tmp_path / "truth.yaml").write_text(FADING_TRUTH)
-    out = tmp_path / "run"
-    assert loop.main(["--hypothesis", str(path), "--executor", "sim", "--sim", str(tmp_path / "truth.yaml"),
-                      "--max-experiments", "40", "--out", str(out)]) == 0
+    out = fading_range_study(tmp_path, points=3, budget=40)
     placed = [e for e in json.loads((out / "trajectory.json").read_text())["space_extensions"]
               if "to place where the effect crosses" in e["reason"]]
     assert placed and all(e["factor"] == "dataset_fraction" and 0.05 < e["value"] < 1.0 for e in placed)
     assert len(placed) <= 3
-    runs = [json.loads(line) for line in (out / "research_log.jsonl").read_text().splitlines()]
-    ran = {r["config"]["dataset_fraction"] for r in runs if "config" in r}
-    assert ran & {e["value"] for e in placed}
+    assert logged_fractions(out) & {e["value"] for e in placed}
     assert f"space: dataset_fraction gained {placed[0]['value']}" in (out / "report.md").read_text()
