@@ -62,7 +62,7 @@ RESULTS = ROOT / "bench" / "results" / "planners.json"
 
 def make_planner(name: str, args, index: int):
     if name == "offline":
-        return OfflinePlanner(max_seeds=args.max_seeds, base_seed=args.seed)
+        return OfflinePlanner(max_seeds=args.max_seeds, base_seed=args.seed, max_runs=args.max_experiments)
     if name == "grid":
         return GridPlanner(seeds_per_point=GRID_SEEDS, base_seed=args.seed)
     return RandomPlanner(seed=index, max_seeds=args.max_seeds, base_seed=args.seed)
