@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from executor.sim import n_train_samples, simulate
 from parser.checker import stats
+from parser.checker.evidence import score_margin
 from parser.checker.regions import region, source_spec
 from parser.schema import Condition, Prediction, PredictionSpec
 from parser.sim_truth import Truth
@@ -51,7 +52,7 @@ def true_score(truth: Truth, prediction: Prediction, predictions: dict[str, Pred
                  being `stats.paired_score(1, 1, ...)`, e.g. log(1 - tau); each cell
                  weighs the same, as under a balanced design.
     interaction: mean benefit over the cells of its "main" region minus the mean over
-                 those of its "versus" (`regions.region`).
+                 those of its "versus" (`regions.region`), less its practical margin.
     None when the space has no cell for a region.
     """
     spec, source = prediction.spec, source_spec(prediction, predictions)
@@ -65,7 +66,7 @@ def true_score(truth: Truth, prediction: Prediction, predictions: dict[str, Pred
     if not main or not versus:
         return None
     ref, ins = _mean_benefit(truth, source, main), _mean_benefit(truth, source, versus)
-    return None if ref is None or ins is None else ref - ins
+    return None if ref is None or ins is None else ref - ins - score_margin(spec)
 
 
 def _mean_benefit(truth: Truth, spec: PredictionSpec, cells: list[dict]) -> float | None:
