@@ -26,6 +26,7 @@ from planner.llm import add_arguments as add_llm_arguments
 from planner.llm import make_planner, make_session
 from planner.offline import OfflinePlanner
 from planner.space import Space
+from trajectory.compute import summary as compute_summary
 from trajectory.live import PlainView, make_view
 from trajectory.report import write_reports
 from trajectory.study import Study, StudyError, open_study
@@ -182,7 +183,8 @@ def start(run: Run, study: Study, paths: RunPaths, slots: Slots, free: set, opti
     run.slot = min(free)
     free.discard(run.slot)
     run.config = TrainConfig(**run.point, experiment_id=run.eid, data_dir=options.data_dir, device=options.device,
-                             metrics_path=str(paths.metrics(run.eid).resolve()), **slots.config(run.slot))
+                             metrics_path=str(paths.metrics(run.eid).resolve()), **slots.config(run.slot),
+                             stop_at_loss=study.stop_target(run.point))
     run.started_at = now()
     view.start_run(run.eid, paths.out(run.eid), run.config.max_steps, len(study.records), options.max_experiments)
 
@@ -297,6 +299,7 @@ def main(argv=None) -> int:
     narrate(session, study, reason)  # the LLM's paragraph for the reports (nothing offline)
     trackers.finish(reason)
     print(f"Stopped: {reason}" if args.quiet else tree)
+    print(compute_summary(study.records, study.space)["text"])
     write_reports(study)
     study.close()
     return 0

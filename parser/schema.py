@@ -200,6 +200,11 @@ class ResultRecord(Strict):
     stderr_tail: str | None = None
     returncode: int | None = None
     wall_time_s: float = 0.0
+    # compute spent: the run's training seconds (its metrics' train_time_s; a failed run's
+    # wall time) and steps trained; stopped_early: it ended at its convergence target
+    train_time_s: float | None = None
+    steps: int | None = None
+    stopped_early: bool = False
     attempts: int = 1  # > 1: the backend resubmitted the run after losing it with its machine (ray)
     planner: str = "offline"
     rationale: str = ""
