@@ -51,6 +51,7 @@ def true_score(truth: Truth, prediction: Prediction, predictions: dict[str, Pred
     comparison:  mean over the region's cells of (benefit + threshold shift), the shift
                  being `stats.paired_score(1, 1, ...)`, e.g. log(1 - tau); each cell
                  weighs the same, as under a balanced design.
+    equivalence: its margin less |mean benefit| over the region's cells.
     interaction: mean benefit over the cells of its "main" region minus the mean over
                  those of its "versus" (`regions.region`), less its practical margin.
     None when the space has no cell for a region.
@@ -62,6 +63,9 @@ def true_score(truth: Truth, prediction: Prediction, predictions: dict[str, Pred
         mean = _mean_benefit(truth, spec, main)
         shift = stats.paired_score(1.0, 1.0, spec.direction, spec.threshold, spec.relative)
         return None if mean is None else mean + shift
+    if spec.kind == "equivalence":
+        mean = _mean_benefit(truth, spec, main)
+        return None if mean is None else score_margin(spec) - abs(mean)
     versus = [cell for cell, part in zip(cells, where) if part == "versus"]
     if not main or not versus:
         return None
