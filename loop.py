@@ -26,6 +26,7 @@ from planner.llm import add_arguments as add_llm_arguments
 from planner.llm import make_planner, make_session
 from planner.offline import OfflinePlanner
 from planner.space import Space
+from trajectory.compute import summary as compute_summary
 from trajectory.live import PlainView, make_view
 from trajectory.report import write_reports
 from trajectory.study import Study, StudyError, open_study
@@ -182,7 +183,8 @@ def start(run: Run, study: Study, paths: RunPaths, slots: Slots, free: set, opti
     run.slot = min(free)
     free.discard(run.slot)
     run.config = TrainConfig(**run.point, experiment_id=run.eid, data_dir=options.data_dir, device=options.device,
-                             metrics_path=str(paths.metrics(run.eid).resolve()), **slots.config(run.slot))
+                             metrics_path=str(paths.metrics(run.eid).resolve()), **slots.config(run.slot),
+                             stop_at_loss=study.stop_target(run.point))
     run.started_at = now()
     view.start_run(run.eid, paths.out(run.eid), run.config.max_steps, len(study.records), options.max_experiments)
 
@@ -199,15 +201,20 @@ def finish(run: Run, result, study: Study, options: LoopOptions, view, trackers)
     view.end_run(record, study.verdicts, len(study.records), options.max_experiments, study.predictions)
 
 
-def nothing_left(study: Study) -> str:
+def nothing_left(study: Study, planner: Planner | None = None) -> str:
+    """Why the planner proposed nothing: every run failed, or what stays open and why."""
     failed = [r for r in study.records if r.status != "completed"]
     if study.records and len(failed) == len(study.records):
         causes = sorted({r.cause or r.status for r in failed})
         return f"every run failed ({len(failed)}: {', '.join(causes)}); see the errors in the log"
+    offline = getattr(planner, "offline", planner)  # the LLM planner's own offline ranking
+    why = offline.why_open(study.predictions, study.verdicts, study.records, study.space, study.indexes) \
+        if hasattr(offline, "why_open") else ""
+    reason = "nothing left in the space can decide an open prediction" if why else \
+        "nothing left in the space is expected to change a verdict"
     if failed:
-        return (f"nothing left in the space is expected to change a verdict "
-                f"({len(failed)} failed runs; cells that failed twice are excluded)")
-    return "nothing left in the space is expected to change a verdict"
+        reason += f" ({len(failed)} failed runs; cells that failed twice are excluded)"
+    return f"{reason}: {why}" if why else reason
 
 
 def research(study: Study, planner: Planner, executor, options: LoopOptions, view=None, trackers=None) -> str:
@@ -236,7 +243,7 @@ def research(study: Study, planner: Planner, executor, options: LoopOptions, vie
                 start(run, study, paths, slots, free, options, view)
                 running[submit(pool, executor, run.config, paths, options.run_timeout)] = run
             if not running:
-                return stop_reason(study, options, started) or nothing_left(study)
+                return stop_reason(study, options, started) or nothing_left(study, planner)
             done, _ = wait(running, return_when=FIRST_COMPLETED)
             for future in sorted(done, key=lambda f: (len(running[f].eid), running[f].eid)):  # id order
                 run = running.pop(future)
@@ -272,7 +279,7 @@ def main(argv=None) -> int:
         for p in study.hypothesis.predictions:
             by_llm = "   (compiled by the LLM)" if p.compiled_by == "llm" else ""
             print(f"{p.id}: {p.text}\n    = {p.spec.text()}{by_llm}")
-    planner = make_planner(args, OfflinePlanner(max_seeds=args.max_seeds, base_seed=args.seed),
+    planner = make_planner(args, OfflinePlanner(args.max_seeds, args.seed, args.max_experiments),
                            study.hypothesis.claim, session)
     attach(session, study)  # the LLM's refinements and children after each run (nothing offline)
     view = make_view(args.quiet)
@@ -292,6 +299,7 @@ def main(argv=None) -> int:
     narrate(session, study, reason)  # the LLM's paragraph for the reports (nothing offline)
     trackers.finish(reason)
     print(f"Stopped: {reason}" if args.quiet else tree)
+    print(compute_summary(study.records, study.space)["text"])
     write_reports(study)
     study.close()
     return 0

@@ -1,6 +1,6 @@
 """Planners side by side on simulated studies with known truth.
 
-    python bench/planners.py                 # 36 studies, 40-run budget, ~minutes on 2 cores
+    python bench/planners.py                 # 45 studies, 40-run budget, ~minutes on 2 cores
     python bench/planners.py --quick         # 6 studies, a smoke test
 
 Each study (bench/sim_cases.py) runs through the real loop (`trajectory.study`,
@@ -22,8 +22,12 @@ noise-free surface, so each final verdict is scored:
                reach the bound even for an unbounded effect (fewest_runs). Its ratio to
                the grid's runs is a lower bound on any planner's ratio, study by study.
   full walk    runs until decided as a ratio to the grid's full size (every point, 3
-               seeds): what a grid walked without a stopping rule costs. Not the
-               target's measure, which gives the grid the loop's stop rule too.
+               seeds): what a grid walked without a stopping rule costs.
+  compute      training seconds until every prediction is decided (early-stopped runs
+               counting what they trained) over the full 3-seed grid walk's, every run
+               to max_steps: the median over the studies fully decided (target <= 0.2),
+               and the share of studies fully decided; and the studies that stopped
+               for "nothing left" with a prediction open.
 
 Results also go to bench/results/planners.json.
 """
@@ -54,6 +58,7 @@ from parser.hypothesis import config_space  # noqa: E402
 from parser.compile import compile_all  # noqa: E402
 from planner.offline import OfflinePlanner  # noqa: E402
 from planner.space import Space  # noqa: E402
+from trajectory.compute import grid_walk  # noqa: E402
 
 PLANNERS = ("offline", "grid", "random")
 GRID_SEEDS = 3  # the grid baseline: every point at this many seeds
@@ -62,7 +67,7 @@ RESULTS = ROOT / "bench" / "results" / "planners.json"
 
 def make_planner(name: str, args, index: int):
     if name == "offline":
-        return OfflinePlanner(max_seeds=args.max_seeds, base_seed=args.seed)
+        return OfflinePlanner(max_seeds=args.max_seeds, base_seed=args.seed, max_runs=args.max_experiments)
     if name == "grid":
         return GridPlanner(seeds_per_point=GRID_SEEDS, base_seed=args.seed)
     return RandomPlanner(seed=index, max_seeds=args.max_seeds, base_seed=args.seed)
@@ -90,10 +95,17 @@ def run_study(job: tuple[int, str, int]) -> dict:
                       "runs": runs_to_decide(study, [pid]) if v.decided else None}
                 for pid, v in study.verdicts.items() if pid in c.scores}
     all_decided = all(study.verdicts[pid].decided for pid in verdicts)
+    runs = runs_to_decide(study, list(verdicts)) if all_decided else len(study.records)
+    walk = grid_walk(study.records, study.space)
     return {"study": index, "case": c.name, "noise": c.noise, "planner": planner_name,
             "floor": fewest_runs(c), "grid_size": grid_size(c),
-            "runs": runs_to_decide(study, list(verdicts)) if all_decided else len(study.records),
-            "all_decided": all_decided, "stop": reason,
+            "runs": runs, "all_decided": all_decided, "stop": reason,
+            # compute (training seconds, simulated) until decided (or spent, if never), and the walk's
+            "compute": round(sum(r.train_time_s or 0.0 for r in study.records[:runs]), 3),
+            "steps": sum(r.steps or 0 for r in study.records[:runs]),
+            "walk_compute": round(walk.seconds, 3) if walk else None, "walk_steps": walk.steps if walk else None,
+            "stopped_early": sum(r.stopped_early for r in study.records),
+            "gave_up": reason.startswith("nothing left") and not all_decided,
             "seconds": round(seconds, 2), "verdicts": verdicts}
 
 
@@ -165,6 +177,13 @@ def rate(hits: int, total: int) -> float | None:
     return hits / total if total else None
 
 
+def decided_elsewhere(o: dict, outcomes: list[dict]) -> bool:
+    """Whether another planner decided, on the same study and budget, a prediction `o` left open."""
+    open_ = [pid for pid, v in o["verdicts"].items() if v["status"] in ("undecided", "untested")]
+    return any(other["verdicts"][pid]["status"] in ("confirmed", "refuted")
+               for other in outcomes if other["study"] == o["study"] and other is not o for pid in open_)
+
+
 def summarize(outcomes: list[dict]) -> dict:
     by = {name: [o for o in outcomes if o["planner"] == name] for name in PLANNERS}
     grid_runs = {o["study"]: o["runs"] for o in by["grid"] if o["all_decided"]}
@@ -183,6 +202,8 @@ def summarize(outcomes: list[dict]) -> dict:
         walks = [o["runs"] / o["grid_size"] for o in full]
         each = [v["runs"] / grid_each[o["study"], pid] for o in mine for pid, v in o["verdicts"].items()
                 if v["runs"] and (o["study"], pid) in grid_each]
+        compute = [o["compute"] / o["walk_compute"] for o in full if o.get("walk_compute")]
+        spent = [o["compute"] / o["walk_compute"] for o in mine if o.get("walk_compute")]
         out[name] = {
             "predictions": n_preds, "decided": len(ds),
             "accuracy": rate(sum(d["correct"] for d in definite), len(definite)),
@@ -205,6 +226,18 @@ def summarize(outcomes: list[dict]) -> dict:
             "n_ratio_each": len(each),
             # decided fully where the grid is not: their ratio is unknown, so it is left out above
             "fully_decided_grid_not": sum(o["study"] not in grid_runs for o in full),
+            # compute (training seconds) until every prediction is decided / the full 3-seed grid walk's
+            "compute_ratio_median": statistics.median(compute) if compute else None,
+            "n_compute_ratio": len(compute),
+            # the same over every study, an undecided one counting all it spent
+            "spent_ratio_median": statistics.median(spent) if spent else None,
+            "share_fully_decided": rate(len(full), len(mine)),
+            "runs_stopped_early": sum(o.get("stopped_early", 0) for o in mine),
+            # stopped for "nothing left" with a prediction open (what the reach test must prevent
+            # while the budget could still decide it; each one's reason is in the results file)
+            "gave_up": sum(o.get("gave_up", False) for o in mine),
+            # ... of which another planner decided an open one in the same budget: a stop while reachable
+            "gave_up_reachable": sum(o.get("gave_up", False) and decided_elsewhere(o, outcomes) for o in mine),
         }
     return out
 
@@ -214,6 +247,15 @@ def _bins(ds: list[dict]) -> dict:
     return {label: {"n": len(inside), "correct": rate(sum(d["correct"] for d in inside), len(inside))}
             for label, (lo, hi) in bins.items()
             for inside in [[d for d in ds if lo <= d["confidence"] < hi]]}
+
+
+def ratio(key: str, n_key: str | None, digits: int = 2):
+    """A table cell: the summary's ratio `key`, with its count `n_key`."""
+    def cell(s: dict) -> str:
+        if s[key] is None:
+            return "   -"
+        return f"{s[key]:.{digits}f}" + (f" (n={s[n_key]})" if n_key else "")
+    return cell
 
 
 def table(summary: dict) -> str:
@@ -226,16 +268,18 @@ def table(summary: dict) -> str:
             ("at-threshold decided      <=5%", lambda s: f"{pct(s['at_threshold_false_rate'])} of {s['n_at_threshold']}"),
             ("studies fully decided", lambda s: f"{s['studies_fully_decided']}/{s['studies']}"),
             ("median runs (fully decided)", lambda s: f"{s['median_runs_fully_decided']}"),
-            ("runs / grid, median       <=0.5", lambda s: "   -" if s["ratio_to_grid_median"] is None
-             else f"{s['ratio_to_grid_median']:.2f} (n={s['n_ratio']})"),
-            ("  any planner, at least", lambda s: "   -" if s["floor_ratio_to_grid_median"] is None
-             else f"{s['floor_ratio_to_grid_median']:.2f} (n={s['n_ratio']})"),
+            ("runs / grid, median       <=0.5", ratio("ratio_to_grid_median", "n_ratio")),
+            ("  any planner, at least", ratio("floor_ratio_to_grid_median", "n_ratio")),
             ("fully decided, grid not", lambda s: f"{s['fully_decided_grid_not']}"),
-            ("per prediction: runs / grid", lambda s: "   -" if s["ratio_each_to_grid_median"] is None
-             else f"{s['ratio_each_to_grid_median']:.2f} (n={s['n_ratio_each']})"),
-            ("runs / grid's full walk", lambda s: "   -" if s["full_walk_ratio_median"] is None
-             else f"{s['full_walk_ratio_median']:.2f} (n={s['n_full_walk']})"),
-            ("runs in all", lambda s: f"{s['runs_total']}")]
+            ("per prediction: runs / grid", ratio("ratio_each_to_grid_median", "n_ratio_each")),
+            ("runs / grid's full walk", ratio("full_walk_ratio_median", "n_full_walk")),
+            ("runs in all", lambda s: f"{s['runs_total']}"),
+            ("compute to decide / walk     <=0.2", ratio("compute_ratio_median", "n_compute_ratio", 3)),
+            ("compute spent / walk, all", ratio("spent_ratio_median", None, 3)),
+            ("share fully decided", lambda s: f"{pct(s['share_fully_decided'])}"),
+            ("runs stopped early", lambda s: f"{s['runs_stopped_early']}"),
+            ("'nothing left' with one open", lambda s: f"{s['gave_up']}"),
+            ("  ... decided there by another", lambda s: f"{s['gave_up_reachable']}")]
     width = 34
     lines = [f"{'':{width}s}" + "".join(f"{name:>20s}" for name in PLANNERS)]
     for label, cell in rows:
@@ -245,7 +289,7 @@ def table(summary: dict) -> str:
 
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--studies", type=int, default=36, help="simulated studies (default 36)")
+    p.add_argument("--studies", type=int, default=45, help="simulated studies (default 45: 15 cases x 3 noise levels)")
     p.add_argument("--budget", type=int, default=40, help="runs per study (default 40)")
     p.add_argument("--quick", action="store_true", help="6 studies: a smoke test")
     p.add_argument("--space", choices=["quickstart", "wide"], default="quickstart",

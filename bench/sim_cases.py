@@ -51,6 +51,17 @@ def loss(threshold=0.01, condition=None, relative=True) -> dict:
     return {"spec": dict(spec, condition=condition) if condition else spec}
 
 
+def same_loss(margin=0.03, condition=None) -> dict:
+    spec = {"kind": "equivalence", "metric": "final_val_loss", "factor": "norm_position", "arm": "pre",
+            "baseline": "post", "threshold": margin}
+    return {"spec": dict(spec, condition=condition) if condition else spec}
+
+
+def norm_floor(pre: float | str, where: str | None = None) -> dict:
+    effect = {"on": "floor", "factor": "norm_position", "levels": {"pre": pre, "post": 0.0}}
+    return dict(effect, where=where) if where else effect
+
+
 def smaller(of="p1", condition=LARGE) -> dict:
     return {"spec": {"kind": "interaction", "of": of, "condition": condition}}
 
@@ -82,6 +93,10 @@ TEMPLATES = {
                           [lr(-0.05, L)], None),
     "null": ([steps(condition=SMALL), smaller()], [], None),
     "absolute-and-at": ([loss(0.02, relative=False), steps(condition=SMALL)], [lr(-0.03), norm(AT)], "p2"),
+    # nulls: an equivalence that holds, one exactly at its margin, an interaction exactly at its margin
+    "equivalent": ([same_loss(), steps(condition=SMALL)], [norm(-0.6)], None),
+    "equivalence-at-margin": ([same_loss()], [norm_floor(AT)], "p1"),
+    "interaction-at-margin": ([steps(condition=SMALL), smaller()], [norm(-0.3, S), norm(AT, L)], "p2"),
 }
 
 
@@ -100,7 +115,7 @@ class Case:
 
 
 def case(index: int, space: str = "quickstart") -> Case:
-    """Study `index`: template index % 12, noise level cycling so 36 cover every pair."""
+    """Study `index`: template index % 15, noise level cycling so 45 cover every pair."""
     config = SPACES[space]
     names = list(TEMPLATES)
     name = names[index % len(names)]
@@ -137,6 +152,6 @@ def _solve(raw: dict, predictions: list[Prediction], at: str, config: dict) -> T
         return Truth.model_validate(dict(raw, effects=effects))
 
     score = lambda x: scores_of(with_level(x), predictions, config)[at]  # noqa: E731
-    root = brentq(score, -0.3, 0.3, xtol=1e-15, rtol=1e-15)
-    return with_level(root)
+    lo, hi = next((a, b) for a, b in ((-0.3, 0.3), (0.0, 0.3), (-0.3, 0.0)) if score(a) * score(b) < 0)
+    return with_level(brentq(score, lo, hi, xtol=1e-15, rtol=1e-15))
 

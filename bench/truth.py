@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from executor.sim import n_train_samples, simulate
 from parser.checker import stats
+from parser.checker.evidence import score_margin
 from parser.checker.regions import region, source_spec
 from parser.schema import Condition, Prediction, PredictionSpec
 from parser.sim_truth import Truth
@@ -50,8 +51,9 @@ def true_score(truth: Truth, prediction: Prediction, predictions: dict[str, Pred
     comparison:  mean over the region's cells of (benefit + threshold shift), the shift
                  being `stats.paired_score(1, 1, ...)`, e.g. log(1 - tau); each cell
                  weighs the same, as under a balanced design.
+    equivalence: its margin less |mean benefit| over the region's cells.
     interaction: mean benefit over the cells of its "main" region minus the mean over
-                 those of its "versus" (`regions.region`).
+                 those of its "versus" (`regions.region`), less its practical margin.
     None when the space has no cell for a region.
     """
     spec, source = prediction.spec, source_spec(prediction, predictions)
@@ -61,11 +63,14 @@ def true_score(truth: Truth, prediction: Prediction, predictions: dict[str, Pred
         mean = _mean_benefit(truth, spec, main)
         shift = stats.paired_score(1.0, 1.0, spec.direction, spec.threshold, spec.relative)
         return None if mean is None else mean + shift
+    if spec.kind == "equivalence":
+        mean = _mean_benefit(truth, spec, main)
+        return None if mean is None else score_margin(spec) - abs(mean)
     versus = [cell for cell, part in zip(cells, where) if part == "versus"]
     if not main or not versus:
         return None
     ref, ins = _mean_benefit(truth, source, main), _mean_benefit(truth, source, versus)
-    return None if ref is None or ins is None else ref - ins
+    return None if ref is None or ins is None else ref - ins - score_margin(spec)
 
 
 def _mean_benefit(truth: Truth, spec: PredictionSpec, cells: list[dict]) -> float | None:

@@ -11,10 +11,20 @@ Exit code 3 means the loss diverged (as executor.train); any other failure is
 recorded with its cause (exception, crash, oom, ...: executor/base.py `cause_of`).
 The script runs in its own session (so a timeout kills all it started) and is killed
 if the loop dies.
+
+Optional early stop (a protocol the script may ignore):
+  RESEARCH_PROGRESS       a file the script may append one JSON line to per evaluation,
+                          {"step": 500, "val_loss": 2.31}
+  RESEARCH_STOP           a file the loop creates once the run may end: the script then
+                          writes its metrics (the curve so far, "stopped_early": true) and exits 0
+The loop creates the stop file only when the config holds `stop_at_loss` (the
+convergence target fixed before the run; parser/checker/early_stop.py) and a progress
+line reaches it. A script that ignores both trains in full, as before.
 """
 from __future__ import annotations
 
 import functools
+import json
 import os
 import shlex
 import signal
@@ -40,17 +50,48 @@ class CommandExecutor:
         metrics = paths.metrics(eid)
         argv = [a.replace("{config}", str(json_path)).replace("{metrics}", str(metrics))
                 for a in self.argv]
+        progress, stop = metrics.with_suffix(".progress.jsonl"), metrics.with_suffix(".stop")
+        for leftover in (progress, stop):
+            leftover.unlink(missing_ok=True)
         env = dict(os.environ, RESEARCH_CONFIG=str(json_path), RESEARCH_METRICS=str(metrics),
-                   RESEARCH_EXPERIMENT_ID=eid)
+                   RESEARCH_EXPERIMENT_ID=eid, RESEARCH_PROGRESS=str(progress), RESEARCH_STOP=str(stop))
         start = time.perf_counter()
-        code, timed_out = _run(argv, env, paths, eid, timeout_s)
+        watch = Watch(progress, stop, config.stop_at_loss) if config.stop_at_loss is not None else None
+        code, timed_out = _run(argv, env, paths, eid, timeout_s, watch)
         return outcome(eid, code, timed_out, time.perf_counter() - start, paths, timeout_s)
 
     def close(self) -> None:
         pass
 
 
-def _run(argv, env, paths: RunPaths, eid: str, timeout_s: float):
+POLL_S = 0.05  # how often the loop reads the progress file while a run with a target goes on
+
+
+class Watch:
+    """Reads a run's progress lines as they come; creates the stop file once one reaches the target."""
+
+    def __init__(self, progress, stop, target: float):
+        self.progress, self.stop, self.target, self.read = progress, stop, target, 0
+
+    def check(self) -> None:
+        if self.stop.exists() or not self.progress.exists():
+            return
+        with open(self.progress, "rb") as f:
+            f.seek(self.read)
+            chunk = f.read()
+        lines = chunk.split(b"\n")[:-1]  # a line still being written waits for the next look
+        self.read += sum(len(line) + 1 for line in lines)
+        for line in lines:
+            try:
+                loss = float(json.loads(line)["val_loss"])
+            except (ValueError, KeyError, TypeError):
+                continue  # not a progress line: ignored, as the protocol is optional
+            if loss <= self.target:
+                self.stop.touch()
+                return
+
+
+def _run(argv, env, paths: RunPaths, eid: str, timeout_s: float, watch: Watch | None = None):
     with open(paths.out(eid), "wb") as out, open(paths.err(eid), "wb") as err:
         try:
             proc = subprocess.Popen(argv, stdout=out, stderr=err, env=env, start_new_session=True,
@@ -58,8 +99,14 @@ def _run(argv, env, paths: RunPaths, eid: str, timeout_s: float):
         except OSError as e:
             err.write(f"error: cannot start {argv[0]!r}: {e}\n".encode())
             return START_FAILED_EXIT, False
-        try:
-            return proc.wait(timeout=timeout_s), False
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)  # the script's children go too
-            return proc.wait(), True
+        deadline = time.monotonic() + timeout_s
+        while True:
+            left = deadline - time.monotonic()
+            try:
+                return proc.wait(timeout=max(min(left, POLL_S if watch else left), 0.0)), False
+            except subprocess.TimeoutExpired:
+                if time.monotonic() >= deadline:
+                    os.killpg(proc.pid, signal.SIGKILL)  # the script's children go too
+                    return proc.wait(), True
+                if watch is not None:
+                    watch.check()

@@ -54,10 +54,14 @@ class TrainConfig:
     cuda_devices: str | None = None
     threads: int = 0  # torch intra-op threads; 0 = leave torch's default
     metrics_path: str = "metrics.json"
+    # Stop at the first evaluation whose val loss is at or below this: the convergence
+    # target fixed before the run, set by the loop only when nothing a prediction reads
+    # comes after it (parser/checker/early_stop.py). None = train to max_steps.
+    stop_at_loss: float | None = None
 
 
 # Keys the experiment design may vary; the rest are plumbing set by the loop.
-PLUMBING = ("experiment_id", "data_dir", "device", "cuda_devices", "threads", "metrics_path")
+PLUMBING = ("experiment_id", "data_dir", "device", "cuda_devices", "threads", "metrics_path", "stop_at_loss")
 FACTORS = tuple(f.name for f in fields(TrainConfig) if f.name not in PLUMBING)
 FIELD_TYPES = {f.name: f.type for f in fields(TrainConfig)}
 # Factors that take one of a few named values. The trainer refuses anything else

@@ -119,7 +119,15 @@ def simulate(truth: Truth, point: dict, noisy: bool = True) -> dict:
         evals = nz.eval * _normal("eval", nz.draw, seed, full, size=len(steps))
     tau, floor, initial = math.exp(log_tau), math.exp(log_floor), truth.curve.initial
     curve = [[s, floor + (initial - floor) * math.exp(-s / tau) + float(e)] for s, e in zip(steps, evals)]
-    return _metrics(truth, point, curve, n)
+    return _metrics(truth, point, _stopped(curve, point.get("stop_at_loss")), n)
+
+
+def _stopped(curve: list, target: float | None) -> list:
+    """The curve up to its first evaluation at or below `target`, as the trainer stops there."""
+    if target is None:
+        return curve
+    at = next((i for i, (_, loss) in enumerate(curve) if i > 0 and loss <= target), len(curve) - 1)
+    return curve[:at + 1]
 
 
 def _eval_steps(point: dict) -> list[int]:
@@ -131,14 +139,15 @@ def _eval_steps(point: dict) -> list[int]:
 def _metrics(truth: Truth, point: dict, curve: list, n: int | None) -> dict:
     max_steps, batch, seq = point.get("max_steps", 200), point.get("batch_size", 16), point.get("seq_len", 64)
     cost = math.prod(_lookup(levels, point.get(f)) or 1.0 for f, levels in truth.step_cost.items())
-    seconds = max_steps * truth.seconds_per_step * cost
+    trained = int(curve[-1][0])  # max_steps, or where it stopped at its target
+    seconds = trained * truth.seconds_per_step * cost
     final, best = curve[-1][1], min(loss for _, loss in curve)
     conv = convergence_step(curve)
     return {"final_val_loss": final, "best_val_loss": best, "final_val_bpc": final / math.log(2),
-            "val_curve": curve, "convergence_step": conv, "steps": max_steps,
+            "val_curve": curve, "convergence_step": conv, "steps": trained, "stopped_early": trained < max_steps,
             "convergence_epoch": conv * batch / n if n else None,
-            "epochs": max_steps * batch / n if n else None,
-            "train_time_s": seconds, "tokens_per_s": max_steps * batch * seq / seconds,
+            "epochs": trained * batch / n if n else None,
+            "train_time_s": seconds, "tokens_per_s": trained * batch * seq / seconds,
             "peak_memory_mb": truth.peak_memory_mb, "n_train_samples": n,
             "device": "sim", "simulated": True}
 

@@ -157,6 +157,8 @@ def train_loop(config: TrainConfig, model, step_model, opt, train_seqs, val_seqs
     """The fixed-step loop; returns curves and timing. Host syncs only at eval points.
 
     `step_model` trains (compiled or not; it shares `model`'s weights); `model` evaluates.
+    With `stop_at_loss` it ends at the first evaluation at or below that loss: the rest of
+    the curve enters no score (parser/checker/early_stop.py).
     """
     device = train_seqs.device
     start = time.perf_counter()  # train_time_s covers every evaluation, step 0's included
@@ -165,6 +167,7 @@ def train_loop(config: TrainConfig, model, step_model, opt, train_seqs, val_seqs
     since_eval, health = LossMeter(device), Health(device, initial)
     batches = batch_stream(len(train_seqs), config.batch_size, config.seed, device)
     eval_time = time.perf_counter() - start
+    step = 0
     for step in range(1, config.max_steps + 1):
         loss = train_step(config, step_model, opt, train_seqs[next(batches)], step)
         last = step == config.max_steps
@@ -179,11 +182,15 @@ def train_loop(config: TrainConfig, model, step_model, opt, train_seqs, val_seqs
             check_health(step, val_curve[-1][1], initial)
             print(f"step {step} | train {train_curve[-1][1]:.4f} | val {val_curve[-1][1]:.4f} | "
                   f"{time.perf_counter() - start:.1f}s", flush=True)
+            if config.stop_at_loss is not None and val_curve[-1][1] <= config.stop_at_loss and not last:
+                print(f"stopped early at step {step}: val loss reached the target {config.stop_at_loss:.4f}",
+                      flush=True)
+                break
     if device.type == "cuda":
         torch.cuda.synchronize(device)
     total = time.perf_counter() - start
     return {"val_curve": val_curve, "train_curve": train_curve, "train_time_s": total,
-            "step_time_s": total - eval_time}
+            "step_time_s": total - eval_time, "steps": step}
 
 
 def summarize(config: TrainConfig, run: dict, corpus, n_train: int, n_params: int, device) -> dict:
@@ -199,11 +206,12 @@ def summarize(config: TrainConfig, run: dict, corpus, n_train: int, n_params: in
         "train_curve": run["train_curve"],
         "convergence_step": conv,
         "convergence_epoch": conv * config.batch_size / n_train,
-        "epochs": config.max_steps * config.batch_size / n_train,
-        "steps": config.max_steps,
+        "epochs": run["steps"] * config.batch_size / n_train,
+        "steps": run["steps"],  # trained: fewer than max_steps when it stopped at its target
+        "stopped_early": run["steps"] < config.max_steps,
         "train_time_s": run["train_time_s"],
         # Throughput of the training steps alone: evals are excluded so it measures the model.
-        "tokens_per_s": config.max_steps * config.batch_size * config.seq_len / run["step_time_s"],
+        "tokens_per_s": run["steps"] * config.batch_size * config.seq_len / run["step_time_s"],
         # The run's device memory: GPU tensors on CUDA, the process's peak RSS on a CPU.
         "peak_memory_mb": rss_mb if gpu_mb is None else gpu_mb,
         "peak_gpu_memory_mb": gpu_mb,

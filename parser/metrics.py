@@ -55,11 +55,30 @@ def to_record(result, config: dict, plan: dict, started_at: str) -> ResultRecord
         config=config, config_hash=config_hash(config), seed=config["seed"], status=status, cause=cause,
         metrics=metrics, error=error, stderr_tail=None if status == "completed" else result.stderr_tail,
         returncode=result.returncode, wall_time_s=round(result.wall_time_s, 3),
-        attempts=getattr(result, "attempts", 1),
+        **compute(metrics, config, result.wall_time_s), attempts=getattr(result, "attempts", 1),
         planner=plan.get("planner", "offline"), rationale=plan.get("rationale", ""),
         targets=plan.get("targets", []), pair=plan.get("pair"), llm=plan.get("llm"), started_at=started_at,
         finished_at=now(), git_commit=git_commit(), versions=versions(),
         dataset_sha256=(metrics or {}).get("dataset_sha256"))
+
+
+def compute(metrics: dict | None, config: dict, wall_time_s: float) -> dict:
+    """The record's compute fields: training seconds and steps, and whether it stopped early.
+
+    From the metrics when they say (train_time_s, steps, stopped_early), else the wall time
+    and the val curve's last step; a run that stopped before config.max_steps stopped early.
+    """
+    m = metrics or {}
+    seconds = m.get("train_time_s") if isinstance(m.get("train_time_s"), (int, float)) else None
+    steps = m.get("steps") if isinstance(m.get("steps"), int) else None
+    curve = m.get("val_curve") or []
+    if steps is None and curve:
+        steps = int(curve[-1][0])
+    early = m.get("stopped_early")
+    if not isinstance(early, bool):
+        early = steps is not None and isinstance(config.get("max_steps"), int) and steps < config["max_steps"]
+    return {"train_time_s": round(seconds if seconds else wall_time_s, 3), "steps": steps,
+            "stopped_early": early}
 
 
 @functools.cache

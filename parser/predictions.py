@@ -96,7 +96,7 @@ def compile_prediction(text: str, space: Space, previous: list[Prediction]) -> P
     low = text.lower().strip().rstrip(".!")
     condition, rest, phrase = _find_condition(low, text, space)
     if _INTERACTION.search(rest):
-        return _interaction(text, condition, previous)
+        return _interaction(text, condition, previous, rest)
     if _is_equivalence(rest):
         return _equivalence(rest, text, space, condition)
     bound = _BOUND.search(rest)
@@ -190,7 +190,8 @@ def _is_condition(m: re.Match, low: str, space: Space) -> bool:
 
 # --- comparison parts -------------------------------------------------------------
 
-def _interaction(text: str, condition: Condition | None, previous: list[Prediction]) -> PredictionSpec:
+def _interaction(text: str, condition: Condition | None, previous: list[Prediction],
+                 rest: str = "") -> PredictionSpec:
     if condition is None:
         raise _fail(text, "an interaction needs a condition saying where the effect is smaller, "
                           "e.g. 'at N > 50000 samples'")
@@ -198,7 +199,10 @@ def _interaction(text: str, condition: Condition | None, previous: list[Predicti
     if base is None:
         raise _fail(text, "an interaction qualifies an earlier comparison, and there is none before it")
     copied = {key: getattr(base.spec, key) for key in _COPIED}
-    return _spec(text, kind="interaction", of=base.id, condition=condition, threshold=0.0, **copied)
+    amount, _ = _find_amount(rest, text)  # "diminishes by more than 10%": the practical margin
+    kind, n = amount or ("abs", 0.0)
+    margin = n / 100 if kind == "pct" else n - 1 if kind == "times" else n
+    return _spec(text, kind="interaction", of=base.id, condition=condition, threshold=margin, **copied)
 
 
 def _find_amount(low: str, text: str) -> tuple[tuple[str, float] | None, str]:

@@ -42,6 +42,9 @@ class Condition(Strict):
             else f"{self.variable} {self.op} {self.value}"
 
 
+INTERACTION_MARGIN = 0.05  # an interaction on a relative effect with no margin given: 5%
+
+
 class PredictionSpec(Strict):
     """A machine-checkable prediction.
 
@@ -49,7 +52,10 @@ class PredictionSpec(Strict):
       in the given `direction`, by more than `threshold` (relative: a fraction, so 0.2
       means 20%; absolute: in the metric's units), restricted to `condition`.
     interaction: the effect of the comparison named by `of` is smaller where
-      `condition` holds than where that comparison's own condition holds.
+      `condition` holds than where that comparison's own condition holds, by more than
+      the practical margin `threshold` (relative: the effect's ratio moves by more than
+      that fraction, 0 meaning INTERACTION_MARGIN; absolute: in the metric's units), so
+      an effect that did not change is refuted, not left open.
     bound: the metric's mean over seeds is below (`lower`) or above (`higher`) the
       absolute value `threshold`, for runs with `factor` = `arm` if a factor is given.
     equivalence: no practical difference: the paired ratio of `arm` to `baseline`
@@ -84,11 +90,19 @@ class PredictionSpec(Strict):
             raise ValueError("an interaction needs a condition (where the effect is smaller)")
         return self
 
+    def margin(self) -> float:
+        """An interaction's practical margin (a fraction, or metric units): `threshold`, else
+        INTERACTION_MARGIN for a relative effect."""
+        return self.threshold or (INTERACTION_MARGIN if self.relative else 0.0)
+
     def text(self) -> str:
         """The exact definition, shown to the user beside their own words."""
         where = f" where {self.condition.text()}" if self.condition else ""
         if self.kind == "interaction":
-            return f"effect of {self.of} is smaller where {self.condition.text()}"
+            m = self.margin()
+            by = (f" by more than {100 * m:g}% (its ratio moves by a factor > {1 + m:.3g})" if self.relative
+                  else f" by more than {m:g} ({self.metric})")
+            return f"effect of {self.of} is smaller where {self.condition.text()}{by}"
         if self.kind == "bound":
             arm = f" with {self.factor} = {self.arm}" if self.factor else ""
             op = "<" if self.direction == "lower" else ">"
@@ -188,6 +202,11 @@ class ResultRecord(Strict):
     stderr_tail: str | None = None
     returncode: int | None = None
     wall_time_s: float = 0.0
+    # compute spent: the run's training seconds (its metrics' train_time_s; a failed run's
+    # wall time) and steps trained; stopped_early: it ended at its convergence target
+    train_time_s: float | None = None
+    steps: int | None = None
+    stopped_early: bool = False
     attempts: int = 1  # > 1: the backend resubmitted the run after losing it with its machine (ray)
     planner: str = "offline"
     rationale: str = ""

@@ -254,8 +254,10 @@ class LLMPlanner:
                 indexes: Indexes | None = None) -> Proposal | None:
         indexes = indexes or Indexes()
         fallback = self.offline.propose(predictions, verdicts, records, space, pending, indexes)
-        if fallback is None or fallback.pair is not None:
-            return fallback  # nothing worth running, or a half-done pair to finish: no choice to make
+        if fallback is None or fallback.pair is not None or (fallback.gain or 0.0) < MIN_GAIN:
+            # nothing worth running, a half-done pair to finish, or only what the budget can still
+            # decide (planner/reach.py) with no candidate worth asking about: no choice to make
+            return fallback
         if self.session.blocked():
             return self._fallback(fallback, self.session.disabled, 0)
         by_id = {p.id: p for p in predictions}

@@ -21,6 +21,7 @@ from parser.schema import Prediction, ResultRecord
 from planner.gain import expected_gain, predictive, uncertainty
 from planner.base import Indexes, Proposal
 from planner.ledger import Ledger
+from planner.reach import Reach, explain, reach
 from planner.space import Space
 
 MAX_CELL_FAILURES = 2  # a cell that crashed this often is left alone
@@ -44,6 +45,7 @@ class Candidate:
 class OfflinePlanner:
     max_seeds: int = 5  # replicates per design cell
     base_seed: int = 0
+    max_runs: int | None = None  # the study's experiment budget: how far the reach looks
     name: str = "offline"
 
     def propose(self, predictions: list[Prediction], verdicts: dict[str, Verdict],
@@ -51,35 +53,56 @@ class OfflinePlanner:
                 indexes: Indexes | None = None) -> Proposal | None:
         """The best next run(s). `pending`: design points already started or queued (with
         --workers): they are never proposed again, and a region they will add to is worth
-        less, as if each of them had scored what the region is expected to score."""
+        less, as if each of them had scored what the region is expected to score.
+
+        When no candidate is worth MIN_GAIN by the gain's short look-ahead, a prediction
+        that the budget can still decide (`planner/reach.py`) keeps the study going: the
+        best-ranked candidate for it runs. None only when nothing could decide any."""
         by_id = {p.id: p for p in predictions}
         open_ = [p for p in predictions if not verdicts[p.id].decided]
         indexes = indexes or Indexes()
         finish = _unfinished_pair(open_, by_id, indexes.ledger.update(records), pending)
         if finish:
             return finish
-        ranked = self.rank(open_, by_id, records, space, pending, indexes)
-        if not ranked or ranked[0].gain < MIN_GAIN:
-            return None
-        best = ranked[0]
-        why = (f"expected gain {best.gain:.3f} bits for {', '.join(best.targets)} in ~{best.cost:.1f} s; "
-               f"best of {len(ranked)} candidates")
+        ranked, reaches = self.survey(open_, by_id, records, space, pending, indexes)
+        best = ranked[0] if ranked else None
+        if best is not None and best.gain >= MIN_GAIN:
+            why = (f"expected gain {best.gain:.3f} bits for {', '.join(best.targets)} in ~{best.cost:.1f} s; "
+                   f"best of {len(ranked)} candidates")
+        else:
+            still = {pid: r for pid, r in reaches.items() if r.reachable}
+            best = next((c for c in ranked if still.keys() & set(c.targets)), None)
+            if best is None:
+                return None
+            pid = next(t for t in best.targets if t in still)
+            why = (f"{pid} can still be decided in budget: about {still[pid].scores} more {still[pid].unit} "
+                   f"({still[pid].runs} runs) at the estimate or its interval's end, beyond the gain's look-ahead "
+                   f"(expected gain {best.gain:.3f} bits now); best of {len(ranked)} candidates")
         return Proposal(list(best.runs), best.targets, why, self.name,
                         gain=round(best.gain, 4), cost_s=round(best.cost, 2))
 
     def rank(self, open_: list[Prediction], by_id: dict[str, Prediction], records: list[ResultRecord],
              space: Space, pending: tuple[dict, ...] = (), indexes: Indexes | None = None) -> list[Candidate]:
         """Every candidate with its gain, best gain per second first."""
+        return self.survey(open_, by_id, records, space, pending, indexes)[0]
+
+    def survey(self, open_: list[Prediction], by_id: dict[str, Prediction], records: list[ResultRecord],
+               space: Space, pending: tuple[dict, ...] = (),
+               indexes: Indexes | None = None) -> tuple[list[Candidate], dict[str, Reach]]:
+        """The ranked candidates, and each open prediction's reach within the budget."""
         pool: dict[tuple, Candidate] = {}
+        reaches: dict[str, Reach] = {}
         indexes = indexes or Indexes()
         ledger = indexes.ledger.update(records)
+        runs_left = 10**9 if self.max_runs is None else self.max_runs - len(records) - len(pending)
         for prediction in open_:
             ev = gather(prediction, by_id, since(records, prediction.after), indexes.pairs)
             ev = _with_pending(ev, prediction, by_id, space, pending)
             if uncertainty(ev) == 0.0:
                 continue
-            gains = {}  # region -> gain: the same for every cell of a region
-            for runs, region, order in self._cells(prediction, by_id, ledger, space, pending):
+            gains, room = {}, 0  # region -> gain: the same for every cell of a region
+            for runs, region, order, left in self._cells(prediction, by_id, ledger, space, pending):
+                room += left
                 if region not in gains:
                     gains[region] = expected_gain(ev, versus=region == "versus") if region != "unknown" \
                         else 0.5 * uncertainty(ev)  # one run will tell where this cell lies
@@ -87,10 +110,21 @@ class OfflinePlanner:
                 cand = pool.setdefault(key, Candidate(runs, sum(ledger.seconds(r) for r in runs), order))
                 cand.gain += gains[region]
                 cand.targets.append(prediction.id)
-        return sorted(pool.values(), key=lambda c: (-c.score, c.order))
+            reaches[prediction.id] = reach(prediction.id, ev, room, runs_left,
+                                           1 if prediction.spec.kind == "bound" else 2)
+        return sorted(pool.values(), key=lambda c: (-c.score, c.order)), reaches
+
+    def why_open(self, predictions: list[Prediction], verdicts: dict[str, Verdict], records: list[ResultRecord],
+                 space: Space, indexes: Indexes | None = None) -> str:
+        """Which predictions stay open, or untestable, and why nothing left can decide them."""
+        by_id = {p.id: p for p in predictions}
+        open_ = [p for p in predictions if not verdicts[p.id].decided]
+        _, reaches = self.survey(open_, by_id, records, space, (), indexes)
+        untestable = {p.id: verdicts[p.id].reason for p in predictions if verdicts[p.id].status == "untestable"}
+        return explain(list(reaches.values()), untestable)
 
     def _cells(self, prediction, by_id, ledger: Ledger, space: Space, pending: tuple[dict, ...]):
-        """(runs, region, order) for the next seed of every usable cell."""
+        """(runs, region, order, seeds left) for the next seed of every usable cell."""
         spec, source = prediction.spec, source_spec(prediction, by_id)
         factor = source.factor if spec.kind != "bound" else ""
         logged, failed = ledger.cells(factor)
@@ -114,7 +148,7 @@ class OfflinePlanner:
                          for a in arms)
             # a cell's second seed first: it measures the seed noise the posterior pools
             # over every region; then the cells with the fewest seeds, in grid order
-            yield runs, region, (len(used) != 1, len(used), position)
+            yield runs, region, (len(used) != 1, len(used), position), self.max_seeds - len(used)
 
 
 def _with_pending(ev, prediction: Prediction, by_id: dict[str, Prediction], space: Space,

@@ -24,11 +24,11 @@ def comparison(pid="p1", threshold=0.0, relative=True, condition=None, metric="f
     return Prediction(id=pid, text=f"{pid} text", spec=spec, compiled_by="structured")
 
 
-def interaction(pid="p2", of="p1", condition=None):
+def interaction(pid="p2", of="p1", condition=None, margin=0.0):
     condition = condition or Condition(variable="n_train_samples", op=">", value=50000)
     spec = PredictionSpec(kind="interaction", metric="final_val_loss", direction="lower",
                           factor="norm_position", arm="pre", baseline="post", of=of,
-                          condition=condition)
+                          condition=condition, threshold=margin)
     return Prediction(id=pid, text=f"{pid} text", spec=spec, compiled_by="structured")
 
 

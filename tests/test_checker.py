@@ -152,3 +152,68 @@ def test_equivalence_is_refuted_when_one_arm_is_clearly_better():
 
 def test_equivalence_with_too_few_pairs_stays_undecided():
     assert assess_all([_equivalent(0.05)], pairs([(2.0, 2.0), (2.0, 2.01)]))["p1"].status == "undecided"
+
+
+def test_an_effect_that_did_not_change_refutes_the_interaction():
+    # the same effect in both regions: "it diminishes" is refuted against the 5% margin
+    ratios = [0.5, 0.505, 0.495, 0.502, 0.498, 0.5]
+    small = pairs([(2.0 * r, 2.0) for r in ratios], fraction=0.1, n=1000)
+    large = pairs([(2.0 * r, 2.0) for r in reversed(ratios)], fraction=1.0, n=90000, start=21)
+    cond = Condition(variable="n_train_samples", op="<", value=5000)
+    verdict = assess_all([comparison(condition=cond), interaction()], small + large)["p2"]
+    assert verdict.status == "refuted"
+    assert verdict.effect == pytest.approx(0.0, abs=1e-12)  # the drop itself, not drop - margin
+
+
+def test_an_interaction_states_its_margin_and_a_wider_one_is_harder_to_pass():
+    spec = interaction(margin=0.3).spec
+    assert "by more than 30%" in spec.text()
+    assert "by more than 5%" in interaction().spec.text()  # the default
+    small = pairs([(1.0, 2.0), (1.05, 2.0), (0.95, 2.0), (1.02, 2.0), (0.97, 2.0)], fraction=0.1, n=1000)
+    large = pairs([(1.5, 2.0), (1.55, 2.0), (1.45, 2.0), (1.52, 2.0), (1.47, 2.0)], fraction=1.0,
+                  n=90000, start=11)  # the ratio moves from 0.5 to 0.75: 1.5 times weaker
+    cond = Condition(variable="n_train_samples", op="<", value=5000)
+    narrow = assess_all([comparison(condition=cond), interaction()], small + large)["p2"]
+    wide = assess_all([comparison(condition=cond), interaction(margin=0.8)], small + large)["p2"]
+    assert narrow.status == "confirmed" and wide.status == "refuted"
+
+
+def _at_margin_decisions(kind: str, guarded: bool, studies: int = 300, looks: int = 16, sigma: float = 0.05):
+    """Share of sequential studies (a look after every pair) that decide, the truth sitting
+    exactly at the practical margin, where any decision is false."""
+    import random
+
+    from parser.checker import stats
+    from parser.checker.evidence import Evidence
+    from parser.checker.verdicts import DECIDE, judge
+
+    m = math.log(1.05)
+    rng, decided = random.Random(5), 0
+    for _ in range(studies):
+        main, versus = [], []
+        for k in range(looks):
+            if kind == "interaction":  # pairs alternate between the regions; drop = margin
+                (main if k % 2 == 0 else versus).append(rng.gauss(0.4 + m if k % 2 == 0 else 0.4, sigma))
+                if not versus:
+                    continue
+                ev = Evidence("difference", tuple(y - m for y in main), stats.pooled_noise([main, versus], 0.1),
+                              versus=tuple(versus))
+            else:  # an equivalence whose true ratio sits on its margin
+                main.append(rng.gauss(m, sigma))
+                ev = Evidence("between", tuple(main), stats.pooled_noise([main], 0.1), margin=m)
+            j = judge(ev)
+            if (j.status != "undecided") if guarded else max(j.confidence, 1 - j.confidence) >= DECIDE:
+                decided += 1
+                break
+    return decided / studies
+
+
+@pytest.mark.parametrize("kind", ["interaction", "equivalence"])
+def test_at_its_margin_a_null_is_decided_falsely_at_most_five_percent_of_the_time(kind):
+    assert _at_margin_decisions(kind, guarded=True) <= 0.05
+
+
+@pytest.mark.parametrize("kind", ["interaction", "equivalence"])
+def test_at_its_margin_the_posterior_alone_would_decide_falsely_far_too_often(kind):
+    # what the e-value guard prevents: the same looks with the posterior alone
+    assert _at_margin_decisions(kind, guarded=False) > 0.2

@@ -18,17 +18,18 @@ def test_where_most_of_the_grid_informs_nothing_the_planner_decides_in_fewer_run
 
 
 def test_a_prediction_one_pair_from_its_bound_is_finished_not_abandoned():
-    # study 26 once stopped at 18 runs with both predictions at e-values of 17-18 of 20
-    # and confidence past 0.99: the last pair looked worthless to the planner
-    out = study(26, "offline")
+    # a weak effect that reverses at large N (study 26 of the 12-case bench, which once stopped
+    # at 18 runs with both predictions at e-values of 17-18 of 20 and confidence past 0.99:
+    # the last pair looked worthless to the planner); study 17 is that case with 15 cases
+    out = study(17, "offline")
     assert out["stop"] == "every prediction is decided"
     assert {pid: v["status"] for pid, v in out["verdicts"].items()} == {"p1": "refuted", "p2": "confirmed"}
     assert all((v["status"] == "confirmed") == (v["truth"] == "true") for v in out["verdicts"].values())
 
 
 def test_the_summary_leaves_out_of_the_ratio_a_study_only_one_planner_decides():
-    outcomes = [study(26, "offline"), {**study(26, "grid"), "all_decided": False},
-                study(0, "offline"), study(0, "grid"), study(0, "random"), study(26, "random")]
+    outcomes = [study(17, "offline"), {**study(17, "grid"), "all_decided": False},
+                study(0, "offline"), study(0, "grid"), study(0, "random"), study(17, "random")]
     s = summarize(outcomes)
     assert s["offline"]["n_ratio"] == 1 and s["offline"]["fully_decided_grid_not"] == 1
     assert s["grid"]["ratio_to_grid_median"] == 1.0

@@ -349,3 +349,15 @@ def test_a_structured_equivalence_without_a_margin_is_refused():
     item = {"spec": {"kind": "equivalence", "factor": "norm_position", "arm": "pre", "baseline": "post"}}
     with pytest.raises(PredictionError, match="needs a margin"):
         compile_all([item], SPACE)
+
+
+def test_an_interaction_takes_its_practical_margin_from_the_text():
+    spec = compile_prediction("Effect diminishes by more than 10% at N > 50000 samples", SPACE, _previous())
+    assert spec.kind == "interaction" and spec.threshold == pytest.approx(0.1)
+    assert spec.condition == _cond("n_train_samples", ">", 50000)
+    assert "by more than 10%" in spec.text()
+
+
+def test_an_interaction_with_no_margin_given_states_the_default_one():
+    spec = compile_prediction("Effect diminishes at N > 50000 samples", SPACE, _previous())
+    assert spec.margin() == pytest.approx(0.05) and "by more than 5%" in spec.text()

@@ -67,17 +67,18 @@ def test_the_checker_scores_each_side_only_from_its_own_cells():
             k += 1
             records.append(record(f"exp_{k:04d}", arm, 0, loss, fraction, lr=lr, n=n))
     ev = gather(P2, BY_ID, records)
-    assert ev.scores == pytest.approx((-math.log(1.9 / 2.0),))
+    margin = math.log(1.05)  # the interaction's default practical margin, taken off the reference side
+    assert ev.scores == pytest.approx((-math.log(1.9 / 2.0) - margin,))
     assert ev.versus == pytest.approx((-math.log(1.8 / 2.0),))
 
 
 def test_the_truth_averages_the_cells_the_checker_counts():
     # pre-norm helps only at N >= 1000, so on p2's two sides (both at N = 308) it does nothing:
-    # p2's true score is 0; counting the large-N, high-lr cell as "smaller there" would make it negative
+    # p2's true score is minus its margin (no drop at all); counting the large-N, high-lr cell as "smaller there" would make it negative
     truth = Truth.model_validate({
         "curve": {"initial": 5.0, "floor": 2.0, "tau": 60}, "n_train_samples": {"per_fraction": 3076},
         "effects": [{"on": "floor", "factor": "norm_position", "levels": {"pre": -0.2},
                      "where": "n_train_samples >= 1000"}]})
     big_high_lr = next(c for c in cells() if side(c) == (3e-3, 1.0))
     assert true_benefit(truth, P1.spec, big_high_lr) > 0.1
-    assert true_score(truth, P2, BY_ID, cells()) == pytest.approx(0.0, abs=1e-12)
+    assert true_score(truth, P2, BY_ID, cells()) == pytest.approx(-math.log(1.05), abs=1e-12)

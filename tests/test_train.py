@@ -17,7 +17,7 @@ from executor.curve import convergence_step
 
 ROOT = Path(__file__).resolve().parents[1]
 KEYS = {"final_val_loss", "best_val_loss", "final_val_bpc", "val_curve", "train_curve", "convergence_step",
-        "convergence_epoch", "epochs", "steps", "train_time_s", "tokens_per_s", "peak_memory_mb",
+        "convergence_epoch", "epochs", "steps", "stopped_early", "train_time_s", "tokens_per_s", "peak_memory_mb",
         "n_train_samples", "n_params", "device", "dataset_sha256", "entropy_floor", "torch_version",
         "peak_gpu_memory_mb", "peak_rss_mb", "precision", "compile", "compile_time_s", "phases_s",
         "started_unix", "finished_unix"}
@@ -248,3 +248,16 @@ def test_on_a_gpu_the_step_loop_syncs_only_at_eval_points(tmp_path):
         torch.cuda.set_sync_debug_mode("default")
     syncs = [w for w in caught if "synchroniz" in str(w.message)]
     assert len(syncs) < 30, [str(w.message) for w in syncs[:5]]  # a per-step sync would give >= 100
+
+
+def test_a_run_with_a_target_stops_at_its_first_crossing_and_scores_what_the_full_run_would(tmp_path):
+    from parser.checker import stats
+
+    full = train_mod.train(tiny(tmp_path, seed=3))
+    target = full["val_curve"][1][1]  # the loss it had at step 20 of 60
+    stopped = train_mod.train(tiny(tmp_path, seed=3, stop_at_loss=target))
+    assert stopped["steps"] == 20 and stopped["stopped_early"] and not full["stopped_early"]
+    assert stopped["val_curve"] == full["val_curve"][:2]  # the same run, up to where it stopped
+    partner = [[0, full["val_curve"][0][1]], [60, target - 0.01]]
+    assert stats.steps_to_target(stopped["val_curve"], partner, target) == \
+        stats.steps_to_target(full["val_curve"], partner, target)

@@ -96,13 +96,16 @@ def varying_factors(experiments: list[dict]) -> list[str]:
 
 
 def experiment_rows(graph: dict, records: list) -> list[list[str]]:
-    times = {r.experiment_id: (r.metrics or {}).get("train_time_s") for r in records}
+    by_id = {r.experiment_id: r for r in records}
     varying = varying_factors(graph["experiments"])
     rows = []
     for e in graph["experiments"]:
         factors = ", ".join(f"{k}={e['factors'][k]}" for k in varying if k in e["factors"])
-        rows.append([e["id"], factors, str(e["seed"]), e["status"],
-                     _num(e["final_val_loss"], ".4f"), _num(times.get(e["id"]), ".1f")])
+        r = by_id.get(e["id"])
+        steps = "" if r is None or r.steps is None else f"{r.steps}" + (" (stopped at target)" if r.stopped_early
+                                                                         else "")
+        rows.append([e["id"], factors, str(e["seed"]), e["status"], _num(e["final_val_loss"], ".4f"),
+                     _num(r.train_time_s if r else None, ".1f"), steps])
     return rows
 
 
@@ -136,7 +139,8 @@ def blocks(graph: dict, records: list, figures: list[tuple[str, str]], stopped: 
     narrative, llm = llm_blocks(graph.get("llm"))
     out = [("title", f"Study report: {root['id']}"), ("p", [("bold", "Claim:"), ("", " " + root["claim"])]),
            ("p", [("bold", "Factors varied:"), ("", " " + factors_line(root))]),
-           ("p", stopped), *narrative,
+           ("p", stopped), *([("p", graph["compute"]["text"] + ".")] if graph.get("compute") else []),
+           *narrative,
            ("h", "Predictions"), ("items", prediction_items(graph)),
            ("h", "Trajectory"), ("items", trajectory_items(graph)), *llm,
            ("h", "Experiments"),
@@ -220,7 +224,7 @@ def latex(doc: list) -> str:
         elif kind == "items":
             out += [r"\begin{itemize}"] + [r"\item " + _tex_inline(i) for i in block[1]] + [r"\end{itemize}"]
         elif kind == "table":
-            out += [r"{\small\begin{longtable}{lp{7cm}rlrr}", " & ".join(escape(h) for h in block[1]) + r" \\ \hline"]
+            out += [r"{\small\begin{longtable}{lp{6cm}rlrrl}", " & ".join(escape(h) for h in block[1]) + r" \\ \hline"]
             out += [" & ".join(escape(c) for c in row) + r" \\" for row in block[2]]
             out += [r"\end{longtable}}"]
         elif kind == "figure":

@@ -181,16 +181,18 @@ def interaction(spec: PredictionSpec, source: PredictionSpec, reference: tuple[f
     """
     ref_where, there_where = regions(spec, source)
     return Interaction(comparison(source, *reference), ref_where, comparison(source, *there), there_where,
-                       weaker(source, drop, drop_interval))
+                       weaker(source, drop, drop_interval, spec.margin()))
 
 
-def weaker(source: PredictionSpec, drop: float, interval: tuple[float, float]) -> Effect:
-    """An interaction's drop in benefit as how much weaker the effect is in the second region."""
+def weaker(source: PredictionSpec, drop: float, interval: tuple[float, float], margin: float = 0.0) -> Effect:
+    """An interaction's drop in benefit as how much weaker the effect is in the second region,
+    against its practical margin (a fraction for a relative effect, else metric units)."""
     if source.relative:
         lo, hi = sorted(math.exp(x) for x in interval)
-        return Effect("the effect is weaker there by", math.exp(drop), (lo, hi), TIMES, f"> 1.00{TIMES}", (">", 1.0))
+        return Effect("the effect is weaker there by", math.exp(drop), (lo, hi), TIMES,
+                      f"> {1 + margin:.2f}{TIMES}", (">", 1.0 + margin))
     return Effect(f"the effect is smaller there by ({source.metric})", drop, (min(interval), max(interval)),
-                  "", "> 0", (">", 0.0))
+                  "", f"> {margin:g}", (">", margin))
 
 
 def short(spec: PredictionSpec, source: PredictionSpec | None, effect: float | None,
@@ -201,7 +203,7 @@ def short(spec: PredictionSpec, source: PredictionSpec | None, effect: float | N
     if spec.kind == "bound":
         return bound(spec, effect, interval).text()
     if spec.kind == "interaction":
-        return weaker(source, effect, interval).text()
+        return weaker(source, effect, interval, spec.margin()).text()
     return comparison(spec, effect, interval).text()
 
 

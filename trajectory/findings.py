@@ -14,7 +14,7 @@ import statistics
 from dataclasses import dataclass
 
 from parser.checker import stats
-from parser.checker.evidence import gather, inside
+from parser.checker.evidence import gather, inside, score_margin
 from parser.checker.pairs import PairIndexes, holds
 from parser.checker.regions import region, source_spec
 from parser.checker.verdicts import Verdict, since
@@ -145,15 +145,14 @@ def _standardized(spec: PredictionSpec, found: Scores):
         (ref_where, ref), (there_where, there) = found.regions.items()
         if not ref or not there:
             return math.inf, (len(ref), len(there)), ref_where if not ref else there_where
-        diff = _avg(ref) - _avg(there)
+        diff = _avg(ref) - _avg(there) - score_margin(spec)
         return diff / s, (len(ref), len(there)), ref_where if len(ref) < len(there) else there_where
     entries = found.regions[""]
     if not entries:
         return math.inf, 0, ""
     m = _avg(entries)
     if spec.kind == "equivalence":
-        margin = math.log1p(spec.threshold) if spec.relative else spec.threshold
-        return (margin - abs(m)) / s, len(entries), ""
+        return (score_margin(spec) - abs(m)) / s, len(entries), ""
     if spec.kind == "comparison":
         m += stats.paired_score(1.0, 1.0, spec.direction, spec.threshold, spec.relative)
     return m / s, len(entries), ""
@@ -162,8 +161,7 @@ def _standardized(spec: PredictionSpec, found: Scores):
 def _bound(spec: PredictionSpec, found: Scores) -> float:
     """An equivalence refuted on either side needs twice the bound (`parser.checker`)."""
     if spec.kind == "equivalence" and found.regions[""]:
-        margin = math.log1p(spec.threshold) if spec.relative else spec.threshold
-        if abs(_avg(found.regions[""])) >= margin:
+        if abs(_avg(found.regions[""])) >= score_margin(spec):
             return 2 * stats.E_BOUND
     return stats.E_BOUND
 

@@ -47,7 +47,8 @@ def build(hypotheses: list[Hypothesis], records: list[ResultRecord], verdicts: d
         "factors": {k: r.config[k] for k in grid if k in r.config},
         "seed": r.seed, "status": r.status, "pair": r.pair, "targets": r.targets,
         "final_val_loss": (r.metrics or {}).get("final_val_loss"), "error": r.error,
-        "rationale": r.rationale,
+        "rationale": r.rationale, "train_time_s": r.train_time_s, "steps": r.steps,
+        "stopped_early": r.stopped_early,
     } for r in records]
     return {"hypotheses": [{"id": h.id, "claim": h.claim, "parent": h.parent, "reason": h.reason or None,
                             "after": h.after, "initial_config": h.initial_config, "ranges": h.ranges}

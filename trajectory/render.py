@@ -59,6 +59,8 @@ def _describe(group: list[dict], varying: list[str], factor: str | None, values:
     text += f": {arms}" if arms else ""
     value = (values or {}).get(frozenset(e["id"] for e in group))
     text += f" {value}" if value else ""
+    early = [f"{e['id'].removeprefix('exp_')} at step {e['steps']}" for e in group if e.get("stopped_early")]
+    text += f" (stopped at target: {', '.join(early)})" if early else ""
     return text + (f" [{'; '.join(failed)}]" if failed else "")
 
 

@@ -19,7 +19,7 @@ from parser import log
 from parser.hypothesis import HypothesisError, load_hypothesis
 from parser.schema import StopRecord
 from planner.space import Space
-from trajectory import dashboard, document, figures, graph, llm_notes
+from trajectory import compute, dashboard, document, figures, graph, llm_notes
 from trajectory.render import found_lines, tree
 from trajectory.study import Study, StudyError, open_study, replay_into
 
@@ -38,6 +38,7 @@ def stop_line(stop: StopRecord | None, n_runs: int) -> str:
 def study_graph(study: Study, stop_reason: str | None) -> dict:
     g = graph.build(study.hypotheses, study.records, study.verdicts, study.history, stop_reason)
     g["space_extensions"] = study.extensions
+    g["compute"] = compute.summary(study.records, study.space)
     g["llm"] = llm_notes.summary(log.replay(study.log_path), g)  # None when no LLM took part
     return g
 

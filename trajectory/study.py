@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from parser import log
+from parser.checker.early_stop import stop_target
 from parser.checker.verdicts import Verdict, assess_all
 from parser.schema import EvolutionRecord, Hypothesis, NarrativeRecord, Prediction, ResultRecord, StopRecord
 from planner.base import Indexes
@@ -59,6 +60,10 @@ class Study:
     @property
     def predictions(self) -> list[Prediction]:
         return [p for h in self.hypotheses for p in h.predictions]
+
+    def stop_target(self, point: dict) -> float | None:
+        """The val loss at which a run at `point` may stop early; None: it trains in full."""
+        return stop_target(self.predictions, self.records, point, self.indexes.pairs)
 
     def hypothesis_of(self, prediction_id: str) -> str:
         return next((h.id for h in self.hypotheses for p in h.predictions if p.id == prediction_id),

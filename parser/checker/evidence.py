@@ -78,16 +78,24 @@ def _evidence(spec: PredictionSpec, source: PredictionSpec, idx: Index) -> Evide
         return _interaction(spec, source, idx, noise)
     view = inside(idx, spec)
     if spec.kind == "equivalence":
-        margin = math.log1p(spec.threshold) if spec.relative else spec.threshold
-        return Evidence("between", tuple(view.scores), noise, margin=margin, ids=_ids(view))
+        return Evidence("between", tuple(view.scores), noise, margin=score_margin(spec), ids=_ids(view))
     shift = stats.paired_score(1.0, 1.0, spec.direction, spec.threshold, spec.relative)
     return Evidence("mean", tuple(e.score + shift for e in view.items), noise, shift=shift, ids=_ids(view))
+
+
+def score_margin(spec: PredictionSpec) -> float:
+    """An equivalence's or interaction's practical margin on the score's scale: log(1 + m)
+    for a relative effect (scores are log-ratios), m itself for an absolute one."""
+    m = spec.margin() if spec.kind == "interaction" else spec.threshold
+    return math.log1p(m) if spec.relative else m
 
 
 def _interaction(spec: PredictionSpec, source: PredictionSpec, idx: Index,
                  noise: stats.Pooled) -> Evidence:
     """Effect where the comparison was measured minus the effect where `spec.condition` holds
-    (the regions as `regions.region` draws them)."""
+    (the regions as `regions.region` draws them), less the margin: the reference region's
+    scores are shifted down by it, so the difference is positive when the effect is smaller
+    by more than the margin and negative when it is not."""
     def where(e: Scored) -> str | None:
         return region(spec, source, lambda c: holds(c, e.record.config, e.record.metrics))
 
@@ -99,7 +107,9 @@ def _interaction(spec: PredictionSpec, source: PredictionSpec, idx: Index,
 
     key = spec.model_dump_json()
     there, here = idx.view(("versus", key), in_versus), idx.view(("reference", key), reference)
-    return Evidence("difference", tuple(here.scores), noise, versus=tuple(there.scores), ids=_ids(here, there))
+    m = score_margin(spec)
+    return Evidence("difference", tuple(y - m for y in here.scores), noise, versus=tuple(there.scores),
+                    shift=-m, ids=_ids(here, there))
 
 
 def _bound(spec: PredictionSpec, idx: Index) -> Evidence:

@@ -56,10 +56,20 @@ def holds(condition: Condition | None, config: dict, metrics: dict | None) -> bo
     return condition.holds(config[name] if name in config else (metrics or {}).get(name))
 
 
-def metric_values(spec: PredictionSpec, pair: Pair) -> tuple[float, float] | None:
+def metric_values(spec: PredictionSpec, pair: Pair, targets: dict | None = None) -> tuple[float, float] | None:
+    """The two arms' values of the prediction's metric. steps_to_target reaches the loss
+    target of the pair's design cell, fixed by its first scorable pair and kept in `targets`
+    (so a later run may stop once it crosses it: `parser.checker.early_stop`)."""
     a, b = pair.arm.metrics or {}, pair.base.metrics or {}
     if spec.metric == "steps_to_target":
-        return stats.steps_to_target(a.get("val_curve") or [], b.get("val_curve") or [])
+        ca, cb = a.get("val_curve") or [], b.get("val_curve") or []
+        targets = {} if targets is None else targets
+        if pair.cell not in targets:
+            target = stats.pair_target(ca, cb)
+            if target is None:
+                return None
+            targets[pair.cell] = target
+        return stats.steps_to_target(ca, cb, targets[pair.cell])
     va, vb = a.get(spec.metric), b.get(spec.metric)
     if not isinstance(va, (int, float)) or not isinstance(vb, (int, float)):
         return None
@@ -123,6 +133,7 @@ class Index:
         self.groups: dict[tuple, dict[str, ResultRecord]] = {}
         self.pairs: list[Pair] = []  # every complete pair, scorable or not
         self.scored: list[Scored] = []
+        self.targets: dict[tuple, float] = {}  # design cell -> its loss target (steps_to_target)
         self.views: dict = {}
         self.remembered: dict = {}
 
@@ -164,7 +175,7 @@ class Index:
         if len(group) == 2:
             pair = Pair(key[0], key[1], group["arm"], group["base"])
             self.pairs.append(pair)
-            values = metric_values(spec, pair)
+            values = metric_values(spec, pair, self.targets)
             z = stats.benefit(values[0], values[1], spec.direction, spec.relative) if values else None
             if z is not None:
                 self._add(Scored(pair, z, values[1], pair.cell, pair.arm))

@@ -129,15 +129,13 @@ def benefit(arm: float, base: float, direction: str, relative: bool) -> float | 
     return paired_score(arm, base, direction, 0.0, relative)
 
 
-def steps_to_target(curve_a: Sequence[Sequence[float]],
-                    curve_b: Sequence[Sequence[float]]) -> tuple[float, float] | None:
-    """Steps each run needs to reach a loss target that both reach.
+def pair_target(curve_a: Sequence[Sequence[float]], curve_b: Sequence[Sequence[float]]) -> float | None:
+    """The loss target a pair of runs sets: worse_best + 0.1 (start - worse_best).
 
-    target = worse_best + 0.1 (start - worse_best), where worse_best is the larger of
-    the two runs' best losses and start the smaller initial loss: 90% of the way to
-    what both achieve. A run that plateaus early at a worse loss sets the bar rather
-    than winning by stopping. Crossings are linearly interpolated between evaluations.
-    None when either curve has fewer than two points or nothing was learned.
+    worse_best is the larger of the two runs' best losses and start the smaller
+    initial loss: 90% of the way to what both achieve, so a run that plateaus early at
+    a worse loss sets the bar rather than winning by stopping. None when either curve
+    has fewer than two points or nothing was learned.
     """
     if len(curve_a) < 2 or len(curve_b) < 2:
         return None
@@ -145,7 +143,25 @@ def steps_to_target(curve_a: Sequence[Sequence[float]],
     start = min(curve_a[0][1], curve_b[0][1])
     if not start > worse_best:
         return None
-    target = convergence_target(start, worse_best)
+    return convergence_target(start, worse_best)
+
+
+def steps_to_target(curve_a: Sequence[Sequence[float]], curve_b: Sequence[Sequence[float]],
+                    target: float | None = None) -> tuple[float, float] | None:
+    """Steps each run needs to reach a loss target: `target` when one was fixed before the
+    runs (a design cell's, set by its first pair: `pairs.Index`), else the pair's own
+    (`pair_target`). Crossings are linearly interpolated between evaluations; a run
+    that never reaches a fixed target counts its last step (it ran to max_steps).
+
+    The steps depend on each curve only up to its first crossing, so a run stopped
+    there (`TrainConfig.stop_at_loss`) scores exactly what it would have scored in full.
+    None when either curve has fewer than two points, or (no target given) nothing was learned.
+    """
+    if len(curve_a) < 2 or len(curve_b) < 2:
+        return None
+    target = pair_target(curve_a, curve_b) if target is None else target
+    if target is None:
+        return None
     return _first_crossing(curve_a, target), _first_crossing(curve_b, target)
 
 
@@ -157,7 +173,7 @@ def _first_crossing(curve: Sequence[Sequence[float]], target: float) -> float:
         if loss <= target:
             return prev_step + (step - prev_step) * (prev_loss - target) / (prev_loss - loss)
         prev_step, prev_loss = step, loss
-    return float(curve[-1][0])  # unreachable: the target is above both minima
+    return float(curve[-1][0])  # never reached (a fixed target): censored at the last step
 
 
 def binary_entropy(p: float) -> float:

@@ -7,6 +7,7 @@ truth sits at the threshold, and the e-value's Ville bound is what stops that.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 from parser.checker import stats
@@ -78,6 +79,53 @@ def _equivalence(ev: Evidence, post: stats.Posterior) -> Judgement:
                        stats.one_sample_evalue([-m - v for v in z], +1))
         status = "refuted" if conf <= 1 - DECIDE and evidence >= 2 * stats.E_BOUND else "undecided"
     return Judgement(conf, status, evidence, post)
+
+
+def projection(ev: Evidence) -> tuple[int | tuple[int, int], list[tuple[str, float, float]]]:
+    """What `stats.more_scores_to_decide` needs: the scores so far n, and for the estimate
+    and for either end of its 90% credible interval, (which, delta, bound): the
+    standardized distance of that effect from the decision it would lead to, and the
+    e-value bound to pass there.
+
+      mean, difference:  delta = |mu| / s    (mu = mean(y), or mean(y) - mean(versus);
+                                              n = (n_y, n_versus) for a difference)
+      between:           delta = (m - |mu|) / s to confirm, (|mu| - m) / s with twice the
+                         bound to refute (either side can refute: `_equivalence`)
+
+    with s the scores' own sample sd, as the e-value sees them (pooled over both regions
+    for a difference; the pooled posterior scale while there are too few): early on the
+    posterior's scale is mostly its prior, and the guard's e-value is what must pass.
+    The interval's ends stand for what the next
+    scores may yet show: an estimate from few pairs that sits at the threshold is not
+    yet a truth that does. No scores yet (in a region): delta = inf, the fewest scores
+    the guard can decide on.
+    """
+    n = (len(ev.scores), len(ev.versus)) if ev.kind == "difference" else len(ev.scores)
+    j = judge(ev)
+    if j is None:
+        return n, [("estimate", math.inf, stats.E_BOUND)]
+    s, post = _sample_sd(ev), j.posterior
+    lo, hi = post.interval()
+    options = []
+    for which, mu in (("estimate", post.mean), ("interval end", lo), ("interval end", hi)):
+        if ev.kind != "between":
+            options.append((which, abs(mu) / s, stats.E_BOUND))
+        elif abs(mu) < ev.margin:
+            options.append((which, (ev.margin - abs(mu)) / s, stats.E_BOUND))
+        else:
+            options.append((which, (abs(mu) - ev.margin) / s, 2 * stats.E_BOUND))
+    if ev.kind == "between" and lo < 0 < hi:  # no difference at all is inside the interval
+        options.append(("interval end", ev.margin / s, stats.E_BOUND))
+    return n, options
+
+
+def _sample_sd(ev: Evidence) -> float:
+    groups = [g for g in (ev.scores, ev.versus) if g]
+    df = sum(len(g) for g in groups) - len(groups)
+    if df < 1:
+        return ev.noise.scale
+    ss = sum(math.fsum((y - math.fsum(g) / len(g)) ** 2 for y in g) for g in groups)
+    return math.sqrt(ss / df) if ss > 0 else ev.noise.scale
 
 
 def since(records: list[ResultRecord], after: str | None) -> list[ResultRecord]:

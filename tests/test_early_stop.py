@@ -1,0 +1,113 @@
+"""Runs stop once the rest of their curve can change no score a prediction uses."""
+import contextlib
+import io
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+import loop
+from executor.base import RunPaths
+from executor.command import CommandExecutor
+from executor.config import TrainConfig
+from executor.sim import SimExecutor
+from parser.checker import stats
+from parser.checker.early_stop import stop_target
+from parser.checker.verdicts import assess_all
+from parser.metrics import to_record
+from parser.sim_truth import load_truth
+from tests.records import comparison, interaction, record
+
+ROOT = Path(__file__).resolve().parent.parent
+FAST = [[0, 5.0], [10, 2.0], [20, 1.0], [30, 1.0]]
+SLOW = [[0, 5.0], [10, 4.5], [20, 3.0], [30, 1.0]]
+POINT = {"norm_position": "pre", "dataset_fraction": 0.1, "learning_rate": 3e-4, "seed": 1}
+
+
+def _first_pair():
+    return [record("exp_0001", "pre", 0, 1.0, curve=FAST), record("exp_0002", "post", 0, 1.0, curve=SLOW)]
+
+
+def test_a_cells_first_pair_trains_in_full_and_sets_the_target_of_the_runs_after_it():
+    speed = comparison(metric="steps_to_target", threshold=0.2)
+    assert stop_target([speed], [], POINT) is None
+    assert stop_target([speed], _first_pair(), POINT) == pytest.approx(stats.pair_target(FAST, SLOW))
+    assert stop_target([speed], _first_pair(), dict(POINT, dataset_fraction=1.0)) is None  # another cell
+
+
+def test_a_run_another_prediction_reads_in_full_is_never_stopped():
+    speed = comparison(metric="steps_to_target", threshold=0.2)
+    loss = comparison("p2", metric="final_val_loss")
+    assert stop_target([speed, loss], _first_pair(), POINT) is None
+    from parser.schema import Condition
+    by_loss = interaction(condition=Condition(variable="best_val_loss", op="<", value=1.5))
+    assert stop_target([speed, by_loss], _first_pair(), POINT) is None  # its region moves with the curve
+
+
+def test_later_pairs_are_scored_against_the_cells_fixed_target_not_their_own():
+    later = [[0, 5.0], [10, 3.0], [20, 1.2]]  # stopped at the cell's target: its own would be lower
+    records = _first_pair() + [record("exp_0003", "pre", 1, 1.2, curve=later),
+                               record("exp_0004", "post", 1, 1.0, curve=SLOW)]
+    from parser.checker.pairs import benefits
+    spec = comparison(metric="steps_to_target").spec
+    target = stats.pair_target(FAST, SLOW)
+    expected = stats.steps_to_target(later, SLOW, target)
+    assert benefits(spec, records)[1].score == pytest.approx(stats.benefit(*expected, "lower", True))
+    assert stats.steps_to_target(later, SLOW) != expected
+
+
+def _study(tmp_path, name, disable_stops=False, monkeypatch=None):
+    args = loop.parse_args(["--hypothesis", str(ROOT / "examples" / "quickstart.yaml"), "--executor", "sim",
+                            "--max-experiments", "14", "--out", str(tmp_path / name)])
+    study = loop.open_from_args(args)
+    if disable_stops:
+        monkeypatch.setattr(type(study), "stop_target", lambda self, point: None)
+    planner = loop.OfflinePlanner(args.max_seeds, args.seed, args.max_experiments)
+    with contextlib.redirect_stdout(io.StringIO()):
+        loop.research(study, planner, SimExecutor(load_truth(ROOT / "examples" / "sim_truth.yaml")),
+                      loop.LoopOptions.from_args(args))
+    return study
+
+
+def test_stopping_at_the_target_changes_no_verdict_and_saves_compute(tmp_path, monkeypatch):
+    stopped = _study(tmp_path, "stopped")
+    with monkeypatch.context() as m:
+        full = _study(tmp_path, "full", disable_stops=True, monkeypatch=m)
+    assert [r.config_hash for r in stopped.records] == [r.config_hash for r in full.records]
+    for pid, v in full.verdicts.items():
+        assert stopped.verdicts[pid].confidence == pytest.approx(v.confidence, rel=1e-12)
+    early = [r for r in stopped.records if r.stopped_early]
+    assert early and all(r.steps < r.config["max_steps"] for r in early)
+    assert sum(r.steps for r in stopped.records) < sum(r.steps for r in full.records)
+
+
+SCRIPT = """
+import json, os, sys, time
+config = json.load(open(os.environ["RESEARCH_CONFIG"]))
+curve = []
+for step in range(0, 101, 10):
+    curve.append([step, 5.0 - step / 25])
+    with open(os.environ["RESEARCH_PROGRESS"], "a") as f:
+        f.write(json.dumps({"step": step, "val_loss": curve[-1][1]}) + "\\n")
+    waited = 0.0  # at the crossing, give the loop time to answer (a real run trains on meanwhile)
+    while step == 50 and not os.path.exists(os.environ["RESEARCH_STOP"]) and waited < 3:
+        time.sleep(0.01)
+        waited += 0.01
+    if os.path.exists(os.environ["RESEARCH_STOP"]):
+        break
+json.dump({"final_val_loss": curve[-1][1], "val_curve": curve}, open(os.environ["RESEARCH_METRICS"], "w"))
+"""
+
+
+@pytest.mark.parametrize("target, steps", [(3.0, 50), (None, 100)])
+def test_the_command_backend_creates_the_stop_file_once_progress_reaches_the_target(tmp_path, target, steps):
+    script = tmp_path / "train.py"
+    script.write_text(SCRIPT)
+    paths = RunPaths.under(tmp_path / "run")
+    config = TrainConfig(experiment_id="exp_0001", max_steps=100, stop_at_loss=target,
+                         metrics_path=str(paths.metrics("exp_0001")))
+    result = CommandExecutor(f"{sys.executable} {script}").run(config, paths, 60)
+    rec = to_record(result, vars(config), {}, "")
+    assert rec.status == "completed" and rec.steps == steps
+    assert rec.stopped_early is (target is not None)

@@ -1,0 +1,77 @@
+"""What a study's runs cost, against the full 3-seed grid walk a researcher would do by hand.
+
+Compute is training seconds (each record's `train_time_s`) and training steps (its
+`steps`). The walk is every design point of the grid at GRID_SEEDS seeds, each run to
+its max_steps; its seconds are estimated from this study's own runs: their seconds
+per step (median, runs of the same shape first) times the point's max_steps.
+"""
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass
+
+from executor.config import TrainConfig
+from parser.schema import ResultRecord
+from planner.ledger import shape
+from planner.space import Space
+
+GRID_SEEDS = 3
+_DEFAULT_STEPS = TrainConfig().max_steps
+
+
+@dataclass(frozen=True)
+class Compute:
+    seconds: float
+    steps: int
+    runs: int
+    stopped_early: int = 0
+
+    def as_dict(self) -> dict:
+        return {"seconds": round(self.seconds, 3), "steps": self.steps, "runs": self.runs,
+                "stopped_early": self.stopped_early}
+
+
+def spent(records: list[ResultRecord]) -> Compute:
+    """The study's training seconds and steps, every run counted (failed ones cost too)."""
+    return Compute(sum(r.train_time_s if r.train_time_s is not None else r.wall_time_s for r in records),
+                   sum(r.steps or 0 for r in records), len(records), sum(r.stopped_early for r in records))
+
+
+def grid_walk(records: list[ResultRecord], space: Space, seeds: int = GRID_SEEDS) -> Compute | None:
+    """The estimated compute of every grid point at `seeds` seeds, in full; None before any
+    completed run says what a step costs."""
+    rates: dict[tuple, list[float]] = {}
+    for r in records:
+        if r.status == "completed" and r.steps and r.train_time_s:
+            rates.setdefault(shape(r.config), []).append(r.train_time_s / r.steps)
+    if not rates:
+        return None
+    every = [x for xs in rates.values() for x in xs]
+    seconds, steps, points = 0.0, 0, space.points()
+    for point in points:
+        n = point.get("max_steps") or _DEFAULT_STEPS
+        rate = statistics.median(rates.get(shape(point), every))
+        seconds += seeds * n * rate
+        steps += seeds * n
+    return Compute(seconds, steps, seeds * len(points))
+
+
+def summary(records: list[ResultRecord], space: Space) -> dict:
+    """The study's compute and the walk's, for trajectory.json and the reports."""
+    mine, walk = spent(records), grid_walk(records, space)
+    return {"study": mine.as_dict(), "grid_walk": walk.as_dict() if walk else None,
+            "ratio": round(mine.seconds / walk.seconds, 4) if walk and walk.seconds else None,
+            "text": line(mine, walk)}
+
+
+def line(mine: Compute, walk: Compute | None) -> str:
+    early = f", {mine.stopped_early} stopped early at their convergence target" if mine.stopped_early else ""
+    text = f"compute: {_seconds(mine.seconds)} of training, {mine.steps:,} steps in {mine.runs} runs{early}"
+    if walk is None:
+        return text
+    return (text + f"; the full {GRID_SEEDS}-seed grid walk ({walk.runs} runs): ~{_seconds(walk.seconds)}, "
+            f"{walk.steps:,} steps ({mine.seconds / walk.seconds:.2f} of its seconds)")
+
+
+def _seconds(s: float) -> str:
+    return f"{s:.1f} s" if s < 90 else f"{s / 60:.1f} min" if s < 5400 else f"{s / 3600:.2f} h"
