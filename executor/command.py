@@ -1,12 +1,15 @@
 """The command backend: the user's own training script, through a file contract.
 
 The loop runs the command (no shell) with these environment variables:
-  RESEARCH_CONFIG         path of the run's config JSON (every TrainConfig field)
+  RESEARCH_CONFIG         path of the run's config JSON: one flat object with every
+                          factor, built-in or the user's own ({"model": ..., "hidden": 64,
+                          "seed": 0, ...}); `model` and `dataset` may be any name
   RESEARCH_METRICS        path where the script must write its metrics JSON
   RESEARCH_EXPERIMENT_ID  the run's id
 `{config}` and `{metrics}` in the command are replaced by the same paths. The
-script exits 0 and writes at least {"final_val_loss": <float>}; any other keys of
-the built-in trainer's metrics (val_curve, train_time_s, ...) are used when present.
+script exits 0 and writes at least {"final_val_loss": <float>}; every other finite
+number it writes (val_acc, ...) is kept in the record and may be named by a prediction,
+and the built-in trainer's keys (val_curve, train_time_s, ...) are used when present.
 Exit code 3 means the loss diverged (as executor.train); any other failure is
 recorded with its cause (exception, crash, oom, ...: executor/base.py `cause_of`).
 The script runs in its own session (so a timeout kills all it started) and is killed
@@ -37,17 +40,21 @@ class CommandExecutor:
         eid = config.experiment_id
         _, json_path = cfg.write(config, paths.config_dir)
         fresh_start(paths, eid)
-        metrics = paths.metrics(eid)
-        argv = [a.replace("{config}", str(json_path)).replace("{metrics}", str(metrics))
-                for a in self.argv]
-        env = dict(os.environ, RESEARCH_CONFIG=str(json_path), RESEARCH_METRICS=str(metrics),
-                   RESEARCH_EXPERIMENT_ID=eid)
+        argv, env = invocation(self.argv, json_path, paths.metrics(eid), eid)
         start = time.perf_counter()
         code, timed_out = _run(argv, env, paths, eid, timeout_s)
         return outcome(eid, code, timed_out, time.perf_counter() - start, paths, timeout_s)
 
     def close(self) -> None:
         pass
+
+
+def invocation(argv: list[str], config_path, metrics_path, eid: str) -> tuple[list[str], dict]:
+    """The command line and environment of one run (here, or on a Ray node)."""
+    argv = [a.replace("{config}", str(config_path)).replace("{metrics}", str(metrics_path)) for a in argv]
+    env = dict(os.environ, RESEARCH_CONFIG=str(config_path), RESEARCH_METRICS=str(metrics_path),
+               RESEARCH_EXPERIMENT_ID=eid)
+    return argv, env
 
 
 def _run(argv, env, paths: RunPaths, eid: str, timeout_s: float):

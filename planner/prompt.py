@@ -219,7 +219,7 @@ def runs_from_reply(reply: Reply, candidates: list[Candidate], open_: list[Predi
 
 def _design(reply: Reply, target: Prediction, by_id: dict, space: Space) -> list[dict]:
     """Full design points from the reply: both arms of the compared factor with one seed."""
-    unknown = [k for k in reply.config if k not in FACTORS or k not in space.grid]
+    unknown = [k for k in reply.config if k not in space.grid]
     if unknown:
         raise ReplyError(f"config keys {[clean_text(k, 40) for k in unknown]} are not factors of the space; "
                          f"valid: {varied(space)}")
