@@ -371,7 +371,8 @@ def _bound(m: re.Match, low: str, text: str, space: Space, condition: Condition 
     factor, arm = _bound_arm(_cut(low, m.span()), text, space)
     if not factor and condition and phrase.startswith("with ") and condition.op == "==" \
             and condition.value in space.get(condition.variable, []):
-        factor, arm, condition = condition.variable, condition.value, None  # "with lr 3e-4" is the arm
+        arm = next(v for v in space[condition.variable] if v == condition.value)  # the space's own 64, not 64.0
+        factor, condition = condition.variable, None  # "with lr 3e-4" is the arm
     return _spec(text, kind="bound", metric=metric, direction=_BOUND_WORDS[re.sub(r"\s+", " ", m["op"])],
                  factor=factor, arm=arm, threshold=parse_number(m["n"]), relative=False, condition=condition)
 
