@@ -41,7 +41,7 @@ def load_installed() -> list[str]:
     for point in metadata.entry_points(group=GROUP):
         key = f"entry point {point.name} ({point.value})"
         if key not in _loaded:
-            _loaded[key] = _imported(key, point.load)
+            _loaded[key] = _checked(key, point.load)
         names.append(point.name)
     return names
 
@@ -65,27 +65,30 @@ def _load_one(spec: str, base: Path | None) -> str:
             raise PluginError(f"plugin {spec!r}: no such file ({path})")
         key = str(path)
         if key not in _loaded:
-            _loaded[key] = _imported(key, lambda: _import_file(path))
-            _check_declarations(key)
+            _loaded[key] = _checked(key, lambda: _import_file(path))
         return key
     if spec not in _loaded:
-        _loaded[spec] = _imported(spec, lambda: importlib.import_module(spec))
-        _check_declarations(spec)
+        _loaded[spec] = _checked(spec, lambda: importlib.import_module(spec))
     return spec
 
 
-def _check_declarations(key: str) -> None:
-    """A plugin model's factors are user factors: names no built-in field has, valid defaults."""
+def _checked(key: str, do):
+    """Import, then check the models it registered; a bad one is taken out of the registry."""
     import models
     from executor.config import check_user_factor
 
-    for name in models.model_names():
+    before = set(models.MODELS)
+    module = _imported(key, do)
+    for name in sorted(set(models.MODELS) - before):
         for factor in models.declared_factors(name).values():
-            try:
+            try:  # a plugin model's factors are user factors: no built-in field's name, valid defaults
                 check_user_factor(factor.name, factor.default)
                 factor.check(factor.default)
             except ValueError as err:
+                for added in set(models.MODELS) - before:
+                    models.MODELS.pop(added)
                 raise PluginError(f"plugin {key!r}: model {name!r} declares a bad factor: {err}") from None
+    return module
 
 
 def _import_file(path: Path):

@@ -117,6 +117,10 @@ def load_hypothesis(path: str | Path, overrides: list[str] | None = None,
 def _load_plugins(given: list[str], listed: list[str], path: str | Path) -> list[str]:
     """Import the plugins (CLI first, then the file's, relative to the file); their specs as
     the trainer loads them (absolute paths)."""
+    try:
+        plugin_loader.load_installed()  # packages' entry points: loaded wherever the trainer runs
+    except plugin_loader.PluginError as err:
+        raise HypothesisError(f"{path}: an installed plugin ({plugin_loader.GROUP}): {err}") from None
     specs = [(f"--plugin {p}", p, None) for p in given] + \
         [(f"hypothesis.plugins[{i}]", p, Path(path).parent) for i, p in enumerate(listed)]
     loaded = []
