@@ -81,6 +81,8 @@ def test_a_study_on_the_users_script_decides_on_its_metric_and_finds_an_unreport
     assert (p1["spec"]["metric"], p1["status"]) == ("val_acc", "confirmed")
     assert p2["status"] == "untestable" and "no run reports 'val_f1'" in p2["reason"]
     assert "val_acc" in p2["reason"]  # says what the runs do report
+    header = next(line for line in (tmp_path / "run" / "report.md").read_text().splitlines() if "final val loss" in line)
+    assert "val_acc" in header and "val_f1" in header  # a column for each metric the study reads
 
 
 def test_the_ray_backend_runs_the_users_command_with_the_same_contract(tmp_path):

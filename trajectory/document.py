@@ -92,14 +92,19 @@ def varying_factors(experiments: list[dict]) -> list[str]:
     return [k for k in keys if len({repr(e["factors"].get(k)) for e in experiments}) > 1]
 
 
+def metric_columns(graph: dict) -> list[str]:
+    """The other metrics the study reads (val_acc, tokens_per_s, ...), a column each."""
+    return list(graph["experiments"][0].get("metrics", {})) if graph["experiments"] else []
+
+
 def experiment_rows(graph: dict, records: list) -> list[list[str]]:
     times = {r.experiment_id: (r.metrics or {}).get("train_time_s") for r in records}
     varying = varying_factors(graph["experiments"])
     rows = []
     for e in graph["experiments"]:
         factors = ", ".join(f"{k}={e['factors'][k]}" for k in varying if k in e["factors"])
-        rows.append([e["id"], factors, str(e["seed"]), e["status"],
-                     _num(e["final_val_loss"], ".4f"), _num(times.get(e["id"]), ".1f")])
+        rows.append([e["id"], factors, str(e["seed"]), e["status"], _num(e["final_val_loss"], ".4f"),
+                     *(_num(v, ".4g") for v in e.get("metrics", {}).values()), _num(times.get(e["id"]), ".1f")])
     return rows
 
 
@@ -124,7 +129,7 @@ def blocks(graph: dict, records: list, figures: list[tuple[str, str]], stopped: 
            ("h", "Predictions"), ("items", prediction_items(graph)),
            ("h", "Trajectory"), ("items", trajectory_items(graph)), *llm,
            ("h", "Experiments"),
-           ("table", ["id", "factors", "seed", "status", "final val loss", "train time (s)"],
+           ("table", ["id", "factors", "seed", "status", "final val loss", *metric_columns(graph), "train time (s)"],
             experiment_rows(graph, records))]
     if figures:
         out.append(("h", "Figures"))
