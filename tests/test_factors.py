@@ -115,3 +115,25 @@ def test_the_built_in_trainer_refuses_an_unregistered_model_or_dataset(tmp_path,
     message = str(err.value)
     assert f"hypothesis.initial_config.{key}: " in message and repr(name) in message
     assert "--executor command" in message and "--plugin" in message
+
+
+def test_the_loop_exits_2_on_a_bad_factor_naming_file_and_field_and_writes_nothing(tmp_path):
+    import subprocess
+    import sys
+
+    path = write(tmp_path, own_study(**{"__import__": "os"}))
+    run_dir = tmp_path / "run"
+    done = subprocess.run([sys.executable, str(Path(__file__).resolve().parents[1] / "loop.py"), "--hypothesis",
+                           str(path), "--executor", "command", "--command", "true", "--out", str(run_dir)],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2
+    assert f"{path}: hypothesis.initial_config.__import__: " in done.stderr and "dunder" in done.stderr
+    assert not run_dir.exists()
+
+
+def test_a_config_run_by_hand_with_a_factor_the_trainer_lacks_is_refused_before_training():
+    from executor import config as cfg
+    from executor.train import validate
+
+    with pytest.raises(ValueError, match=r"^opt: the built-in trainer has no factor 'opt'.*--executor command"):
+        validate(cfg.from_dict({"model": "transformer_tiny", "opt": "adamw"}))

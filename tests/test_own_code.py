@@ -44,12 +44,17 @@ def config_with_user_factors(paths: RunPaths) -> cfg.TrainConfig:
                           "note": "it's \"quoted\"\n$(rm -rf /)"})
 
 
-def test_the_script_gets_every_factor_flat_in_its_config_json(tmp_path):
+def echo_run(tmp_path):
+    """One run of ECHO through the command backend: (result, paths, config)."""
     script = tmp_path / "echo.py"
     script.write_text(ECHO)
     paths = RunPaths.under(tmp_path / "run")
     config = config_with_user_factors(paths)
-    result = CommandExecutor(f"{sys.executable} {script}").run(config, paths, 60)
+    return CommandExecutor(f"{sys.executable} {script}").run(config, paths, 60), paths, config
+
+
+def test_the_script_gets_every_factor_flat_in_its_config_json(tmp_path):
+    result, paths, _ = echo_run(tmp_path)
     assert result.status == "completed", result.error
     seen = json.loads(paths.metrics("exp_0001").read_text())["seen"]
     assert (seen["model"], seen["dataset"], seen["opt"], seen["width"]) == ("my_mlp", "my_blobs", "adamw", 32)
@@ -57,11 +62,7 @@ def test_the_script_gets_every_factor_flat_in_its_config_json(tmp_path):
 
 
 def test_every_finite_number_the_script_reports_is_kept_and_a_non_finite_one_is_null(tmp_path):
-    script = tmp_path / "echo.py"
-    script.write_text(ECHO)
-    paths = RunPaths.under(tmp_path / "run")
-    config = config_with_user_factors(paths)
-    result = CommandExecutor(f"{sys.executable} {script}").run(config, paths, 60)
+    result, _, config = echo_run(tmp_path)
     record = to_record(result, cfg.to_dict(config), {}, "")
     assert record.metrics["val_acc"] == pytest.approx(0.7) and record.metrics["broken"] is None
     assert record.config["opt"] == "adamw" and record.config["width"] == 32
