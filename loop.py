@@ -111,7 +111,7 @@ def open_from_args(args, session=None) -> Study:
     if builtin_trainer(args):  # the built-in trainer reads these; its runs never download
         prepare_data(search_space(hypothesis)["dataset"], args.data_dir, source)
     run_dir = run_dir or Path("runs") / hypothesis_name(source)
-    return open_study(run_dir, hypothesis, Space(search_space(hypothesis)),
+    return open_study(run_dir, hypothesis, Space.of(hypothesis),
                       effective_text(source, args.set, hypothesis), bool(args.resume))
 
 

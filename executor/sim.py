@@ -70,8 +70,17 @@ def _shift(truth: Truth, point: dict, on: str, n: int | None) -> float:
     total = 0.0
     for e in truth.effects:
         if e.on == on and (e.where is None or e.where.holds(_variable(point, e.where.variable, n))):
-            total += _lookup(e.levels, point.get(e.factor)) or 0.0
+            total += (_lookup(e.levels, point.get(e.factor)) or 0.0) + _along(e, point, n)
     return total
+
+
+def _along(e, point: dict, n: int | None) -> float:
+    """The smooth part of an effect: per_e_fold * log(value / at), 0 without `along`."""
+    if e.along is None:
+        return 0.0
+    value = _variable(point, e.along.variable, n)
+    slope = _lookup(e.along.per_e_fold, point.get(e.factor)) or 0.0
+    return slope * math.log(value / e.along.at) if slope and value else 0.0
 
 
 def _normal(*key: Any, size: int = 1) -> np.ndarray:

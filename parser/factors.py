@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from executor.config import FACTORS, FIELD_TYPES, TrainConfig, check_factor_name, check_user_factor, check_value
+from parser import ranges
 
 WHERE = "hypothesis.initial_config"
 # YAML 1.1 reads 1e-4 (no dot) as a string; a user factor's number written so is a number.
@@ -53,6 +54,28 @@ def typed_config(config: dict, overridden: set[str] = frozenset(), builtin: bool
         typed = _declared_types(typed, field)
     _check_combinations(typed)
     return typed
+
+
+def ranges_of(config: dict, overridden: set[str] = frozenset()) -> dict[str, ranges.FactorRange]:
+    """Each factor given as {low, high, ...}, validated: a numeric built-in field, ends inside its own range."""
+    out = {}
+    for key, value in config.items():
+        if not ranges.is_range(value):
+            continue
+        field = f"--set {key}" if key in overridden else f"{WHERE}.{key}"
+        kinds = [t.strip() for t in FIELD_TYPES.get(key, "").split("|")]
+        if "int" not in kinds and "float" not in kinds:
+            taken = f"takes {FIELD_TYPES[key]}" if key in FIELD_TYPES else \
+                "is a factor of your own (a list of values varies it)"
+            raise FactorError(field, f"a range needs a numeric field; {key} {taken}")
+        try:
+            span = ranges.parse(value, integer="float" not in kinds)
+            for end in (span.low, span.high):
+                check_value(key, int(end) if span.integer else end)
+        except ValueError as e:
+            raise FactorError(field, str(e).removeprefix(f"{key}: ")) from None
+        out[key] = span
+    return out
 
 
 def user_factors(config: dict) -> list[str]:

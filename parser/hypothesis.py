@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, Validation
 
 from executor import plugins as plugin_loader
 from parser.compile import compile_all
-from parser.factors import FactorError, show, typed_config
+from parser.factors import FactorError, ranges_of, show, typed_config
 from parser.predictions import METRICS, PredictionError, format_loc
 from parser.schema import Hypothesis, Prediction, PredictionSpec
 from parser.structured import structured_prediction
@@ -96,8 +96,10 @@ def load_hypothesis(path: str | Path, overrides: list[str] | None = None,
     body = _validate(_File, raw, path).hypothesis
     loaded = _load_plugins(list(plugins), body.plugins, path)
     overridden = _parse_overrides(overrides or [])
+    merged = {**body.initial_config, **overridden}
     try:
-        config = typed_config({**body.initial_config, **overridden}, set(overridden), builtin)
+        spans = ranges_of(merged, set(overridden))
+        config = typed_config({**merged, **{k: r.values() for k, r in spans.items()}}, set(overridden), builtin)
     except FactorError as err:
         raise HypothesisError(f"{path}: {err}") from None
     space = config_space(config)
@@ -110,7 +112,8 @@ def load_hypothesis(path: str | Path, overrides: list[str] | None = None,
         raise HypothesisError(f"{path}: {field}: {err}") from None
     _check_predictions(predictions, space, path)
     fields = {"id": body.id, "claim": body.claim, "predictions": predictions, "initial_config": config,
-              "metrics": list(body.metrics), "plugins": loaded}
+              "metrics": list(body.metrics), "plugins": loaded,
+              "ranges": {k: r.model_dump() for k, r in spans.items()}}
     return _validate(Hypothesis, fields, path, prefix="hypothesis")
 
 

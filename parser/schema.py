@@ -131,6 +131,8 @@ class Hypothesis(Strict):
     initial_config: dict[str, Union[Scalar, list[Scalar]]]
     metrics: list[str] = []  # names the user's script reports, beside the built-in trainer's
     plugins: list[str] = []  # as loaded (absolute paths, module names): every training process loads them
+    # factors given as {low, high, ...}: the range (parser/ranges.py); initial_config holds its starting values
+    ranges: dict[str, dict] = {}
     parent: str | None = None
     reason: str = ""  # a child hypothesis: the evidence that spawned it
     after: str | None = None

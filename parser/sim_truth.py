@@ -40,11 +40,20 @@ class Samples(_Strict):
     per_fraction: float | None = Field(None, gt=0)  # None: the dataset registry's count
 
 
+class Along(_Strict):
+    """A shift that grows smoothly along a numeric variable: per_e_fold[level] * log(value / at)."""
+
+    variable: str  # a numeric factor or n_train_samples
+    at: float = Field(gt=0)  # where the level's own shift holds exactly
+    per_e_fold: dict[Scalar, float]  # level -> change of the shift per e-fold of the variable
+
+
 class Effect(_Strict):
     on: Literal["tau", "floor"]
     factor: str
     levels: dict[Scalar, float]  # level -> shift of log(tau) or log(floor); unlisted levels add 0
     where: Condition | None = None
+    along: Along | None = None  # the shift varies smoothly: levels[l] + per_e_fold[l] * log(v / at)
 
     @field_validator("where", mode="before")
     @classmethod
@@ -81,6 +90,8 @@ class Truth(_Strict):
         named = [(f"effects.{i}.factor", e.factor) for i, e in enumerate(self.effects)]
         named += [(f"effects.{i}.where", e.where.variable) for i, e in enumerate(self.effects)
                   if e.where is not None and e.where.variable != "n_train_samples"]
+        named += [(f"effects.{i}.along.variable", e.along.variable) for i, e in enumerate(self.effects)
+                  if e.along is not None and e.along.variable != "n_train_samples"]
         named += [(f"{table}.{k}", k) for table in ("step_cost", "failures") for k in getattr(self, table)]
         for where, name in named:
             if name not in FACTORS and name not in self.factors:

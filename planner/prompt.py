@@ -54,7 +54,7 @@ def reply_schema(space: Space, n_candidates: int, open_ids: list[str] | None = N
     """JSON schema for structured output; the enums already hold the model to the space
     (and, where the server enforces the schema as a grammar, to the open predictions)."""
     config = {"type": "object", "additionalProperties": False, "required": varied(space),
-              "properties": {k: {"enum": list(space.grid[k])} for k in varied(space)}}
+              "properties": {k: _allowed(space, k) for k in varied(space)}}
     common = {"targets": {"type": "array", "minItems": 1,
                           "items": {"enum": open_ids} if open_ids else {"type": "string"}},
               "rationale": {"type": "string", "maxLength": MAX_RATIONALE}}
@@ -77,6 +77,21 @@ def reply_schema(space: Space, n_candidates: int, open_ids: list[str] | None = N
            "properties": {"config": config, "seed": {"type": "integer", "minimum": 0,
                                                      "maximum": MAX_SEED - 1}, **common}}
     return {"anyOf": [pick, own]} if n_candidates else own
+
+
+def _allowed(space: Space, factor: str) -> dict:
+    """A list factor's values as an enum; a range factor's bounds (any value inside it)."""
+    span = space.ranges.get(factor)
+    if span is None:
+        return {"enum": list(space.grid[factor])}
+    return {"type": "integer" if span.integer else "number", "minimum": span.low, "maximum": span.high}
+
+
+def _space_line(space: Space, factor: str) -> str:
+    span = space.ranges.get(factor)
+    if span is None:
+        return f"{factor} in {json.dumps(space.grid[factor])}"
+    return f"{factor}: any value in the range {span.text()} (run so far: {json.dumps(space.grid[factor])})"
 
 
 def _fmt(value) -> str:
@@ -115,8 +130,7 @@ def _user(claim, predictions, verdicts, records, candidates, space) -> str:
         v = verdicts[p.id]
         lines.append(f"- {p.id} [{v.status}, confidence {_conf(v.confidence)}] {clean_text(shown_text(p), 200)}\n"
                      f"  = {clean_text(p.spec.text(), 300)}")
-    lines.append("Search space (the only values allowed): " +
-                 "; ".join(f"{k} in {json.dumps(space.grid[k])}" for k in keys))
+    lines.append("Search space (the only values allowed): " + "; ".join(_space_line(space, k) for k in keys))
     names = shown_metrics(predictions)
     lines.append(f"Last {len(records)} runs (id: factors, seed, status, {', '.join(names)}):")
     for r in records:
@@ -188,7 +202,8 @@ def clean_text(text: str, limit: int = MAX_RATIONALE) -> str:
 
 
 def grid_value(space: Space, factor: str, value):
-    """The grid's own value equal to `value` (same kind: bool, number, string), else ReplyError."""
+    """The grid's own value equal to `value` (same kind: bool, number, string), or, for a range
+    factor, `value` inside the range (snapped to it); else ReplyError."""
     for option in space.grid[factor]:
         if isinstance(option, bool) or isinstance(value, bool):
             if option is value:
@@ -198,6 +213,12 @@ def grid_value(space: Space, factor: str, value):
                 return option
         elif isinstance(option, str) and isinstance(value, str) and option == value:
             return option
+    span = space.ranges.get(factor)
+    if span is not None:
+        inside = space.in_range(factor, value)
+        if inside is not None:
+            return inside
+        raise ReplyError(f"config.{factor} = {str(value)[:60]!r} is outside its range {span.text()}")
     raise ReplyError(f"config.{factor} = {str(value)[:60]!r} is not in the space; "
                      f"choose one of {space.grid[factor]}")
 

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from executor.config import FACTORS, TrainConfig, to_dict
 from parser.checker.regions import source_spec
 from parser.design import cell_key
+from parser.hypothesis import config_space
+from parser.ranges import FactorRange
 from parser.schema import Condition, Prediction
 
 _DEFAULTS = {k: v for k, v in to_dict(TrainConfig()).items() if k in FACTORS}
@@ -24,12 +26,37 @@ class Space:
     # dataset -> train tokens, learned from finished runs for corpora whose size the
     # registry does not know, so N is known before the next run
     tokens: dict[str, float] = field(default_factory=dict)
+    # factors given as ranges (parser/ranges.py): any value inside one is the factor's too
+    ranges: dict[str, FactorRange] = field(default_factory=dict)
 
-    def observe(self, config: dict, metrics: dict | None) -> None:
+    @classmethod
+    def of(cls, hypothesis) -> "Space":
+        return cls(config_space(hypothesis.initial_config),
+                   ranges={k: FactorRange(**v) for k, v in hypothesis.ranges.items()})
+
+    def observe(self, config: dict, metrics: dict | None) -> list[tuple[str, float]]:
+        """Learn from a finished run: its corpus's size, and values it ran inside a range
+        that the grid did not hold yet (added to the grid; returned as (factor, value))."""
         n = (metrics or {}).get("n_train_samples")
         if isinstance(n, int) and n > 0 and config.get("dataset_fraction") and config.get("seq_len"):
             chunks = n / config["dataset_fraction"]
             self.tokens[config.get("dataset")] = chunks * (config["seq_len"] + 1)
+        gained = []
+        for name, span in self.ranges.items():
+            value = config.get(name)
+            if isinstance(value, (int, float)) and span.contains(value) and \
+                    not any(math.isclose(value, v, rel_tol=1e-9) for v in self.values(name)):
+                self.grid[name] = self.values(name) + [value]
+                gained.append((name, value))
+        return gained
+
+    def in_range(self, factor: str, value) -> float | None:
+        """`value` snapped to the factor's range if it lies inside it, else None."""
+        span = self.ranges.get(factor)
+        if span is None or isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            return None
+        snapped = span.snap(value)
+        return snapped if span.contains(snapped) else None
 
     def expected_value(self, point: dict, variable: str):
         """A condition variable before the run: a factor, or N from the dataset's size."""

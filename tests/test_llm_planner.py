@@ -323,6 +323,30 @@ def test_a_real_small_model_plans_a_study_with_every_choice_accounted_for(local_
 
 
 @pytest.mark.slow
+def test_a_real_small_model_plans_inside_a_declared_range(local_model, tmp_path):
+    """learning_rate as a range: whatever the model proposes, every run stays inside it, and a
+    value off the starting grid that ran is in the grid from then on (a space extension)."""
+    from parser.ranges import FactorRange
+
+    span = {"low": 5e-4, "high": 5e-3, "log": True}
+    args = loop.parse_args(study_args(tmp_path / "run", ["--max-experiments", "6",
+                                                         "--set", f"learning_rate={json.dumps(span)}"]))
+    study, executor = loop.open_from_args(args), loop.make_executor(args)
+    planner = LLMPlanner(OfflinePlanner(), Chat(local_model, "smollm2", 120.0), claim=study.hypothesis.claim)
+    reason = loop.research(study, planner, executor, loop.LoopOptions.from_args(args))
+    executor.close()
+    study.stop(reason, "now")
+    study.close()
+    records = records_of(tmp_path / "run")
+    rates = [r["config"]["learning_rate"] for r in records]
+    print("real model inside a range:", planner.counts, "learning rates run:", rates)
+    assert len(records) == 6 and all(5e-4 <= lr <= 5e-3 for lr in rates)
+    gained = {e["value"] for e in json.loads((tmp_path / "run" / "trajectory.json").read_text())["space_extensions"]
+              if e["factor"] == "learning_rate"}
+    assert set(rates) - set(FactorRange(**span).values()) == gained
+
+
+@pytest.mark.slow
 def test_a_real_small_model_compiles_proposes_and_narrates_with_every_outcome_logged(local_model, tmp_path):
     """(a) a prediction the parser can't read, (b) one evolution proposal, (c) the narrative.
     The tiny model may well answer nonsense: then the fallback must be logged with its reason."""

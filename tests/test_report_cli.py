@@ -8,6 +8,7 @@ from trajectory.study import open_study
 
 def test_the_command_rebuilds_every_report_and_prints_the_tree_and_verdicts(tmp_path, capsys):
     run = copy_of(finished_study(), tmp_path / "run", only_log=True)
+    capsys.readouterr()  # the shared study's own output, when this test is the first to run it
     assert report.main([str(run)]) == 0
     out = capsys.readouterr().out
     assert out.startswith("Hypothesis H1:") and "\np1: " in out and "\np2: " in out
@@ -16,6 +17,7 @@ def test_the_command_rebuilds_every_report_and_prints_the_tree_and_verdicts(tmp_
 
 def test_status_prints_the_state_and_writes_nothing(tmp_path, capsys):
     run = copy_of(finished_study(), tmp_path / "run", only_log=True)
+    capsys.readouterr()
     assert report.main([str(run), "--status"]) == 0
     out = capsys.readouterr().out
     assert "Stopped: experiment budget spent (12 runs)" in out and "\np1: " in out

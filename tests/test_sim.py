@@ -1,4 +1,5 @@
 """The simulated backend: a known response surface, deterministic seeded noise, the executor contract."""
+import math
 import statistics
 import subprocess
 import sys
@@ -69,6 +70,27 @@ def test_an_effect_applies_only_where_its_condition_holds():
     big = simulate(t, dict(POINT, dataset_fraction=1.0))
     assert big["n_train_samples"] == 3076 and big["val_curve"] != simulate(t, dict(POINT, dataset_fraction=1.0,
                                                                                  norm_position="post"))["val_curve"]
+
+
+def test_a_smooth_effect_fades_along_its_variable():
+    fade = 0.3 / math.log(3076 / 308)  # from -0.3 at N = 308 (fraction 0.1) to 0 at N = 3076 (1.0)
+    effect = {"on": "tau", "factor": "norm_position", "levels": {"pre": -0.3},
+              "along": {"variable": "n_train_samples", "at": 308, "per_e_fold": {"pre": fade}}}
+    t = truth(effects=[effect], noise={})
+    assert log_ratio(t, 0, 0) == pytest.approx(0.3, abs=0.1)  # steps counted at eval points
+    full = dict(POINT, dataset_fraction=1.0)
+    pre, post = (simulate(t, dict(full, norm_position=arm))["val_curve"] for arm in ("pre", "post"))
+    assert [loss for _, loss in pre] == pytest.approx([loss for _, loss in post])
+    half = dict(POINT, dataset_fraction=0.3162)  # halfway in log N: half the effect
+    a, b = (simulate(t, dict(half, norm_position=arm))["val_curve"] for arm in ("pre", "post"))
+    assert a[-1][1] < b[-1][1]
+
+
+def test_a_smooth_effect_names_a_known_variable():
+    effect = {"on": "tau", "factor": "norm_position", "levels": {"pre": -0.3},
+              "along": {"variable": "n_samples", "at": 308, "per_e_fold": {"pre": 0.1}}}
+    with pytest.raises(ValueError, match="n_samples"):
+        truth(effects=[effect])
 
 
 def test_the_true_score_of_the_quickstart_predictions_comes_from_noise_free_curves():

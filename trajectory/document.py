@@ -12,6 +12,7 @@ from __future__ import annotations
 import html
 import re
 
+from parser import ranges
 from trajectory.llm_notes import accounting_line
 
 METHOD = [
@@ -55,6 +56,8 @@ def prediction_items(graph: dict) -> list:
             runs.append(("", f"Found: {found['text']}. "))
         if found.get("sentence"):
             runs.append(("", f"That is: {found['sentence']}. "))
+        if found.get("curve"):
+            runs.append(("", f"Along {found['curve']['variable']}: {found['curve']['text']}. "))
         if found.get("to_decide"):
             runs.append(("", f"To decide: {found['to_decide']['text']}. "))
         runs += [("", "Definition: "), ("code", p["definition"])]
@@ -121,10 +124,23 @@ def llm_blocks(notes: dict | None) -> tuple[list, list]:
     return top, [("h", "LLM"), ("p", accounting_line(notes))] + ([("items", items)] if items else [])
 
 
+def factors_line(root: dict) -> str:
+    """Each factor the grid varies with its values; a range with its bounds and starting values."""
+    spans, parts = root.get("ranges") or {}, []
+    for key, value in root["initial_config"].items():
+        if key in spans:
+            r = ranges.FactorRange(**spans[key])
+            parts.append(f"{key}: range {r.text()} (started from {', '.join(f'{v:g}' for v in value)})")
+        elif isinstance(value, list) and len(value) > 1:
+            parts.append(f"{key}: {', '.join(map(str, value))}")
+    return "; ".join(parts) + "." if parts else "none (one configuration)."
+
+
 def blocks(graph: dict, records: list, figures: list[tuple[str, str]], stopped: str) -> list:
     root = graph["hypotheses"][0]
     narrative, llm = llm_blocks(graph.get("llm"))
     out = [("title", f"Study report: {root['id']}"), ("p", [("bold", "Claim:"), ("", " " + root["claim"])]),
+           ("p", [("bold", "Factors varied:"), ("", " " + factors_line(root))]),
            ("p", stopped), *narrative,
            ("h", "Predictions"), ("items", prediction_items(graph)),
            ("h", "Trajectory"), ("items", trajectory_items(graph)), *llm,

@@ -75,6 +75,27 @@ def _effects(plt, graph: dict, path: Path) -> None:
     plt.close(fig)
 
 
+def _effect_curves(plt, shown: list[dict], path: Path) -> None:
+    fig, axes = plt.subplots(1, len(shown), figsize=(5 * len(shown), 3.6), squeeze=False)
+    for ax, p in zip(axes[0], shown):
+        c = p["found"]["curve"]
+        xs, est, lo, hi = zip(*c["band"])
+        ax.fill_between(xs, lo, hi, alpha=0.25, label="90% band")
+        ax.plot(xs, est, label="fitted effect")
+        ax.scatter(*zip(*c["points"]), s=12, color="black", label="pairs")
+        ax.axhline(c["threshold"], color="grey", lw=0.8, ls="--", label="the claim's threshold")
+        cross = c["crossing"]
+        if cross["bounded"] and xs[0] / 10 <= cross["value"] <= xs[-1] * 10:
+            ax.axvspan(cross["low"], cross["high"], color="orange", alpha=0.15, label="crossing, 90%")
+        ax.set(xscale="log" if c["log"] else "linear", xlabel=c["variable"], title=p["id"],
+               ylabel=c["label"])
+        ax.set_xlim(xs[0], xs[-1])
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
 def draw(run_dir: Path, graph: dict, records: list) -> list[tuple[str, str]]:
     """Write the figures; return (path relative to run_dir, caption) for each."""
     try:
@@ -91,6 +112,17 @@ def draw(run_dir: Path, graph: dict, records: list) -> list[tuple[str, str]]:
     _curves(plt, records, factor, out / "val_curves.png")
     _effects(plt, graph, out / "effects.png")
     arms = f" by {factor}" if factor else ""
-    return [(f"{FIGURES_DIR}/confidence.png", "Confidence of each prediction after each experiment"),
-            (f"{FIGURES_DIR}/val_curves.png", f"Validation loss curves{arms}"),
-            (f"{FIGURES_DIR}/effects.png", "Effect estimates with 90% credible intervals")]
+    out_list = [(f"{FIGURES_DIR}/confidence.png", "Confidence of each prediction after each experiment"),
+                (f"{FIGURES_DIR}/val_curves.png", f"Validation loss curves{arms}"),
+                (f"{FIGURES_DIR}/effects.png", "Effect estimates with 90% credible intervals")]
+    with_curve, seen = [], set()
+    for p in graph["predictions"]:  # one panel per comparison and variable (an interaction shares its source's)
+        c = (p.get("found") or {}).get("curve")
+        if c and (c["label"], c["variable"]) not in seen:
+            seen.add((c["label"], c["variable"]))
+            with_curve.append(p)
+    if with_curve:
+        _effect_curves(plt, with_curve, out / "effect_curves.png")
+        out_list.append((f"{FIGURES_DIR}/effect_curves.png",
+                         "Each effect along the variable its prediction names, with a 90% band"))
+    return out_list

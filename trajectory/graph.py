@@ -52,7 +52,8 @@ def build(hypotheses: list[Hypothesis], records: list[ResultRecord], verdicts: d
         "rationale": r.rationale,
     } for r in records]
     return {"hypotheses": [{"id": h.id, "claim": h.claim, "parent": h.parent, "reason": h.reason or None,
-                            "after": h.after, "initial_config": h.initial_config} for h in hypotheses],
+                            "after": h.after, "initial_config": h.initial_config, "ranges": h.ranges}
+                           for h in hypotheses],
             "predictions": predictions, "experiments": experiments,
             "edges": _edges(hypotheses, records), "stop_reason": stop_reason}
 

@@ -30,6 +30,8 @@ def found_lines(p: dict) -> list[str]:
     lines = [f"found: {found['text']}"] if found.get("text") else []
     if found.get("sentence"):
         lines.append(f"  i.e. {found['sentence']}")
+    if found.get("curve"):
+        lines.append(f"along {found['curve']['variable']}: {found['curve']['text']}")
     if found.get("to_decide"):
         lines.append(f"to decide: {found['to_decide']['text']}")
     return lines

@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 from parser import log
-from parser.hypothesis import HypothesisError, load_hypothesis, search_space
+from parser.hypothesis import HypothesisError, load_hypothesis
 from parser.schema import StopRecord
 from planner.space import Space
 from trajectory import dashboard, document, figures, graph, llm_notes
@@ -70,7 +70,7 @@ def _load(run_dir: Path):
     if not (run_dir / log.LOG_NAME).exists() or not source.exists():
         raise StudyError(f"{run_dir} holds no study (research_log.jsonl and hypothesis.yaml)")
     hypothesis = load_hypothesis(source, builtin=False)  # the runs are done: whatever ran them
-    return source, hypothesis, Space(search_space(hypothesis))
+    return source, hypothesis, Space.of(hypothesis)
 
 
 def rebuild(run_dir: Path) -> dict:

@@ -19,7 +19,7 @@ from parser.checker.verdicts import Verdict, assess_all
 from parser.schema import EvolutionRecord, Hypothesis, NarrativeRecord, Prediction, ResultRecord, StopRecord
 from planner.base import Indexes
 from planner.space import Space, extension, unreachable_reason
-from trajectory import dashboard, graph
+from trajectory import curves, dashboard, findings, graph
 from trajectory.evolve import evolve
 from trajectory.render import tree
 
@@ -72,12 +72,27 @@ class Study:
         for pid in list(self.unreachable):
             found = extension(by_id[pid], by_id, self.space)
             if found:
-                name, value, why = found
-                self.space.grid[name] = self.space.values(name) + [value]
-                after = self.records[-1].experiment_id if self.records else None
-                self.extensions.append({"factor": name, "value": value, "reason": why, "after": after})
+                self._extend(*found)
                 self.unreachable.pop(pid)
         self.verdicts = assess_all(predictions, self.records, self.unreachable, self.indexes.pairs)
+        if self.space.ranges:
+            self._place_crossings(predictions, by_id)
+
+    def _place_crossings(self, predictions: list[Prediction], by_id: dict[str, Prediction]) -> None:
+        """A range factor gains the value where an open prediction's effect curve crosses its
+        threshold (`trajectory.curves.placement`), so the planner can run there next."""
+        for p in predictions:
+            curve = None if self.verdicts[p.id].decided else findings.along(p, by_id, self.records,
+                                                                             self.indexes.pairs)
+            found = curves.placement(curve, self.space, self.extensions) if curve else None
+            if found:
+                self._extend(*found)
+
+    def _extend(self, name: str, value, why: str) -> None:
+        """The space gains a value (logged in trajectory.json with why and after which run)."""
+        self.space.grid[name] = self.space.values(name) + [value]
+        after = self.records[-1].experiment_id if self.records else None
+        self.extensions.append({"factor": name, "value": value, "reason": why, "after": after})
 
     def append(self, record: ResultRecord | EvolutionRecord | NarrativeRecord) -> None:
         """A new record: logged first, then applied to the state (a narrative is only logged).
@@ -104,7 +119,10 @@ class Study:
     def _apply_run(self, record: ResultRecord) -> None:
         """One finished run: verdicts, evolution, history."""
         self.records.append(record)
-        self.space.observe(record.config, record.metrics)
+        for name, value in self.space.observe(record.config, record.metrics):
+            self.extensions.append({"factor": name, "value": value, "after": record.experiment_id,
+                                    "reason": f"{record.experiment_id} ran {name} = {value:g}, inside its range "
+                                              f"{self.space.ranges[name].text()}; the grid takes it from here"})
         self.refresh()
         changes = evolve(self.hypotheses, self.verdicts, self.records, self.space.grid, self.indexes.pairs)
         for change in changes:

@@ -1,0 +1,216 @@
+"""Where an effect crosses its threshold along a continuous factor: coverage and width of
+the 90% crossing interval (`parser/checker/trend.py`) for several designs.
+
+    python bench/curves.py                    # 2000 simulated studies per row
+    python bench/curves.py --studies 500
+    python bench/curves.py --loop 20          # the real loop on the simulator, 20 studies per noise
+
+The default rows fit `trend` to scores drawn straight from the model. `--loop` runs whole
+studies instead: a simulated truth whose pre/post steps ratio is 0.80 at a random N* and
+fades by 10% per e-fold of N (`along` in the truth file), a 5-point log grid of
+dataset_fraction, the predictions "20% faster at N < 1000" and "diminishes at N > 1000";
+the offline planner through `loop.research` until it stops, on that grid and on a range
+of fractions that starts from 3 values and gains the ones where the crossing is estimated,
+against the 5-point grid walked with 3 seeds (every point, both arms: 30 runs), each
+scored by its crossing interval.
+
+Each study draws a true crossing N* log-uniformly in [300, 3000] and paired scores
+y = slope * log(N* / N) + noise (score units: > 0 where the prediction holds, as the
+checker's `stats.paired_score`; slope 0.1 is a steps ratio that moves ~10% per e-fold
+of data), measured on a design of data sizes N in [100, 10000]. The design walked by
+hand is five log-spaced sizes with three seeds each (15 pairs). Reported per design and
+noise: the share of intervals holding N*, the share that are bounded, their median
+width (as the ratio high / low), and the pairs the design spends.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import math
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from parser.checker import trend  # noqa: E402
+
+DESIGNS = {  # name -> data sizes, one pair each
+    "grid 5 x 3 seeds": [s for s in np.geomspace(100, 10000, 5) for _ in range(3)],
+    "grid 5 x 1 seed": list(np.geomspace(100, 10000, 5)),
+    "ends 2 x 3 seeds": [s for s in (100.0, 10000.0) for _ in range(3)],
+    "ends 2 x 2 seeds": [s for s in (100.0, 10000.0) for _ in range(2)],
+    "grid 9 x 1 seed": list(np.geomspace(100, 10000, 9)),
+}
+
+
+def study(rng, sizes, sigma: float, slope: float) -> tuple[bool, bool, float | None]:
+    """(interval holds N*, bounded, high/low) for one simulated study."""
+    true_cross = math.exp(rng.uniform(math.log(300), math.log(3000)))
+    xs = np.asarray(sizes)
+    ys = slope * np.log(true_cross / xs) + rng.normal(0, sigma, len(xs))
+    found = trend.fit(list(zip(xs, ys)), prior_scale=0.1).crossing(0.0, 0.9)
+    held = (found.low is None or found.low <= true_cross) and (found.high is None or true_cross <= found.high)
+    width = (found.high / found.low if found.low > 0 else math.inf) if found.bounded else None
+    return held, found.bounded, width
+
+
+def row(name: str, sizes, sigma: float, slope: float, studies: int, seed: int) -> dict:
+    rng = np.random.default_rng(seed)
+    results = [study(rng, sizes, sigma, slope) for _ in range(studies)]
+    widths = [w for _, _, w in results if w is not None]
+    return {"design": name, "sigma": sigma, "slope": slope, "pairs": len(sizes),
+            "coverage": sum(h for h, _, _ in results) / studies,
+            "bounded": sum(b for _, b, _ in results) / studies,
+            "width": statistics.median(widths) if widths else None}
+
+
+FRACTIONS = [0.05, 0.106, 0.224, 0.473, 1.0]  # N = 154 ... 3076 on the simulator's corpus
+LOOP_STUDY = {"hypothesis": {
+    "claim": "Pre-norm's head start fades as data grows",
+    "predictions": ["Val loss converges 20% faster with pre-norm vs post-norm at N < 1000 samples",
+                    "Effect diminishes at N > 1000 samples"],
+    "initial_config": {"model": "transformer_tiny", "dataset": "synthetic", "norm_position": ["pre", "post"],
+                       "dataset_fraction": FRACTIONS, "seq_len": 64, "batch_size": 16, "max_steps": 300,
+                       "eval_interval": 5}}}
+
+
+def loop_truth(true_cross: float, sigma: float, draw: int) -> dict:
+    return {"curve": {"initial": 5.0, "floor": 2.0, "tau": 60}, "n_train_samples": {"per_fraction": 3076},
+            "effects": [{"on": "tau", "factor": "norm_position", "levels": {"pre": math.log(0.8)},
+                         "along": {"variable": "n_train_samples", "at": true_cross, "per_e_fold": {"pre": 0.1}}}],
+            "noise": {"tau_shared": 0.05, "tau_arm": sigma, "draw": draw}}
+
+
+def _held(crossing: dict, true_cross: float) -> bool:
+    return (crossing["low"] is None or crossing["low"] <= true_cross) and \
+        (crossing["high"] is None or true_cross <= crossing["high"])
+
+
+def _scored(curve: dict | None, design: str, sigma: float, runs: int, true_cross: float) -> dict:
+    cross = curve["crossing"] if curve else None
+    return {"design": design, "sigma": sigma, "runs": runs, "true_cross": true_cross, "curve": curve is not None,
+            "held": _held(cross, true_cross) if cross else None, "bounded": bool(cross and cross["bounded"]),
+            "width": cross["high"] / cross["low"] if cross and cross["bounded"] and cross["low"] > 0 else None}
+
+
+def walk(truth, true_cross: float, sigma: float, source) -> dict:
+    """Every point of the grid at 3 seeds, both arms (30 runs), scored as the checker scores
+    a pair (stats.steps_to_target, stats.benefit), the curve fitted as `trajectory.curves` does."""
+    from executor.sim import simulate
+    from parser.checker import stats
+    from trajectory import curves
+
+    base = dict(LOOP_STUDY["hypothesis"]["initial_config"])
+    entries = []
+    for fraction in FRACTIONS:
+        for seed in range(3):
+            pre, post = (simulate(truth, dict(base, norm_position=arm, dataset_fraction=fraction, seed=seed))
+                         for arm in ("pre", "post"))
+            a, b = stats.steps_to_target(pre["val_curve"], post["val_curve"])
+            entries.append(_Entry(stats.benefit(a, b, "lower", True), b, pre["n_train_samples"]))
+    return _scored(curves.curve(source, entries, "n_train_samples"), "grid walk, 3 seeds", sigma, 30, true_cross)
+
+
+@dataclasses.dataclass
+class _Entry:  # what trajectory.curves reads of a scored pair
+    score: float
+    base: float
+    n: int
+
+    @property
+    def record(self):
+        return dataclasses.make_dataclass("R", ["config", "metrics"])({}, {"n_train_samples": self.n})
+
+
+RANGE_STUDY = {"hypothesis": dict(LOOP_STUDY["hypothesis"], initial_config=dict(
+    LOOP_STUDY["hypothesis"]["initial_config"], dataset_fraction={"low": 0.05, "high": 1.0, "log": True, "points": 3}))}
+
+
+def loop_study(job: tuple[int, float]) -> list[dict]:
+    """One truth, two designs: the offline loop until it stops, and the full 3-seed walk."""
+    import contextlib
+    import io
+    import tempfile
+
+    import yaml
+
+    import loop
+    from executor.sim import SimExecutor
+    from parser.sim_truth import Truth
+    from planner.offline import OfflinePlanner
+    from trajectory import findings
+
+    index, sigma = job
+    rng = np.random.default_rng([index, int(sigma * 1000)])
+    true_cross = math.exp(rng.uniform(math.log(300), math.log(3000)))
+    truth = Truth.model_validate(loop_truth(true_cross, sigma, index))
+    out = []
+    for design, hypothesis in (("offline, 5-point grid", LOOP_STUDY), ("offline, range (3 points + placed)",
+                                                                       RANGE_STUDY)):
+        with tempfile.TemporaryDirectory(prefix="bench-curves-") as tmp:
+            source = Path(tmp) / "h.yaml"
+            source.write_text(yaml.safe_dump(hypothesis, sort_keys=False))
+            args = loop.parse_args(["--hypothesis", str(source), "--executor", "sim", "--max-experiments", "60",
+                                    "--out", str(Path(tmp) / "run")])
+            study = loop.open_from_args(args)
+            with contextlib.redirect_stdout(io.StringIO()):
+                loop.research(study, OfflinePlanner(max_seeds=8), SimExecutor(truth),
+                              loop.LoopOptions.from_args(args))
+            by_id = {p.id: p for h in study.hypotheses for p in h.predictions}
+            p1 = by_id["p1"]
+            out.append(_scored(findings.along(p1, by_id, study.records), design, sigma, len(study.records),
+                               true_cross))
+            study.close()
+    return out + [walk(truth, true_cross, sigma, p1.spec)]
+
+
+def loop_rows(studies: int, sigmas: list[float]) -> None:
+    from concurrent.futures import ProcessPoolExecutor
+
+    jobs = [(i, s) for s in sigmas for i in range(studies)]
+    with ProcessPoolExecutor(2) as pool:
+        results = [r for rs in pool.map(loop_study, jobs) for r in rs]
+    print(f"{'design':>30} {'noise sd':>9} {'runs (median)':>14} {'curve':>6} {'coverage':>9} {'bounded':>8} "
+          f"{'width hi/lo':>12}")
+    for sigma in sigmas:
+        for design in dict.fromkeys(r["design"] for r in results):
+            rs = [r for r in results if r["design"] == design and r["sigma"] == sigma]
+            with_curve = [r for r in rs if r["curve"]]
+            widths = [r["width"] for r in with_curve if r["width"] is not None]
+            cover = sum(r["held"] for r in with_curve) / len(with_curve) if with_curve else float("nan")
+            print(f"{design:>30} {sigma:>9.2f} {statistics.median(r['runs'] for r in rs):>14.0f} "
+                  f"{len(with_curve):>3}/{len(rs):<2} {cover:>8.1%} "
+                  f"{sum(r['bounded'] for r in with_curve) / max(len(with_curve), 1):>7.1%} "
+                  f"{(f'{statistics.median(widths):.2f}x' if widths else '-'):>12}")
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--studies", type=int, default=2000)
+    ap.add_argument("--slope", type=float, default=0.1)
+    ap.add_argument("--sigmas", type=float, nargs="+", default=[0.03, 0.1])
+    ap.add_argument("--loop", type=int, default=0, metavar="STUDIES", help="run whole studies on the simulator")
+    args = ap.parse_args(argv)
+    start = time.perf_counter()
+    if args.loop:
+        print(f"command: python bench/curves.py --loop {args.loop} --sigmas {' '.join(map(str, args.sigmas))}")
+        loop_rows(args.loop, args.sigmas)
+        print(f"wall time {time.perf_counter() - start:.1f} s")
+        return 0
+    print(f"command: python bench/curves.py --studies {args.studies} --slope {args.slope}")
+    print(f"{'design':>18} {'noise sd':>9} {'pairs':>6} {'coverage':>9} {'bounded':>8} {'width hi/lo':>12}")
+    for sigma in args.sigmas:
+        for i, (name, sizes) in enumerate(DESIGNS.items()):
+            r = row(name, sizes, sigma, args.slope, args.studies, seed=i)
+            width = f"{r['width']:.2f}x" if r["width"] else "-"
+            print(f"{name:>18} {sigma:>9.2f} {r['pairs']:>6} {r['coverage']:>8.1%} {r['bounded']:>7.1%} {width:>12}")
+    print(f"wall time {time.perf_counter() - start:.1f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

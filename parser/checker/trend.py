@@ -1,0 +1,115 @@
+"""An effect along a factor: a line through the paired scores, its band, and where it
+crosses a level (the threshold: "stops mattering at N = ...").
+
+Model. Each pair measured at factor value x gives one score y (the checker's
+`stats.paired_score`, > 0 where the prediction holds). Along the factor the mean score
+is linear in u = log x (or in x itself), with the seed noise sigma^2 the rest of the
+checker uses:
+
+    y_i ~ N(a + b (u_i - ubar), sigma^2),   p(a, b) flat,   sigma^2 ~ Scaled-Inv-chi2(nu0, s0^2)
+
+    s^2 = (nu0 s0^2 + RSS) / (nu0 + n - 2)              RSS: the line's residual sum of squares
+    a | data ~ t_nu(ybar, s / sqrt(n)),  b | data ~ t_nu(b_hat, s / sqrt(Sxx)),  nu = nu0 + n - 2
+
+so one seed per value is enough (the residuals measure the noise, lack of fit included),
+and the mean effect at any u0 is t_nu(a + b_hat (u0 - ubar), s sqrt(1/n + (u0 - ubar)^2 / Sxx)).
+
+The crossing of a level c is u* = ubar + (c - ybar) / b_hat; its interval is Fieller's:
+every u0 whose band contains c,
+
+    (ybar - c + b_hat w)^2 <= q^2 s^2 (1/n + w^2 / Sxx),   w = u0 - ubar,  q = t_nu quantile,
+
+a quadratic in w. It is a bounded interval exactly when the slope itself is told from
+zero at that level (b_hat^2 > q^2 s^2 / Sxx); otherwise the crossing can't be bounded
+and `crossing` says so rather than inventing ends. Pure functions, no I/O.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Sequence
+
+from scipy.special import stdtrit
+
+from parser.checker.stats import PRIOR_DF, Posterior
+
+
+@dataclass(frozen=True)
+class Crossing:
+    """Where the effect crosses a level: the estimate and its interval, in factor units.
+    low/high None: unbounded on that side (the data can't place the crossing there)."""
+
+    value: float | None  # None when the fitted line is flat
+    low: float | None
+    high: float | None
+    mass: float
+
+    @property
+    def bounded(self) -> bool:
+        return self.low is not None and self.high is not None
+
+
+@dataclass(frozen=True)
+class Trend:
+    """The fitted line: mean score = ybar + slope (u - ubar), u = log x when `log`."""
+
+    ybar: float
+    slope: float
+    ubar: float
+    sxx: float
+    n: int
+    scale: float  # s
+    df: float  # nu
+    log: bool
+
+    def _u(self, x: float) -> float:
+        return math.log(x) if self.log else x
+
+    def _x(self, u: float) -> float:
+        if not self.log:
+            return u
+        return math.exp(u) if u < 709 else math.inf  # a crossing far past the data
+
+    def at(self, x: float) -> Posterior:
+        """The mean effect (score units) at factor value x."""
+        w = self._u(x) - self.ubar
+        return Posterior(self.ybar + self.slope * w, self.scale * math.sqrt(1 / self.n + w * w / self.sxx), self.df)
+
+    def slope_posterior(self) -> Posterior:
+        """b | data: per unit of u (per e-fold of x when `log`)."""
+        return Posterior(self.slope, self.scale / math.sqrt(self.sxx), self.df)
+
+    def crossing(self, level: float = 0.0, mass: float = 0.9) -> Crossing:
+        """Where the mean effect equals `level`, with Fieller's `mass` interval."""
+        q = float(stdtrit(self.df, 0.5 + mass / 2))
+        m, b, s2 = self.ybar - level, self.slope, self.scale ** 2
+        value = None if b == 0 else self._x(self.ubar - m / b)
+        a = b * b - q * q * s2 / self.sxx
+        if a <= 0:  # the slope is not told from zero: no bounded interval
+            return Crossing(value, None, None, mass)
+        half_b, c = m * b, m * m - q * q * s2 / self.n
+        root = math.sqrt(max(half_b * half_b - a * c, 0.0))
+        w1, w2 = sorted(((-half_b - root) / a, (-half_b + root) / a))
+        return Crossing(value, self._x(self.ubar + w1), self._x(self.ubar + w2), mass)
+
+
+def fit(points: Sequence[tuple[float, float]], prior_scale: float, log: bool = True,
+        prior_df: float = PRIOR_DF) -> Trend | None:
+    """The line through (x, score) points; None without two distinct x values
+    (or with x <= 0 on a log scale)."""
+    if log and any(x <= 0 for x, _ in points):
+        return None
+    us = [math.log(x) if log else float(x) for x, _ in points]
+    ys = [float(y) for _, y in points]
+    n = len(points)
+    if n < 2:
+        return None
+    ubar, ybar = math.fsum(us) / n, math.fsum(ys) / n
+    sxx = math.fsum((u - ubar) ** 2 for u in us)
+    if sxx <= 1e-12 * max(1.0, ubar * ubar):
+        return None
+    slope = math.fsum((u - ubar) * (y - ybar) for u, y in zip(us, ys)) / sxx
+    rss = math.fsum((y - ybar - slope * (u - ubar)) ** 2 for u, y in zip(us, ys))
+    df = prior_df + n - 2
+    scale = math.sqrt((prior_df * prior_scale ** 2 + rss) / df)
+    return Trend(ybar, slope, ubar, sxx, n, scale, df, log)

@@ -1,0 +1,139 @@
+"""Effect curves: a comparison's effect as a function of a numeric variable, with its 90%
+band and, where it crosses the prediction's threshold, the value and its interval.
+
+For a prediction conditioned on a numeric variable ("... at N < 5000", "diminishes at
+N > 50000"), every pair of its comparison is placed at its value of that variable (a
+config field, or a metric such as n_train_samples) and `parser.checker.trend` fits the
+line in log x (x when a value is <= 0 or the values span less than 4x). The curve is
+shown in the prediction's own terms (ratio or difference, `trajectory.effects`); the
+crossing is where the effect equals what the claim needs (0.80x for "20% faster").
+A curve needs three distinct values: two give a line but no way to see its shape.
+"""
+from __future__ import annotations
+
+import math
+
+from parser.checker import stats, trend
+from parser.schema import Prediction, PredictionSpec
+from trajectory import effects
+
+MIN_VALUES = 3
+BAND_POINTS = 25
+MAX_PLACED = 3  # values a study adds to one range factor to place a crossing
+PLACED = "to place where"  # marks those space extensions
+
+
+def variable(prediction: Prediction, by_id: dict[str, Prediction]) -> str | None:
+    """The numeric variable the prediction asks about, from its own or its comparison's condition."""
+    for spec in (prediction.spec, by_id[prediction.spec.of].spec if prediction.spec.of in by_id else None):
+        if spec is not None and spec.condition is not None and _number(spec.condition.value) is not None:
+            return spec.condition.variable
+    return None
+
+
+def _number(v) -> float | None:
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return None
+    return float(v) if math.isfinite(v) else None
+
+
+def _at(entry, name: str) -> float | None:
+    config, metrics = entry.record.config, entry.record.metrics or {}
+    return _number(config[name] if name in config else metrics.get(name))
+
+
+def _level(spec: PredictionSpec) -> float:
+    """The benefit at the claim's threshold: where 'holds' turns into 'does not'."""
+    return -stats.paired_score(1.0, 1.0, spec.direction, spec.threshold, spec.relative)
+
+
+def curve(source: PredictionSpec, entries: list, name: str) -> dict | None:
+    """The effect of `source`'s comparison along `name`, from its scored pairs; None without
+    three distinct values."""
+    points = [(x, e.score) for e in entries if (x := _at(e, name)) is not None]
+    if len({x for x, _ in points}) < MIN_VALUES:
+        return None
+    xs = [x for x, _ in points]
+    log = min(xs) > 0 and max(xs) / min(xs) >= 4
+    prior = stats.PRIOR_LOG_SCALE if source.relative else \
+        stats.PRIOR_ABS_FRACTION * max(abs(e.base) for e in entries)
+    fitted = trend.fit(points, prior, log=log)
+    if fitted is None:
+        return None
+    band = []
+    for x in _grid(min(xs), max(xs), log):
+        post = fitted.at(x)
+        lo, hi = sorted(effects.in_terms(source, v) for v in post.interval(0.9))
+        band.append([x, effects.in_terms(source, post.mean), lo, hi])
+    cross = fitted.crossing(_level(source), 0.9)
+    return {"variable": name, "log": log, "n": fitted.n, "label": effects.arms_label(source),
+            "unit": effects.TIMES if source.relative else "",
+            "points": [[x, effects.in_terms(source, y)] for x, y in points],
+            "band": band, "threshold": effects.in_terms(source, _level(source)),
+            "crossing": {"value": cross.value, "low": cross.low, "high": cross.high, "bounded": cross.bounded},
+            "text": _text(source, name, cross, min(xs), max(xs))}
+
+
+def _grid(low: float, high: float, log: bool) -> list[float]:
+    if log:
+        a, b = math.log(low), math.log(high)
+        return [math.exp(a + (b - a) * i / (BAND_POINTS - 1)) for i in range(BAND_POINTS)]
+    return [low + (high - low) * i / (BAND_POINTS - 1) for i in range(BAND_POINTS)]
+
+
+def _num(x: float | None) -> str:
+    if x is None:
+        return "?"
+    if not math.isfinite(x):
+        return "∞"
+    return f"{x:,.0f}" if abs(x) >= 100 else f"{x:.3g}"
+
+
+def _text(source: PredictionSpec, name: str, cross: trend.Crossing, low: float, high: float) -> str:
+    needs = effects.in_terms(source, _level(source))
+    at = f"{effects.fmt(needs, effects.TIMES if source.relative else '')}"
+    if not cross.bounded:
+        return f"where the effect crosses {at} along {name} can't be placed yet (no clear trend over " \
+               f"{_num(low)}-{_num(high)})"
+    inside = low <= cross.value <= high
+    where = "" if inside else f", outside the values run ({_num(low)}-{_num(high)}): an extrapolation"
+    return f"the effect crosses {at} at {name} ≈ {_num(cross.value)} [{_num(cross.low)}, {_num(cross.high)}]{where}"
+
+
+def placement(curve: dict, space, extensions: list[dict]) -> tuple[str, float, str] | None:
+    """(factor, value, why): a value inside a declared range at the crossing's estimate, when
+    the grid holds none near it (within 1.25x on a log range, a tenth of the range else).
+
+    The crossing is read along the curve's variable: a range factor itself, or N through
+    dataset_fraction (N is proportional to the fraction). At most MAX_PLACED per factor.
+    """
+    cross = curve["crossing"]
+    if not cross["bounded"] or cross["value"] is None or not math.isfinite(cross["value"]):
+        return None
+    name, value = curve["variable"], cross["value"]
+    if name == "n_train_samples" and "dataset_fraction" in space.ranges:
+        name, value = "dataset_fraction", _fraction_for(space, value)
+    span = space.ranges.get(name)
+    if span is None or value is None or sum(PLACED in e["reason"] and e["factor"] == name
+                                            for e in extensions) >= MAX_PLACED:
+        return None
+    value = space.in_range(name, value)
+    if value is None or any(_near(span, value, v) for v in space.values(name)):
+        return None
+    why = (f"added {name} = {value:g} {PLACED} the effect crosses {curve['text'].split('crosses ')[-1]}")
+    return name, value, why
+
+
+def _fraction_for(space, n: float) -> float | None:
+    """The dataset_fraction whose N is `n`, from any grid point whose N is known."""
+    for point in space.points():
+        known = space.expected_value(point, "n_train_samples")
+        if known:
+            return point["dataset_fraction"] * n / known
+    return None
+
+
+def _near(span, a: float, b: float) -> bool:
+    if span.log:
+        return max(a, b) / min(a, b) < 1.25
+    return abs(a - b) < (span.high - span.low) / 10
