@@ -83,6 +83,8 @@ def _train(config: dict, root: str | None, tmp: Path, timeout_s: float, command:
                                     start_new_session=True,
                                     preexec_fn=functools.partial(die_with_parent, os.getpid()))
         except OSError as e:
+            if not command:
+                raise  # the trainer's own setup: an exception of the task, as before
             err.write(f"error: cannot start {argv[0]!r}: {e}\n".encode())
             return _answer(START_FAILED_EXIT, False, start, config, out_path, err_path)
         try:
