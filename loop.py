@@ -8,12 +8,14 @@ import argparse
 import sys
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import datasets
+from executor import config as cfg
 from executor.base import RunPaths
 from executor.config import TrainConfig
+from executor.plugins import joined
 from executor.slots import Slots, parse_workers
 from parser.hypothesis import (HypothesisError, effective_text, hypothesis_name, load_hypothesis,
                                search_space)
@@ -46,7 +48,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--ray-address", help="Ray cluster for --executor ray (default: a local Ray instance)")
     p.add_argument("--workers", type=_workers, default=1, metavar="N|auto",
                    help="runs at once (default 1); auto: one per GPU, else one per two cores")
-    p.add_argument("--command", help="training command for --executor command (see README)")
+    p.add_argument("--command", help="your training command, for --executor command or ray (see README)")
+    p.add_argument("--plugin", action="append", default=[], metavar="PATH_OR_MODULE",
+                   help="a model or dataset for the built-in trainer (see README; repeatable)")
     p.add_argument("--sim", type=Path, help="true effects and noise (YAML) for --executor sim")
     p.add_argument("--seed", type=int, default=0, help="first seed of every design cell")
     p.add_argument("--max-seeds", type=int, default=10, help="replicates per design cell (default 10)")
@@ -86,7 +90,7 @@ def make_executor(args):
     if args.executor == "ray":
         from executor.ray_backend import RayExecutor
         try:
-            return RayExecutor(args.ray_address)
+            return RayExecutor(args.ray_address, command=args.command)
         except Exception as e:  # Ray missing, or no cluster at that address
             raise StudyError(f"cannot start the Ray backend: {e}") from None
     from executor.local import LocalExecutor
@@ -104,12 +108,17 @@ def open_from_args(args, session=None) -> Study:
         raise StudyError("give --hypothesis FILE (or --resume RUN_DIR)")
     reuse = (run_dir or Path("runs") / hypothesis_name(source)) / "hypothesis.yaml" \
         if session and args.resume else None  # a resumed study takes the specs the LLM compiled
-    hypothesis = load_hypothesis(source, args.set, compiler(session, reuse))
-    if args.executor in ("local", "ray"):  # the built-in trainer reads these; its runs never download
+    hypothesis = load_hypothesis(source, args.set, compiler(session, reuse), builtin_trainer(args), args.plugin)
+    if builtin_trainer(args):  # the built-in trainer reads these; its runs never download
         prepare_data(search_space(hypothesis)["dataset"], args.data_dir, source)
     run_dir = run_dir or Path("runs") / hypothesis_name(source)
     return open_study(run_dir, hypothesis, Space.of(hypothesis),
                       effective_text(source, args.set, hypothesis), bool(args.resume))
+
+
+def builtin_trainer(args) -> bool:
+    """Whether executor.train runs the study (else the user's command, or the simulator)."""
+    return args.executor == "local" or (args.executor == "ray" and not args.command)
 
 
 def prepare_data(names: list[str], data_dir: str | None, source: Path) -> None:
@@ -131,6 +140,7 @@ class LoopOptions:
     data_dir: str | None = None
     device: str = "auto"
     slots: Slots = field(default_factory=lambda: Slots(1))  # runs at once, and each one's resources
+    plugins: tuple[str, ...] = ()  # every training process loads them (the hypothesis' as loaded)
 
     @classmethod
     def from_args(cls, args: argparse.Namespace, slots: Slots | None = None) -> "LoopOptions":
@@ -182,9 +192,10 @@ def last_id(study: Study) -> int:
 def start(run: Run, study: Study, paths: RunPaths, slots: Slots, free: set, options: LoopOptions, view) -> None:
     run.slot = min(free)
     free.discard(run.slot)
-    run.config = TrainConfig(**run.point, experiment_id=run.eid, data_dir=options.data_dir, device=options.device,
-                             metrics_path=str(paths.metrics(run.eid).resolve()), **slots.config(run.slot),
-                             stop_at_loss=study.stop_target(run.point))
+    run.config = cfg.from_dict(dict(run.point, experiment_id=run.eid, data_dir=options.data_dir, device=options.device,
+                                    metrics_path=str(paths.metrics(run.eid).resolve()),
+                                    plugins=joined(list(options.plugins)), **slots.config(run.slot),
+                                    stop_at_loss=study.stop_target(run.point)))
     run.started_at = now()
     view.start_run(run.eid, paths.out(run.eid), run.config.max_steps, len(study.records), options.max_experiments)
 
@@ -194,7 +205,7 @@ def finish(run: Run, result, study: Study, options: LoopOptions, view, trackers)
     plan = {"hypothesis_id": study.hypothesis_of(proposal.targets[0]), "planner": proposal.planner,
             "rationale": proposal.rationale, "targets": proposal.targets, "pair": run.pair,
             "llm": proposal.llm}
-    record = to_record(result, vars(run.config), plan, run.started_at)
+    record = to_record(result, cfg.to_dict(run.config), plan, run.started_at)
     study.append(record)
     trackers.log_run(record, len(study.records))
     trackers.log_confidences(len(study.records), study.verdicts)
@@ -271,6 +282,7 @@ def main(argv=None) -> int:
         executor = make_executor(args)
         options = LoopOptions.from_args(args, Slots.plan(args.workers, args.device, args.executor))
         study = open_from_args(args, session)
+        options = replace(options, plugins=tuple(study.hypothesis.plugins))
         trackers.start(study.run_dir.name, study.hypothesis.model_dump(), study.run_dir)
     except (HypothesisError, StudyError, TrackerUnavailable) as e:
         print(f"error: {e}", file=sys.stderr)

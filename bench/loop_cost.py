@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from executor.base import RunPaths  # noqa: E402
-from executor.config import TrainConfig  # noqa: E402
+from executor.config import TrainConfig, to_dict  # noqa: E402
 from executor.sim import SimExecutor  # noqa: E402
 from parser.sim_truth import load_truth  # noqa: E402
 from parser import log  # noqa: E402
@@ -69,7 +69,7 @@ def make_log(run_dir: Path, n: int, executor: SimExecutor, hypothesis) -> list:
             config = TrainConfig(**dict(point, seed=seed), experiment_id=eid,
                                  metrics_path=str(paths.metrics(eid)))
             result = executor.run(config, paths, 60)
-            records.append(to_record(result, vars(config), {}, now()))
+            records.append(to_record(result, to_dict(config), {}, now()))
             if len(records) >= n:
                 break
     with open(run_dir / log.LOG_NAME, "w") as f:

@@ -7,12 +7,18 @@ No torch here: the loop imports this to validate configs and, through
 - wikitext-2: tokenized v1 as in pytorch/examples (train.txt / valid.txt), bytes.
 - synthetic: an order-2 Markov chain over 16 symbols with an exact entropy rate
   (the floor for val loss); no download.
+- a path (any name with a '/'): a local text corpus, bytes: one file (first 90% train,
+  last 10% val) or a folder with train and valid files (train.txt, valid.txt or val.txt).
+- a plugin's dataset (`register_dataset`): its loader returns the token arrays.
 """
 from __future__ import annotations
 
+import hashlib
 import math
 import os
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -20,7 +26,8 @@ from datasets import synthetic, text
 from datasets.text import ChecksumMismatch, DatasetUnavailable, RemoteFile, Split, TextDataset
 
 __all__ = ["DATASETS", "Corpus", "prepare", "load", "train_sequences", "val_sequences", "n_train_samples",
-           "dataset_names", "DatasetUnavailable", "ChecksumMismatch"]
+           "dataset_names", "DatasetUnavailable", "ChecksumMismatch", "register_dataset", "is_local_path",
+           "is_known"]
 
 _WIKITEXT2 = "https://raw.githubusercontent.com/pytorch/examples/main/word_language_model/data/wikitext-2/"
 
@@ -72,14 +79,60 @@ class Corpus:
     entropy_floor: float | None  # nats/token; known only for synthetic languages
 
 
+@dataclass(frozen=True)
+class PluginDataset:
+    """A plugin's corpus: `load(data_dir)` -> (train token ids, val token ids, vocab size)."""
+
+    load: Callable
+    note: str = ""
+
+
+def register_dataset(name: str, load: Callable, note: str = "") -> None:
+    """Add a plugin's dataset; ValueError for a taken name."""
+    if name in DATASETS:
+        raise ValueError(f"dataset {name!r} is already registered")
+    DATASETS[name] = PluginDataset(load, note)
+
+
 def dataset_names() -> list[str]:
     return sorted(DATASETS)
 
 
+def is_local_path(name: str) -> bool:
+    """A dataset named by a path: a local text corpus, no code needed."""
+    return name not in DATASETS and ("/" in name or os.sep in name)
+
+
+def is_known(name: str) -> bool:
+    """The built-in trainer can load this dataset (registered, or an existing local corpus)."""
+    return name in DATASETS or (is_local_path(name) and Path(name).expanduser().exists())
+
+
+def local_text(path: str) -> TextDataset:
+    """A text corpus by path: a file split 90/10, or a folder's train and valid files."""
+    p = Path(path).expanduser()
+    if p.is_file():
+        f = RemoteFile(p.name, "", None, p.stat().st_size)
+        return TextDataset(str(p), (f,), Split(p.name, 0.0, 0.9), Split(p.name, 0.9, 1.0))
+    if not p.is_dir():
+        raise DatasetUnavailable(f"dataset {path!r}: no such file or folder")
+    names = {q.name for q in p.iterdir() if q.is_file()}
+    train = next((n for n in ("train.txt", "train") if n in names), None)
+    val = next((n for n in ("valid.txt", "val.txt", "valid", "val") if n in names), None)
+    if train is None or val is None:
+        raise DatasetUnavailable(f"dataset {path!r}: a corpus folder holds train.txt and valid.txt "
+                                 f"(or val.txt); it holds {sorted(names)}")
+    files = tuple(RemoteFile(n, "", None, (p / n).stat().st_size) for n in (train, val))
+    return TextDataset(str(p), files, Split(train), Split(val))
+
+
 def entry(name: str):
-    if name not in DATASETS:
-        raise ValueError(f"unknown dataset {name!r}; valid datasets: {', '.join(dataset_names())}")
-    return DATASETS[name]
+    if name in DATASETS:
+        return DATASETS[name]
+    if is_local_path(name):
+        return local_text(name)
+    raise ValueError(f"unknown dataset {name!r}; valid datasets: {', '.join(dataset_names())}, "
+                     "or a path to a local text corpus")
 
 
 def prepare(name: str, data_dir: str | os.PathLike | None = None) -> str | None:
@@ -90,7 +143,9 @@ def prepare(name: str, data_dir: str | os.PathLike | None = None) -> str | None:
     spec = entry(name)
     if isinstance(spec, synthetic.MarkovSpec):
         return None
-    return text.combined_sha256(text.locate(spec, data_dir)[1])
+    if isinstance(spec, PluginDataset):
+        return load(name, data_dir).sha256
+    return text.combined_sha256(text.locate(spec, _folder(name, data_dir))[1])
 
 
 def load(name: str, data_dir: str | os.PathLike | None = None, fetch: bool = True) -> Corpus:
@@ -100,9 +155,28 @@ def load(name: str, data_dir: str | os.PathLike | None = None, fetch: bool = Tru
     if isinstance(spec, synthetic.MarkovSpec):
         lang = synthetic.language(spec)
         return Corpus(name, lang.train, lang.val, spec.n_symbols, lang.sha256, "token", lang.entropy_rate)
-    folder, hashes = text.locate(spec, data_dir, fetch)
+    if isinstance(spec, PluginDataset):
+        return _plugin_corpus(name, spec, data_dir)
+    folder, hashes = text.locate(spec, _folder(name, data_dir), fetch)
     return Corpus(name, text.read_split(folder, spec.train), text.read_split(folder, spec.val), 256,
                   text.combined_sha256(hashes), "byte", None)
+
+
+def _folder(name: str, data_dir):
+    """A local corpus is found where its path says, whatever --data-dir holds."""
+    if not is_local_path(name):
+        return data_dir
+    path = Path(name).expanduser()
+    return str(path.parent if path.is_file() else path)
+
+
+def _plugin_corpus(name: str, spec: PluginDataset, data_dir) -> Corpus:
+    train, val, vocab_size = spec.load(data_dir)
+    train, val = np.asarray(train), np.asarray(val)
+    if train.ndim != 1 or val.ndim != 1 or not np.issubdtype(train.dtype, np.integer):
+        raise ValueError(f"dataset {name!r}: its loader must return 1-d integer token arrays and the vocab size")
+    sha = hashlib.sha256(train.astype(np.int64).tobytes() + val.astype(np.int64).tobytes()).hexdigest()
+    return Corpus(name, train, val, int(vocab_size), sha, "token", None)
 
 
 def _check_fraction(fraction: float) -> None:
@@ -149,6 +223,8 @@ def train_tokens(name: str) -> int | None:
     spec = entry(name)
     if isinstance(spec, synthetic.MarkovSpec):
         return spec.n_train
+    if isinstance(spec, PluginDataset):
+        return None
     return spec.train_bytes()
 
 
@@ -157,6 +233,8 @@ def val_tokens(name: str) -> int | None:
     spec = entry(name)
     if isinstance(spec, synthetic.MarkovSpec):
         return spec.n_val
+    if isinstance(spec, PluginDataset):
+        return None
     size = spec.file(spec.val.file).size
     if size is None:
         return None

@@ -1,12 +1,15 @@
 """The command backend: the user's own training script, through a file contract.
 
 The loop runs the command (no shell) with these environment variables:
-  RESEARCH_CONFIG         path of the run's config JSON (every TrainConfig field)
+  RESEARCH_CONFIG         path of the run's config JSON: one flat object with every
+                          factor, built-in or the user's own ({"model": ..., "hidden": 64,
+                          "seed": 0, ...}); `model` and `dataset` may be any name
   RESEARCH_METRICS        path where the script must write its metrics JSON
   RESEARCH_EXPERIMENT_ID  the run's id
 `{config}` and `{metrics}` in the command are replaced by the same paths. The
-script exits 0 and writes at least {"final_val_loss": <float>}; any other keys of
-the built-in trainer's metrics (val_curve, train_time_s, ...) are used when present.
+script exits 0 and writes at least {"final_val_loss": <float>}; every other finite
+number it writes (val_acc, ...) is kept in the record and may be named by a prediction,
+and the built-in trainer's keys (val_curve, train_time_s, ...) are used when present.
 Exit code 3 means the loss diverged (as executor.train); any other failure is
 recorded with its cause (exception, crash, oom, ...: executor/base.py `cause_of`).
 The script runs in its own session (so a timeout kills all it started) and is killed
@@ -30,6 +33,7 @@ import shlex
 import signal
 import subprocess
 import time
+from pathlib import Path
 
 from executor import config as cfg
 from executor.base import RunPaths, RunResult, START_FAILED_EXIT, die_with_parent, fresh_start, outcome
@@ -47,14 +51,10 @@ class CommandExecutor:
         eid = config.experiment_id
         _, json_path = cfg.write(config, paths.config_dir)
         fresh_start(paths, eid)
-        metrics = paths.metrics(eid)
-        argv = [a.replace("{config}", str(json_path)).replace("{metrics}", str(metrics))
-                for a in self.argv]
-        progress, stop = metrics.with_suffix(".progress.jsonl"), metrics.with_suffix(".stop")
+        argv, env = invocation(self.argv, json_path, paths.metrics(eid), eid)
+        progress, stop = Path(env["RESEARCH_PROGRESS"]), Path(env["RESEARCH_STOP"])
         for leftover in (progress, stop):
             leftover.unlink(missing_ok=True)
-        env = dict(os.environ, RESEARCH_CONFIG=str(json_path), RESEARCH_METRICS=str(metrics),
-                   RESEARCH_EXPERIMENT_ID=eid, RESEARCH_PROGRESS=str(progress), RESEARCH_STOP=str(stop))
         start = time.perf_counter()
         watch = Watch(progress, stop, config.stop_at_loss) if config.stop_at_loss is not None else None
         code, timed_out = _run(argv, env, paths, eid, timeout_s, watch)
@@ -62,6 +62,16 @@ class CommandExecutor:
 
     def close(self) -> None:
         pass
+
+
+def invocation(argv: list[str], config_path, metrics_path, eid: str) -> tuple[list[str], dict]:
+    """The command line and environment of one run (here, or on a Ray node)."""
+    argv = [a.replace("{config}", str(config_path)).replace("{metrics}", str(metrics_path)) for a in argv]
+    metrics_path = Path(metrics_path)  # the optional early-stop protocol's two files sit beside it
+    env = dict(os.environ, RESEARCH_CONFIG=str(config_path), RESEARCH_METRICS=str(metrics_path),
+               RESEARCH_EXPERIMENT_ID=eid, RESEARCH_PROGRESS=str(metrics_path.with_suffix(".progress.jsonl")),
+               RESEARCH_STOP=str(metrics_path.with_suffix(".stop")))
+    return argv, env
 
 
 POLL_S = 0.05  # how often the loop reads the progress file while a run with a target goes on

@@ -11,7 +11,8 @@ import ast
 import dataclasses
 import json
 import math
-from dataclasses import dataclass, fields
+import re
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 
@@ -58,12 +59,22 @@ class TrainConfig:
     # target fixed before the run, set by the loop only when nothing a prediction reads
     # comes after it (parser/checker/early_stop.py). None = train to max_steps.
     stop_at_loss: float | None = None
+    # Plugin modules (paths or module names, os.pathsep-joined) the trainer loads before it
+    # reads the rest: the loop's --plugin and the hypothesis' `plugins:`.
+    plugins: str = ""
+    # The researcher's own factors (name -> scalar): a command backend's script reads them,
+    # a plugin model declares them. Flat beside the built-in fields in every file and record.
+    user_factors: dict = field(default_factory=dict, hash=False)
 
 
 # Keys the experiment design may vary; the rest are plumbing set by the loop.
-PLUMBING = ("experiment_id", "data_dir", "device", "cuda_devices", "threads", "metrics_path", "stop_at_loss")
-FACTORS = tuple(f.name for f in fields(TrainConfig) if f.name not in PLUMBING)
-FIELD_TYPES = {f.name: f.type for f in fields(TrainConfig)}
+PLUMBING = ("experiment_id", "data_dir", "device", "cuda_devices", "threads", "metrics_path", "stop_at_loss",
+            "plugins")
+_NOT_FACTORS = (*PLUMBING, "user_factors")
+FACTORS = tuple(f.name for f in fields(TrainConfig) if f.name not in _NOT_FACTORS)
+FIELD_TYPES = {f.name: f.type for f in fields(TrainConfig) if f.name != "user_factors"}
+MAX_NAME_CHARS = 64
+MAX_VALUE_CHARS = 200  # a user factor's string value: a name, not a document
 # Factors that take one of a few named values. The trainer refuses anything else
 # before it loads data; `check_value` is the same test for whoever reads a config
 # earlier (a hypothesis file), so a bad value fails before any run is spent on it.
@@ -140,6 +151,39 @@ def check_value(key: str, value) -> None:
         raise ValueError(f"{key}: must be {bounds.text()}, got {value!r}")
 
 
+def is_factor(key: str) -> bool:
+    """A key of a flat config that the design varies: a built-in factor or a user factor."""
+    return key not in _NOT_FACTORS
+
+
+def check_factor_name(key) -> None:
+    """ValueError unless `key` may name a user factor: an identifier, no dunder, not a built-in field."""
+    if not isinstance(key, str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key) \
+            or len(key) > MAX_NAME_CHARS:
+        raise ValueError(f"{str(key)[:80]!r} is not a factor name: an identifier (letters, digits, '_'; "
+                         f"at most {MAX_NAME_CHARS} characters)")
+    if key.startswith("__"):
+        raise ValueError(f"{key}: a dunder name cannot be a factor")
+    if key in _NOT_FACTORS:
+        raise ValueError(f"{key}: set by the loop, not a factor")
+    if key in FIELD_TYPES:
+        raise ValueError(f"{key}: a built-in field of the trainer, not a user factor")
+
+
+def check_user_factor(key, value) -> None:
+    """ValueError unless `key` may name a user factor and `value` is one of its scalar values:
+    a bool, an int, a finite float or a non-empty string of at most MAX_VALUE_CHARS."""
+    check_factor_name(key)
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"{key}: must be a finite number, got {value!r}")
+    if isinstance(value, str) and not value.strip():
+        raise ValueError(f"{key}: an empty string")
+    if isinstance(value, str) and len(value) > MAX_VALUE_CHARS:
+        raise ValueError(f"{key}: a string of {len(value)} characters; at most {MAX_VALUE_CHARS}")
+    if not isinstance(value, (bool, int, float, str)):
+        raise ValueError(f"{key}: a factor value is a string, number or bool, got {type(value).__name__}")
+
+
 def _type_ok(kind: str, value) -> bool:
     """`value` is of the field type `kind` ("int | None", "float", ...); an int is a float too."""
     kinds = [k.strip() for k in kind.split("|")]
@@ -150,23 +194,34 @@ def _type_ok(kind: str, value) -> bool:
 
 
 def check(config: TrainConfig) -> None:
-    """Every field of `config` against its type, CHOICES and RANGES; ValueError naming the first bad one."""
+    """Every field of `config` against its type, CHOICES and RANGES, and every user factor
+    as `check_user_factor`; ValueError naming the first bad one."""
     for f in fields(config):
+        if f.name == "user_factors":
+            continue
         value = getattr(config, f.name)
         check_value(f.name, value)
         if not _type_ok(f.type, value):
             raise ValueError(f"{f.name}: expected {f.type}, got {value!r}")
+    for key, value in config.user_factors.items():
+        check_user_factor(key, value)
 
 
 def to_dict(config: TrainConfig) -> dict:
-    return dataclasses.asdict(config)
+    """Every field and user factor, flat: {"model": ..., "learning_rate": ..., "hidden": 64}."""
+    values = dataclasses.asdict(config)
+    user = values.pop("user_factors")
+    return {**values, **user}
 
 
-def from_dict(values: dict) -> TrainConfig:
+def from_dict(values: dict, user_factors: bool = True) -> TrainConfig:
+    """A flat dict (as `to_dict` writes) -> TrainConfig; keys that are no field are user
+    factors, or (`user_factors=False`) an error."""
     unknown = sorted(set(values) - set(FIELD_TYPES))
-    if unknown:
+    if unknown and not user_factors:
         raise ValueError(f"unknown config key(s) {unknown}; valid keys: {sorted(FIELD_TYPES)}")
-    config = TrainConfig(**values)
+    config = TrainConfig(**{k: v for k, v in values.items() if k in FIELD_TYPES},
+                         user_factors={k: values[k] for k in unknown})
     check(config)
     return config
 
@@ -181,11 +236,11 @@ def render_python(config: TrainConfig) -> str:
         "@dataclass(frozen=True)",
         "class Config:",
     ]
-    for f in fields(config):
-        value = getattr(config, f.name)
+    types = {**FIELD_TYPES, **{k: type(v).__name__ for k, v in config.user_factors.items()}}
+    for name, value in to_dict(config).items():
         if not (value is None or isinstance(value, (bool, int, float, str))):
-            raise TypeError(f"config field {f.name} holds a {type(value).__name__}, not a primitive")
-        lines.append(f"    {f.name}: {f.type} = {value!r}")
+            raise TypeError(f"config field {name} holds a {type(value).__name__}, not a primitive")
+        lines.append(f"    {name}: {types[name]} = {value!r}")
     lines += ["", "", "CONFIG = Config()", ""]
     return "\n".join(lines)
 
@@ -203,12 +258,16 @@ def read_python(text: str) -> dict:
     raise ValueError("no `class Config` in the config file")
 
 
-def load(path: str | Path) -> TrainConfig:
-    """Read a config from its `.json` or `.py` file."""
+def read(path: str | Path) -> dict:
+    """A config file's flat values, unchecked: its `.json`, or its `.py` read as literals."""
     path = Path(path)
     text = path.read_text()
-    values = read_python(text) if path.suffix == ".py" else json.loads(text)
-    return from_dict(values)
+    return read_python(text) if path.suffix == ".py" else json.loads(text)
+
+
+def load(path: str | Path) -> TrainConfig:
+    """Read a config from its `.json` or `.py` file."""
+    return from_dict(read(path))
 
 
 def write(config: TrainConfig, directory: Path) -> tuple[Path, Path]:

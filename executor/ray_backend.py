@@ -28,6 +28,7 @@ import functools
 import glob
 import json
 import os
+import shlex
 import shutil
 import signal
 import socket
@@ -40,7 +41,8 @@ from pathlib import Path
 
 from executor import config as cfg
 from executor.atomic import write_atomic
-from executor.base import RunPaths, RunResult, die_with_parent, fresh_start, outcome, stderr_tail
+from executor.base import RunPaths, RunResult, START_FAILED_EXIT, die_with_parent, fresh_start, outcome, stderr_tail
+from executor.command import invocation
 
 ROOT = Path(__file__).resolve().parent.parent
 MAX_ATTEMPTS = 3
@@ -55,31 +57,45 @@ LOST = ("WorkerCrashedError", "NodeDiedError", "LocalRayletDiedError", "ObjectLo
 
 # --- on the node -----------------------------------------------------------------------
 
-def train_on_node(config: dict, root: str | None, timeout_s: float) -> dict:
-    """The Ray task. The trainer writes into a node-local temp dir, named for this
-    worker's pid so that a later task can remove what a killed worker left behind."""
+def train_on_node(config: dict, root: str | None, timeout_s: float, command: list[str] | None = None) -> dict:
+    """The Ray task. The trainer (or the user's `command`, as the command backend runs it)
+    writes into a node-local temp dir, named for this worker's pid so that a later task
+    can remove what a killed worker left behind."""
     _sweep_orphans()
     tmp = Path(tempfile.mkdtemp(prefix=f"{NODE_TMP_PREFIX}{os.getpid()}-{config['experiment_id']}-"))
     try:
-        return _train(dict(config, metrics_path=str(tmp / "metrics.json")), root, tmp, timeout_s)
+        return _train(dict(config, metrics_path=str(tmp / "metrics.json")), root, tmp, timeout_s, command)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _train(config: dict, root: str | None, tmp: Path, timeout_s: float) -> dict:
+def _train(config: dict, root: str | None, tmp: Path, timeout_s: float, command: list[str] | None) -> dict:
     config_path, out_path, err_path = tmp / "config.json", tmp / "out", tmp / "err"
     config_path.write_text(json.dumps(config))
+    argv, env = [sys.executable, "-m", "executor.train", str(config_path)], None
+    if command:
+        argv, env = invocation(command, config_path, config["metrics_path"], config["experiment_id"])
     start = time.perf_counter()
     with open(out_path, "wb") as out, open(err_path, "wb") as err:
         # die_with_parent: a worker killed by a cancel or a lost node takes its trainer along
-        proc = subprocess.Popen([sys.executable, "-m", "executor.train", str(config_path)],
-                                cwd=root or os.getcwd(), stdout=out, stderr=err, start_new_session=True,
-                                preexec_fn=functools.partial(die_with_parent, os.getpid()))
+        try:
+            proc = subprocess.Popen(argv, cwd=root or os.getcwd(), stdout=out, stderr=err, env=env,
+                                    start_new_session=True,
+                                    preexec_fn=functools.partial(die_with_parent, os.getpid()))
+        except OSError as e:
+            if not command:
+                raise  # the trainer's own setup: an exception of the task, as before
+            err.write(f"error: cannot start {argv[0]!r}: {e}\n".encode())
+            return _answer(START_FAILED_EXIT, False, start, config, out_path, err_path)
         try:
             code, timed_out = proc.wait(timeout=timeout_s), False
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             code, timed_out = proc.wait(), True
+    return _answer(code, timed_out, start, config, out_path, err_path)
+
+
+def _answer(code: int, timed_out: bool, start: float, config: dict, out_path: Path, err_path: Path) -> dict:
     metrics = Path(config["metrics_path"])
     return {"returncode": code, "timed_out": timed_out, "wall_s": time.perf_counter() - start,
             "metrics": metrics.read_text() if metrics.exists() and not timed_out else None,
@@ -120,12 +136,13 @@ def node_config(config: cfg.TrainConfig) -> dict:
 # --- on the driver ---------------------------------------------------------------------
 
 class RayExecutor:
-    """Runs `executor.train` as Ray tasks, on a cluster (`address`) or a local instance."""
+    """Runs `executor.train` (or the user's `command`, with the command backend's contract)
+    as Ray tasks, on a cluster (`address`) or a local instance."""
 
     name = "ray"
 
     def __init__(self, address: str | None = None, max_attempts: int = MAX_ATTEMPTS,
-                 queue_timeout_s: float | None = None):
+                 queue_timeout_s: float | None = None, command: str | None = None):
         try:
             import ray
         except ImportError as err:
@@ -138,6 +155,10 @@ class RayExecutor:
         # The project root when the nodes share this file system, else the shipped working_dir.
         shipped = "working_dir" in (ray.get_runtime_context().runtime_env or {})
         self.root = None if shipped else str(ROOT)
+        # The user's command runs where the loop was started (a cluster: the shipped working_dir).
+        self.command = shlex.split(command) if command else None
+        if self.command and not shipped:
+            self.root = os.getcwd()
         self.task = ray.remote(max_retries=0)(train_on_node)
         self.lock = threading.Lock()  # run() is called from several threads (--workers)
         self.live: set = set()  # tasks in flight, cancelled by close()
@@ -169,7 +190,7 @@ class RayExecutor:
         eid, start = config.experiment_id, time.perf_counter()
         cpus, gpus = config.threads or 1, 1 if config.device.startswith("cuda") else 0
         task = self.task.options(num_cpus=cpus, num_gpus=gpus)
-        ref = task.remote(node_config(config), self.root, timeout_s)
+        ref = task.remote(node_config(config), self.root, timeout_s, self.command)
         with self.lock:
             self.live.add(ref)
         try:

@@ -57,9 +57,9 @@ def n_train_samples(truth: Truth, point: dict) -> int | None:
     fraction = point.get("dataset_fraction", 1.0)
     if truth.n_train_samples.per_fraction is not None:
         return max(1, round(fraction * truth.n_train_samples.per_fraction))
-    from datasets import n_train_samples as registry
+    from datasets import is_known, n_train_samples as registry
 
-    return registry(point["dataset"], point["seq_len"], fraction)
+    return registry(point["dataset"], point["seq_len"], fraction) if is_known(point["dataset"]) else None
 
 
 def _variable(point: dict, name: str, n: int | None):
@@ -98,8 +98,8 @@ _ADDED_LATER = {"precision": "fp32", "compile": False, "n_head": None, "norm_typ
 
 
 def _factors(point: dict) -> dict:
-    return {k: point[k] for k in cfg.FACTORS if k in point and k != "seed"
-            and not (k in _ADDED_LATER and point[k] == _ADDED_LATER[k])}
+    return {k: v for k, v in point.items() if cfg.is_factor(k) and k != "seed"
+            and not (k in _ADDED_LATER and v == _ADDED_LATER[k])}
 
 
 def simulate(truth: Truth, point: dict, noisy: bool = True) -> dict:

@@ -3,7 +3,8 @@
 Trains one model on one dataset as the config says, evaluates on a fixed set of val
 windows, and writes the metrics JSON atomically. Runs on its own (by hand) and is what
 the executor spawns. Imports only the stdlib, numpy, torch, models, datasets and the
-executor's config contract and step (executor/step.py: precision, compile, the watchers).
+executor's config contract and step (executor/step.py: precision, compile, the watchers),
+and the plugins the config names (executor/plugins.py), before it reads the rest.
 
 Fixed across runs, so that runs compare: the val windows (the first
 eval_batches * batch_size of the val split), the loss (mean nats/token), and evaluation
@@ -45,6 +46,7 @@ from executor.base import DIVERGED_EXIT
 from executor.curve import convergence_step
 from executor.config import TrainConfig
 from executor.optim import make_optimizer
+from executor.plugins import PluginError, load_config_plugins
 from executor.step import (HEALTH_EVERY, CompileFailed, Diverged, Health, LossMeter, check_health,
                            compile_step_model, lm_loss, step_loss, train_step)
 
@@ -129,6 +131,9 @@ def prepare(config: TrainConfig, device: torch.device):
 def build(config: TrainConfig, vocab_size: int, device: torch.device):
     # Re-seed right before init: weights depend only on the seed and the shapes.
     torch.manual_seed(config.seed)
+    if models.is_plugin(config.model):
+        model = models.build_plugin(config.model, config_mod.to_dict(config), vocab_size).to(device)
+        return model, make_optimizer(config, model.parameters(), device)
     model = models.build_model(config.model, vocab_size, config.seq_len, config.norm_position,
                                config.dropout, config.n_layer, config.d_model, n_head=config.n_head,
                                norm_type=config.norm_type, activation=config.activation,
@@ -229,9 +234,18 @@ def summarize(config: TrainConfig, run: dict, corpus, n_train: int, n_params: in
 
 
 def validate(config: TrainConfig) -> None:
-    """Types, choices and ranges (executor/config.py's one table), and sizes the model can take."""
+    """Types, choices and ranges (executor/config.py's one table), sizes the model can take,
+    and user factors only where a plugin model declares them, with their declared values."""
     config_mod.check(config)
-    models.resolve_sizes(config.model, config.n_layer, config.d_model, config.n_head)
+    declared = models.declared_factors(config.model)
+    for key, value in config.user_factors.items():
+        if key not in declared:
+            raise ValueError(f"{key}: the built-in trainer has no factor {key!r} (model {config.model} does not "
+                             "declare it); run your own script with --executor command, or register a model "
+                             "that declares it with --plugin")
+        declared[key].check(value)
+    if not models.is_plugin(config.model):
+        models.resolve_sizes(config.model, config.n_layer, config.d_model, config.n_head)
 
 
 def free_bytes(device: torch.device) -> int:
@@ -257,6 +271,8 @@ def activation_bytes(config: TrainConfig, vocab_size: int) -> int:
 
 def check_fits(config: TrainConfig, vocab_size: int, device: torch.device) -> None:
     """Refuse, before allocating, a batch whose activations alone exceed the free memory."""
+    if models.is_plugin(config.model):
+        return  # the user's architecture: no estimate of its activations
     need, free = activation_bytes(config, vocab_size), free_bytes(device)
     if need > free:
         raise ValueError(f"batch_size={config.batch_size} x seq_len={config.seq_len} needs at least "
@@ -324,12 +340,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     started = time.time()
     try:
-        config = config_mod.load(args.config)
+        values = config_mod.read(args.config)
+        load_config_plugins(values.get("plugins", "") if isinstance(values, dict) else "")
+        config = config_mod.from_dict(values)
         train(config, dry_run=args.dry_run, started=started)
     except Diverged as err:
         print(f"error: {err}", file=sys.stderr)
         return DIVERGED_EXIT
-    except (ValueError, TypeError, OSError, CompileFailed, datasets.DatasetUnavailable,
+    except (ValueError, TypeError, OSError, CompileFailed, PluginError, datasets.DatasetUnavailable,
             datasets.ChecksumMismatch) as err:
         # One line: the executor reports the last stderr line as the run's error.
         print("error: " + " ".join(str(err).split()), file=sys.stderr)

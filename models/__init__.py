@@ -26,7 +26,8 @@ matrices within 1% of the 4d MLP's two at d=256 (688 vs 682.7; 3% at d=32, h = 8
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any, Callable
 
 from models.sizes import swiglu_hidden
 
@@ -39,10 +40,77 @@ class ModelSpec:
     note: str
 
 
-MODELS = {
+@dataclass(frozen=True)
+class Factor:
+    """A factor a plugin model accepts: its default (whose type is the factor's: bool, int,
+    float, str), and optionally the values it may take (`choices`) or its range."""
+
+    name: str
+    default: Any
+    choices: tuple = ()
+    low: float | None = None
+    high: float | None = None
+
+    def check(self, value: Any) -> Any:
+        """`value` as this factor takes it (an int where a float is declared becomes a
+        float); ValueError naming the factor otherwise."""
+        kind = type(self.default)
+        if kind is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if type(value) is not kind:
+            raise ValueError(f"{self.name} takes a {kind.__name__}, got {value!r}")
+        if self.choices and value not in self.choices:
+            raise ValueError(f"{self.name}: {value!r} is not one of {', '.join(map(repr, self.choices))}")
+        if (self.low is not None and value < self.low) or (self.high is not None and value > self.high):
+            raise ValueError(f"{self.name}: must be in [{self.low}, {self.high}], got {value!r}")
+        return value
+
+
+@dataclass(frozen=True)
+class PluginModel:
+    """A model a plugin registered: `build(config, vocab_size)` -> an nn.Module mapping token
+    ids [b, t] to logits [b, t, vocab]; `config` is the run's flat config (every built-in
+    field, and each declared factor at its value or default)."""
+
+    build: Callable[[dict, int], Any]
+    factors: dict[str, Factor] = field(default_factory=dict)
+    note: str = ""
+
+
+MODELS: dict[str, ModelSpec | PluginModel] = {
     "transformer_small": ModelSpec(4, 4, 256, "small GPT-style LM; minutes per run on one GPU"),
     "transformer_tiny": ModelSpec(2, 2, 32, "toy size for tests; seconds on a CPU"),
 }
+
+
+def register_model(name: str, build: Callable[[dict, int], Any], factors: list[Factor] = (),
+                   note: str = "") -> None:
+    """Add a plugin's model to the registry; ValueError for a taken name or a factor declared twice."""
+    if name in MODELS:
+        raise ValueError(f"model {name!r} is already registered")
+    declared: dict[str, Factor] = {}
+    for f in factors:
+        if f.name in declared:
+            raise ValueError(f"model {name!r} declares factor {f.name!r} twice")
+        declared[f.name] = f
+    MODELS[name] = PluginModel(build, declared, note)
+
+
+def is_plugin(name: str) -> bool:
+    return isinstance(MODELS.get(name), PluginModel)
+
+
+def declared_factors(name: str) -> dict[str, Factor]:
+    """The user factors model `name` accepts (none for the built-in transformers)."""
+    entry = MODELS.get(name)
+    return entry.factors if isinstance(entry, PluginModel) else {}
+
+
+def build_plugin(name: str, config: dict, vocab_size: int):
+    """A plugin model built from the run's config, its declared factors defaulted."""
+    entry = MODELS[name]
+    values = {f.name: f.default for f in entry.factors.values()}
+    return entry.build({**values, **config}, vocab_size)
 
 
 def model_names() -> list[str]:
@@ -52,6 +120,8 @@ def model_names() -> list[str]:
 def spec(name: str) -> ModelSpec:
     if name not in MODELS:
         raise ValueError(f"unknown model {name!r}; valid models: {', '.join(model_names())}")
+    if is_plugin(name):
+        raise ValueError(f"model {name!r} is a plugin's; it has no built-in sizes")
     return MODELS[name]
 
 

@@ -8,23 +8,25 @@ from __future__ import annotations
 
 from typing import Any
 
-from parser.predictions import PredictionError, Space, compile_prediction
+from parser.predictions import METRICS, PredictionError, Space, compile_prediction
 from parser.schema import Prediction
 from parser.structured import structured_prediction
 
 
-def compile_all(raw_predictions: list[str | dict], space: Space, fallback=None) -> list[Prediction]:
+def compile_all(raw_predictions: list[str | dict], space: Space, fallback=None,
+                metrics: tuple[str, ...] = METRICS) -> list[Prediction]:
     """Compile a hypothesis' predictions in order.
 
     `fallback(text, pid, previous, error)` (the LLM compiler, when one is configured)
     gets each plain string the phrase parser cannot read; it returns the `Prediction` or
-    raises `PredictionError`.
+    raises `PredictionError`. `metrics`: the names a plain string may use (the built-in
+    trainer's and the hypothesis' `metrics:`).
     """
     done: list[Prediction] = []
     for index, item in enumerate(raw_predictions):
         try:
             try:
-                done.append(_compile_item(item, f"p{index + 1}", space, done))
+                done.append(_compile_item(item, f"p{index + 1}", space, done, metrics))
             except PredictionError as err:
                 if fallback is None or not isinstance(item, str):
                     raise
@@ -35,9 +37,10 @@ def compile_all(raw_predictions: list[str | dict], space: Space, fallback=None) 
     return done
 
 
-def _compile_item(item: Any, pid: str, space: Space, previous: list[Prediction]) -> Prediction:
+def _compile_item(item: Any, pid: str, space: Space, previous: list[Prediction],
+                  metrics: tuple[str, ...]) -> Prediction:
     if isinstance(item, str):
-        spec = compile_prediction(item, space, previous)
+        spec = compile_prediction(item, space, previous, metrics)
         return Prediction(id=pid, text=item, spec=spec, compiled_by="parser")
     if isinstance(item, dict):
         return structured_prediction(item, pid, space, previous)

@@ -4,8 +4,9 @@ A design point is one value per factor, the seed apart; a design cell is a desig
 point without the compared factor, so the two arms of a seed-paired comparison share
 their cell and their seed. Whoever asks "is this the same run, the same cell?" (the
 checker's pairs, the planners, the log's `config_hash`) asks here. Plumbing (ids,
-paths, device) never counts, and a factor at its `TrainConfig` default counts as
-absent, so a log written before a config field existed still matches.
+paths, device, plugins) never counts, and a factor at its `TrainConfig` default counts as
+absent, so a log written before a config field existed still matches. A user factor
+(any other key of the flat config) has no default: it always counts.
 """
 from __future__ import annotations
 

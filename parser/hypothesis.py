@@ -6,7 +6,6 @@ only way to fix a hypothesis is to edit that file:
 """
 from __future__ import annotations
 
-import itertools
 import math
 import re
 from dataclasses import dataclass
@@ -16,9 +15,9 @@ from typing import Annotated, Any, Callable
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
-from executor.config import FACTORS, FIELD_TYPES, TrainConfig, check_value
-from parser import ranges
+from executor import plugins as plugin_loader
 from parser.compile import compile_all
+from parser.factors import FactorError, ranges_of, show, typed_config
 from parser.predictions import METRICS, PredictionError, format_loc
 from parser.schema import Hypothesis, Prediction, PredictionSpec
 from parser.structured import structured_prediction
@@ -33,12 +32,14 @@ class HypothesisError(Exception):
 
 
 class _Body(BaseModel):
-    """The raw shape under `hypothesis:`; values are typed afterwards, against FIELD_TYPES."""
+    """The raw shape under `hypothesis:`; values are typed afterwards (parser/factors.py)."""
 
     model_config = ConfigDict(extra="forbid")
     claim: Annotated[str, StringConstraints(strict=True, strip_whitespace=True, min_length=1)]
     predictions: list[Any] = Field(min_length=1)
     initial_config: dict[Any, Any]
+    metrics: list[Annotated[str, StringConstraints(strict=True, pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")]] = []
+    plugins: list[Annotated[str, StringConstraints(strict=True, min_length=1, max_length=4096)]] = []
     id: Annotated[str, StringConstraints(strict=True, strip_whitespace=True, min_length=1)] = "H1"
     name: Annotated[str, StringConstraints(strict=True, pattern=NAME_PATTERN)] | None = None
 
@@ -79,7 +80,8 @@ def check_prediction(item: dict, pid: str, space: dict[str, list], previous: lis
 
 
 def load_hypothesis(path: str | Path, overrides: list[str] | None = None,
-                    compile_fallback: Callable[[CompileRequest], Any] | None = None) -> Hypothesis:
+                    compile_fallback: Callable[[CompileRequest], Any] | None = None,
+                    builtin: bool = True, plugins: list[str] = ()) -> Hypothesis:
     """Read, validate and compile a hypothesis file; raises HypothesisError.
 
     `overrides` are `KEY=VALUE` strings (the CLI's --set) that replace or add
@@ -87,31 +89,56 @@ def load_hypothesis(path: str | Path, overrides: list[str] | None = None,
     `compile_fallback` (the LLM, when one is configured) gets each prediction the
     parser cannot read and returns a structured spec, which is validated here like
     any spec in the file; without it such a prediction is an error.
+    `builtin`: the built-in trainer runs the study (else the user's own code: any model,
+    dataset and factor). `plugins` (the CLI's --plugin) load before the file's `plugins:`.
     """
     raw = _read_yaml(path)
     body = _validate(_File, raw, path).hypothesis
+    loaded = _load_plugins(list(plugins), body.plugins, path)
     overridden = _parse_overrides(overrides or [])
     merged = {**body.initial_config, **overridden}
-    spans = _ranges(merged, path, set(overridden))
-    config = _typed_config({**merged, **{k: r.values() for k, r in spans.items()}}, path, set(overridden))
-    _check_registries(config, path)
-    _check_combinations(config, path)
-    space = config_space(config)
-    fallback = _fallback(compile_fallback, space) if compile_fallback else None
     try:
-        predictions = compile_all(body.predictions, space, fallback)
+        spans = ranges_of(merged, set(overridden))
+        config = typed_config({**merged, **{k: r.values() for k, r in spans.items()}}, set(overridden), builtin)
+    except FactorError as err:
+        raise HypothesisError(f"{path}: {err}") from None
+    space = config_space(config)
+    metrics = (*METRICS, *(m for m in body.metrics if m not in METRICS))
+    fallback = _fallback(compile_fallback, space, metrics) if compile_fallback else None
+    try:
+        predictions = compile_all(body.predictions, space, fallback, metrics)
     except PredictionError as err:
         field = f"hypothesis.predictions[{err.index}]" + (f".{err.field}" if err.field else "")
         raise HypothesisError(f"{path}: {field}: {err}") from None
     _check_predictions(predictions, space, path)
     fields = {"id": body.id, "claim": body.claim, "predictions": predictions, "initial_config": config,
+              "metrics": list(body.metrics), "plugins": loaded,
               "ranges": {k: r.model_dump() for k, r in spans.items()}}
     return _validate(Hypothesis, fields, path, prefix="hypothesis")
 
 
-def _fallback(compile_fallback: Callable[[CompileRequest], Any], space: dict[str, list]):
+def _load_plugins(given: list[str], listed: list[str], path: str | Path) -> list[str]:
+    """Import the plugins (CLI first, then the file's, relative to the file); their specs as
+    the trainer loads them (absolute paths)."""
+    try:
+        plugin_loader.load_installed()  # packages' entry points: loaded wherever the trainer runs
+    except plugin_loader.PluginError as err:
+        raise HypothesisError(f"{path}: an installed plugin ({plugin_loader.GROUP}): {err}") from None
+    specs = [(f"--plugin {p}", p, None) for p in given] + \
+        [(f"hypothesis.plugins[{i}]", p, Path(path).parent) for i, p in enumerate(listed)]
+    loaded = []
+    for field, spec, base in specs:
+        try:
+            loaded += [s for s in plugin_loader.load([spec], base) if s not in loaded]
+        except plugin_loader.PluginError as err:
+            raise HypothesisError(f"{path}: {field}: {err}") from None
+    return loaded
+
+
+def _fallback(compile_fallback: Callable[[CompileRequest], Any], space: dict[str, list],
+              metrics: tuple[str, ...] = METRICS):
     def compile_text(text: str, pid: str, previous: list[Prediction], err: PredictionError) -> Prediction:
-        request = CompileRequest(text, pid, str(err).split("\n", 1)[0], space, previous)
+        request = CompileRequest(text, pid, str(err).split("\n", 1)[0], space, previous, metrics)
         try:
             return request.check(compile_fallback(request))  # the hook's answer is data: check it here
         except Exception as why:  # noqa: BLE001 (a failing LLM is the parser's error plus its reason)
@@ -142,10 +169,12 @@ def effective_text(path: str | Path, overrides: list[str] | None = None,
     text = Path(path).read_text()
     compiled = {i: p for i, p in enumerate(hypothesis.predictions if hypothesis else [])
                 if p.compiled_by == "llm"}
-    if not overrides and not compiled:
+    if not overrides and not compiled and not (hypothesis and hypothesis.plugins):
         return text
     raw = yaml.safe_load(text)
     raw["hypothesis"]["initial_config"].update(_parse_overrides(overrides or []))
+    if hypothesis is not None and hypothesis.plugins:  # as loaded: absolute, the CLI's too
+        raw["hypothesis"]["plugins"] = list(hypothesis.plugins)
     for i, p in compiled.items():
         raw["hypothesis"]["predictions"][i] = {"text": p.text, "compiled_by": "llm", "spec": p.spec.model_dump()}
     header = ("# with --set " + " ".join(overrides) + "\n" if overrides else "") + \
@@ -207,7 +236,7 @@ def _yaml_problem(err: yaml.YAMLError, text: str) -> str:
 def _validate(model: type[BaseModel], raw: Any, path: str | Path, prefix: str = "") -> Any:
     if model is _File and not isinstance(raw, dict):
         raise HypothesisError(f"{path}: top level: expected a mapping with the key 'hypothesis', "
-                              f"got {_show(raw)}")
+                              f"got {show(raw)}")
     try:
         return model.model_validate(raw)
     except ValidationError as err:
@@ -217,152 +246,7 @@ def _validate(model: type[BaseModel], raw: Any, path: str | Path, prefix: str = 
             valid = _File.model_fields if len(first["loc"]) == 1 else _Body.model_fields
             raise HypothesisError(f"{path}: {loc}: unknown key {first['loc'][-1]!r}; "
                                   f"valid keys: {', '.join(sorted(valid))}") from None
-        raise HypothesisError(f"{path}: {loc}: {first['msg']} (got {_show(first['input'])})") from None
-
-
-def _show(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 100 else text[:97] + "..."
-
-
-# --- initial_config -----------------------------------------------------------------
-
-def _typed_config(config: dict, path: str | Path, overridden: set[str] = frozenset()) -> dict[str, Any]:
-    where = "hypothesis.initial_config"
-    field = lambda key: f"--set {key}" if key in overridden else f"{where}.{key}"  # noqa: E731
-    for key in config:
-        if key not in FACTORS:
-            raise HypothesisError(f"{path}: {field(key)}: unknown config key {key!r}; "
-                                  f"valid keys: {', '.join(FACTORS)}")
-    for key in ("model", "dataset"):
-        if key not in config:
-            raise HypothesisError(f"{path}: {where}.{key}: missing; the run needs a {key}")
-    return {key: _typed_value(key, value, field(key), path) for key, value in config.items()}
-
-
-def _ranges(config: dict, path: str | Path, overridden: set[str]) -> dict[str, ranges.FactorRange]:
-    """Each factor given as {low, high, ...}, validated: a numeric field, ends inside its own range."""
-    out = {}
-    for key, value in config.items():
-        if not ranges.is_range(value):
-            continue
-        field = f"--set {key}" if key in overridden else f"hypothesis.initial_config.{key}"
-        kinds = [t.strip() for t in FIELD_TYPES.get(key, "").split("|")]
-        if "int" not in kinds and "float" not in kinds:
-            taken = f"takes {FIELD_TYPES[key]}" if key in FIELD_TYPES else "is not a known config key"
-            raise HypothesisError(f"{path}: {field}: a range needs a numeric field; {key} {taken}")
-        try:
-            span = ranges.parse(value, integer="float" not in kinds)
-            for end in (span.low, span.high):
-                check_value(key, int(end) if span.integer else end)
-        except ValueError as e:
-            raise HypothesisError(f"{path}: {field}: {str(e).removeprefix(f'{key}: ')}") from None
-        out[key] = span
-    return out
-
-
-def _typed_value(key: str, value: Any, field: str, path: str | Path) -> Any:
-    if not isinstance(value, list):
-        return _coerce(key, value, field, path)
-    if not value:
-        raise HypothesisError(f"{path}: {field}: an empty list (got [])")
-    typed = [_coerce(key, item, f"{field}[{i}]", path) for i, item in enumerate(value)]
-    for i, item in enumerate(typed):
-        if item in typed[:i]:  # 1e-4 and 0.0001 are the same run, twice
-            raise HypothesisError(f"{path}: {field}: duplicate value {value[i]!r} (= {item!r})")
-    return typed
-
-
-def _coerce(key: str, value: Any, field: str, path: str | Path) -> Any:
-    kinds = [t.strip() for t in FIELD_TYPES[key].split("|")]
-    if value is None and "None" in kinds:
-        return None
-    for kind in kinds:
-        convert = _CONVERTERS.get(kind)
-        if convert is not None and not isinstance(value, (list, dict)):
-            try:
-                converted = convert(value)
-            except (TypeError, ValueError):
-                continue
-            try:
-                check_value(key, converted)  # executor/config.py's choices and ranges, as the trainer checks
-            except ValueError as e:
-                raise HypothesisError(f"{path}: {field}: {str(e).removeprefix(f'{key}: ')}") from None
-            return converted
-    raise HypothesisError(f"{path}: {field}: expected {FIELD_TYPES[key]}, got {_show(value)}")
-
-
-def _to_float(value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-        raise TypeError(value)
-    number = float(value)  # YAML reads 1e-4 as the string '1e-4'
-    if not math.isfinite(number):
-        raise ValueError(value)
-    return number
-
-
-def _to_int(value: Any) -> int:
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value
-    number = _to_float(value)
-    if not number.is_integer():
-        raise ValueError(value)
-    return int(number)
-
-
-def _to_str(value: Any) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise TypeError(value)
-    return value
-
-
-def _to_bool(value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise TypeError(value)
-    return value
-
-
-_CONVERTERS = {"float": _to_float, "int": _to_int, "str": _to_str, "bool": _to_bool}
-
-
-def _check_registries(config: dict[str, Any], path: str | Path) -> None:
-    # Imported here: the registries pull in torch-side code the rest of parsing never needs.
-    from datasets import DATASETS
-    from models import MODELS
-
-    for key, registry in (("model", MODELS), ("dataset", DATASETS)):
-        for field, name in _each(config[key], f"hypothesis.initial_config.{key}"):
-            if name not in registry:
-                raise HypothesisError(f"{path}: {field}: unknown {key} {name!r}; "
-                                      f"valid: {', '.join(sorted(registry))}")
-
-
-def _check_combinations(config: dict[str, Any], path: str | Path) -> None:
-    """Values that are valid alone but not together: sizes the model cannot take, and
-    sequences longer than a corpus's train split (where its size is known)."""
-    import datasets
-    import models
-
-    where = "hypothesis.initial_config"
-    grid = config_space(config)
-    for name, n_layer, d_model, n_head in itertools.product(
-            grid["model"], grid.get("n_layer", [None]), grid.get("d_model", [None]), grid.get("n_head", [None])):
-        try:
-            models.resolve_sizes(name, n_layer, d_model, n_head)
-        except ValueError as e:
-            field = next(k for k in ("d_model", "n_head", "n_layer") if f"{k}" in str(e))
-            raise HypothesisError(f"{path}: {where}.{field}: {e} (model {name})") from None
-    for name, seq_len in itertools.product(grid["dataset"], grid.get("seq_len", [TrainConfig.seq_len])):
-        try:
-            datasets.check_seq_len(name, seq_len)
-        except ValueError as e:
-            raise HypothesisError(f"{path}: {where}.seq_len: {e}") from None
-
-
-def _each(value: Any, field: str) -> list[tuple[str, Any]]:
-    if isinstance(value, list):
-        return [(f"{field}[{i}]", item) for i, item in enumerate(value)]
-    return [(field, value)]
+        raise HypothesisError(f"{path}: {loc}: {first['msg']} (got {show(first['input'])})") from None
 
 
 # --- predictions against the space ----------------------------------------------------

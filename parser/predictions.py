@@ -85,25 +85,28 @@ class PredictionError(ValueError):
         self.index, self.field = index, field
 
 
-def compile_prediction(text: str, space: Space, previous: list[Prediction]) -> PredictionSpec:
+def compile_prediction(text: str, space: Space, previous: list[Prediction],
+                       metrics: tuple[str, ...] = METRICS) -> PredictionSpec:
     """Compile one plain-string prediction against the search space.
 
     Four shapes, tried in this order: an interaction ("effect diminishes at N > 50000"),
     an equivalence ("no difference in val loss between pre-norm and post-norm"), an
     absolute bound ("val loss below 1.5 with pre-norm") and a comparison ("20% lower
-    with pre-norm vs post-norm").
+    with pre-norm vs post-norm"). `metrics` beyond METRICS are the user's (a hypothesis'
+    `metrics:`), named by their own name ("val_acc" or "val acc"), which wins.
     """
     low = text.lower().strip().rstrip(".!")
     condition, rest, phrase = _find_condition(low, text, space)
     if _INTERACTION.search(rest):
         return _interaction(text, condition, previous, rest)
+    own = _own_metric(rest, text, [m for m in metrics if m not in METRICS])
     if _is_equivalence(rest):
-        return _equivalence(rest, text, space, condition)
+        return _equivalence(rest, text, space, condition, own)
     bound = _BOUND.search(rest)
     if bound and not _CONNECTOR.search(_cut(rest, bound.span())) and "%" not in rest:
-        return _bound(bound, rest, text, space, condition, phrase)
+        return _bound(bound, rest, text, space, condition, phrase, own)
     amount, rest = _find_amount(rest, text)
-    metric = _metric(rest, text)
+    metric = own or _metric(rest, text)
     direction = _direction(rest, metric, text)
     factor, arm, baseline = _arms(rest, text, space)
     threshold, relative = _threshold(amount, direction, text)
@@ -236,12 +239,24 @@ def _metric(low: str, text: str) -> str:
                       "memory, throughput)")
 
 
+def _own_metric(low: str, text: str, own: list[str]) -> str | None:
+    """The user's metric the text names ("val_acc", "val acc"), if any; two is an error."""
+    named = [m for m in own if re.search(rf"(?<![\w]){'[ _]'.join(map(re.escape, m.lower().split('_')))}(?![\w])",
+                                         low)]
+    if len(named) > 1:
+        raise _fail(text, f"names several metrics ({', '.join(named)}); a prediction is about one")
+    return named[0] if named else None
+
+
 def _direction(low: str, metric: str, text: str) -> str:
     good = "higher" if metric in _HIGHER_IS_BETTER else "lower"
     bad = "lower" if good == "higher" else "higher"
     for word in re.findall(r"[a-z]+", low):  # the first direction word decides
         if word in _PLAIN_DIRECTION:
             return _PLAIN_DIRECTION[word]
+        if metric not in METRICS and word in _GOOD | _BAD | _FAST | _SLOW:
+            raise _fail(text, f"{word!r} says nothing about which way {metric} should go; "
+                              "write higher or lower")
         if word in _GOOD or (metric in _TIMELIKE and word in _FAST):
             return good
         if word in _BAD or (metric in _TIMELIKE and word in _SLOW):
@@ -352,15 +367,16 @@ _DIRECTION_WORDS = {*_PLAIN_DIRECTION, *_GOOD, *_BAD, *_FAST, *_SLOW}
 
 
 def _bound(m: re.Match, low: str, text: str, space: Space, condition: Condition | None,
-           phrase: str) -> PredictionSpec:
+           phrase: str, own: str | None = None) -> PredictionSpec:
     """'val loss below 1.5 with pre-norm': the metric's mean against an absolute value."""
     if len(_BOUND.findall(low)) > 1:
         raise _fail(text, "more than one bound; a prediction holds one (e.g. 'val loss below 1.5')")
-    metric = _bound_metric(low, m["unit"], text)
+    metric = own or _bound_metric(low, m["unit"], text)
     factor, arm = _bound_arm(_cut(low, m.span()), text, space)
     if not factor and condition and phrase.startswith("with ") and condition.op == "==" \
             and condition.value in space.get(condition.variable, []):
-        factor, arm, condition = condition.variable, condition.value, None  # "with lr 3e-4" is the arm
+        arm = next(v for v in space[condition.variable] if v == condition.value)  # the space's own 64, not 64.0
+        factor, condition = condition.variable, None  # "with lr 3e-4" is the arm
     return _spec(text, kind="bound", metric=metric, direction=_BOUND_WORDS[re.sub(r"\s+", " ", m["op"])],
                  factor=factor, arm=arm, threshold=parse_number(m["n"]), relative=False, condition=condition)
 
@@ -406,7 +422,8 @@ def _is_equivalence(low: str) -> bool:
     return bool(_EQUIVALENCE.search(low)) and not _DIRECTION_WORDS & set(re.findall(r"[a-z]+", low))
 
 
-def _equivalence(low: str, text: str, space: Space, condition: Condition | None) -> PredictionSpec:
+def _equivalence(low: str, text: str, space: Space, condition: Condition | None,
+                 own: str | None = None) -> PredictionSpec:
     """'no difference in val loss between A and B [within 2% | within 0.05]'.
 
     The margin is relative with '%' and absolute (metric units) without; with no margin
@@ -423,7 +440,7 @@ def _equivalence(low: str, text: str, space: Space, condition: Condition | None)
     if _find_amount(low, text)[0] is not None:
         raise _fail(text, "an equivalence takes a margin ('within 2%', 'within 0.05'), not an effect size")
     factor, arm, baseline = _equivalence_arms(low, text, space)
-    return _spec(text, kind="equivalence", metric=_metric(low, text), direction="lower", factor=factor,
+    return _spec(text, kind="equivalence", metric=own or _metric(low, text), direction="lower", factor=factor,
                  arm=arm, baseline=baseline, threshold=threshold, relative=relative, condition=condition)
 
 

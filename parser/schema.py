@@ -143,6 +143,8 @@ class Hypothesis(Strict):
     claim: str = Field(min_length=1)
     predictions: list[Prediction] = Field(min_length=1)
     initial_config: dict[str, Union[Scalar, list[Scalar]]]
+    metrics: list[str] = []  # names the user's script reports, beside the built-in trainer's
+    plugins: list[str] = []  # as loaded (absolute paths, module names): every training process loads them
     # factors given as {low, high, ...}: the range (parser/ranges.py); initial_config holds its starting values
     ranges: dict[str, dict] = {}
     parent: str | None = None
@@ -159,7 +161,9 @@ class Hypothesis(Strict):
 
 
 class Metrics(BaseModel):
-    """A metrics file from a training run: the loop needs final_val_loss; the rest is kept."""
+    """A metrics file from a training run: the loop needs final_val_loss; the rest is kept,
+    and any number in it (val_acc, ...) may be named by a prediction. A number that is not
+    finite (NaN, inf) is kept as null: no prediction reads it."""
 
     model_config = ConfigDict(extra="allow")
     final_val_loss: float
@@ -173,6 +177,13 @@ class Metrics(BaseModel):
         if value != value or value in (float("inf"), float("-inf")):
             raise ValueError(f"final_val_loss is {value}, not a finite number")
         return value
+
+    @model_validator(mode="after")
+    def _finite_extras(self) -> "Metrics":
+        for key, value in (self.model_extra or {}).items():
+            if isinstance(value, float) and (value != value or value in (float("inf"), float("-inf"))):
+                self.model_extra[key] = None
+        return self
 
 
 class LLMInfo(Strict):

@@ -12,7 +12,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from executor.config import FACTORS
+from executor.config import FACTORS, check_factor_name
 from parser.schema import Condition, Scalar
 
 
@@ -47,11 +47,6 @@ class Along(_Strict):
     at: float = Field(gt=0)  # where the level's own shift holds exactly
     per_e_fold: dict[Scalar, float]  # level -> change of the shift per e-fold of the variable
 
-    @field_validator("variable")
-    @classmethod
-    def _known_variable(cls, variable: str) -> str:
-        return variable if variable == "n_train_samples" else _check_factor(variable)
-
 
 class Effect(_Strict):
     on: Literal["tau", "floor"]
@@ -60,22 +55,10 @@ class Effect(_Strict):
     where: Condition | None = None
     along: Along | None = None  # the shift varies smoothly: levels[l] + per_e_fold[l] * log(v / at)
 
-    @field_validator("factor")
-    @classmethod
-    def _known_factor(cls, factor: str) -> str:
-        return _check_factor(factor)
-
     @field_validator("where", mode="before")
     @classmethod
     def _parse_where(cls, where: Any) -> Any:
         return parse_condition(where) if isinstance(where, str) else where
-
-    @field_validator("where")
-    @classmethod
-    def _known_variable(cls, where: Condition | None) -> Condition | None:
-        if where is not None and where.variable != "n_train_samples":
-            _check_factor(where.variable)
-        return where
 
 
 class Noise(_Strict):
@@ -97,24 +80,29 @@ class Truth(_Strict):
     effects: list[Effect] = []
     noise: Noise = Noise()
     failures: dict[str, dict[Scalar, str]] = {}  # factor -> level -> why such a run fails
+    factors: list[str] = []  # the user's own factors this world knows, beside the built-in ones
 
-    @field_validator("step_cost", "failures")
-    @classmethod
-    def _known_factors(cls, table: dict) -> dict:
-        for factor in table:
-            _check_factor(factor)
-        return table
+    @model_validator(mode="after")
+    def _known_factors(self) -> "Truth":
+        """Every factor named is a built-in one or listed in `factors` (a typo is an error)."""
+        for name in self.factors:
+            check_factor_name(name)
+        named = [(f"effects.{i}.factor", e.factor) for i, e in enumerate(self.effects)]
+        named += [(f"effects.{i}.where", e.where.variable) for i, e in enumerate(self.effects)
+                  if e.where is not None and e.where.variable != "n_train_samples"]
+        named += [(f"effects.{i}.along.variable", e.along.variable) for i, e in enumerate(self.effects)
+                  if e.along is not None and e.along.variable != "n_train_samples"]
+        named += [(f"{table}.{k}", k) for table in ("step_cost", "failures") for k in getattr(self, table)]
+        for where, name in named:
+            if name not in FACTORS and name not in self.factors:
+                raise ValueError(f"{where}: unknown factor {name!r}; valid: {', '.join(FACTORS)}, "
+                                 "or a user factor listed under `factors:`")
+        return self
 
     def paired_over(self) -> set[str]:
         if self.noise.paired_over is not None:
             return set(self.noise.paired_over)
         return {e.factor for e in self.effects}
-
-
-def _check_factor(name: str) -> str:
-    if name not in FACTORS:
-        raise ValueError(f"unknown factor {name!r}; valid: {', '.join(FACTORS)}")
-    return name
 
 
 _CONDITION = re.compile(r"^\s*([A-Za-z_]\w*)\s*(<=|>=|==|<|>)\s*(.+?)\s*$")

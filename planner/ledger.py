@@ -11,7 +11,7 @@ from __future__ import annotations
 import bisect
 from collections import Counter, defaultdict
 
-from executor.config import FACTORS
+from executor.config import is_factor
 from parser.checker.pairs import extends
 from parser.design import cell_key, run_key, same
 from parser.schema import PredictionSpec, ResultRecord
@@ -83,7 +83,7 @@ class Ledger:
             if r.status != "completed" or not (same(value, spec.arm) or same(value, spec.baseline)):
                 continue
             other = spec.baseline if same(value, spec.arm) else spec.arm
-            partner = dict({k: v for k, v in r.config.items() if k in FACTORS}, **{spec.factor: other})
+            partner = dict({k: v for k, v in r.config.items() if is_factor(k)}, **{spec.factor: other})
             if run_key(partner) not in self.ran:
                 waiting.setdefault(run_key(partner), (r, partner))
         entry[0] = len(self.seen)

@@ -66,7 +66,7 @@ def _claim_from(args) -> str:
     run_dir = args.resume if isinstance(getattr(args, "resume", None), str) else None
     source = getattr(args, "hypothesis", None) or (run_dir and Path(run_dir) / "hypothesis.yaml")
     try:
-        return load_hypothesis(source, getattr(args, "set", [])).claim if source else ""
+        return load_hypothesis(source, getattr(args, "set", []), builtin=False).claim if source else ""
     except Exception:  # the loop has already loaded it; a claim is only context for the prompt
         return ""
 

@@ -38,13 +38,14 @@ def words(text: str, limit: int = MAX_TEXT) -> str:
     return "" if re.fullmatch(r"<[^<>]*>?", text) else text
 
 
-def space_lines(grid: dict[str, list], space: Space | None = None) -> list[str]:
+def space_lines(grid: dict[str, list], space: Space | None = None,
+                metrics: tuple[str, ...] = METRICS) -> list[str]:
     varied = {k: v for k, v in grid.items() if len(v) > 1}
     n = _sample_counts(space or Space(grid))
     return ["Factors and their values: " + "; ".join(f"{k} in {json.dumps(v)}" for k, v in varied.items()),
             "Condition variables: " + ", ".join(["n_train_samples", *grid])
             + (f" (the runs give n_train_samples in {n})" if n else ""),
-            "Metrics: " + ", ".join(METRICS), SPEC_FIELDS]
+            "Metrics: " + ", ".join(metrics), SPEC_FIELDS]
 
 
 def _sample_counts(space: Space) -> list[int]:
@@ -55,7 +56,8 @@ def _sample_counts(space: Space) -> list[int]:
         return []
 
 
-def spec_schema(grid: dict[str, list], comparisons: list[str], strict: bool = True) -> dict:
+def spec_schema(grid: dict[str, list], comparisons: list[str], strict: bool = True,
+                metrics: tuple[str, ...] = METRICS) -> dict:
     """The JSON schema of a spec: enums hold the model to the space's factors, values and metrics.
 
     strict: one object with every key (OpenAI-style structured output). Else a grammar for
@@ -73,7 +75,7 @@ def spec_schema(grid: dict[str, list], comparisons: list[str], strict: bool = Tr
     else:  # N is a number with an order; a factor is one of its values
         condition = {"anyOf": [condition({"enum": ["n_train_samples"]}, ["<", "<=", ">", ">="], {"type": "number"}),
                                *(condition({"enum": [f]}, ["=="], {"enum": vs}) for f, vs in varied.items())]}
-    common = {"metric": {"enum": list(METRICS)}, "direction": {"enum": ["lower", "higher"]},
+    common = {"metric": {"enum": list(metrics)}, "direction": {"enum": ["lower", "higher"]},
               "threshold": {"type": "number", "minimum": 0}, "relative": {"type": "boolean"},
               "condition": nullable(condition)}
     if strict:
@@ -113,8 +115,8 @@ class Compiler:
         if self.session.blocked():
             raise PredictionError(self.session.disabled)
         comparisons = [p.id for p in request.previous if p.spec.kind == "comparison"]
-        schema = {"object": spec_schema(request.space, comparisons),
-                  "grammar": spec_schema(request.space, comparisons, strict=False)}
+        schema = {"object": spec_schema(request.space, comparisons, metrics=request.metrics),
+                  "grammar": spec_schema(request.space, comparisons, strict=False, metrics=request.metrics)}
         spec, status, reason, tokens, _ = self.session.ask_valid(
             compile_messages(request), schema, lambda text: _checked_spec(text, request), "prediction_spec",
             SPEC_TOKENS)
@@ -142,7 +144,7 @@ def compile_messages(request: CompileRequest) -> list[dict]:
     previous = [f"- {p.id} = {p.spec.text()}" for p in request.previous]
     user = [f"Prediction: {json.dumps(clean_text(request.text, 400))}",
             f"A rule-based parser could not read it: {clean_text(request.problem, 200)}",
-            *space_lines(request.space),
+            *space_lines(request.space, metrics=request.metrics),
             *(["Earlier predictions:", *previous] if previous else []),
             "Reply with the spec of this prediction as one JSON object with those fields."]
     system = ("You translate a prediction about ML experiments into a JSON spec that a program "

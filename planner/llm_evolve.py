@@ -39,8 +39,9 @@ class EvolutionReply(BaseModel):
     reason: StrictStr = ""
 
 
-def evolution_schema(grid: dict[str, list], comparisons: list[str], strict: bool = True) -> dict:
-    spec = spec_schema(grid, comparisons, strict)
+def evolution_schema(grid: dict[str, list], comparisons: list[str], strict: bool = True,
+                     metrics: tuple[str, ...] = METRICS) -> dict:
+    spec = spec_schema(grid, comparisons, strict, metrics)
     prose = {"type": "string", "maxLength": MAX_TEXT} if strict else {"type": "string"}  # (cut by clean_text)
     if strict:  # OpenAI-style structured output: one root object, every key present
         return {"type": "object", "additionalProperties": False,
@@ -81,8 +82,8 @@ class LLMEvolver:
     def propose(self, study, trigger: Prediction) -> EvolutionRecord:
         after = study.records[-1].experiment_id if study.records else None
         comparisons = [p.id for p in study.predictions if p.spec.kind == "comparison"]
-        schema = {"object": evolution_schema(study.space.grid, comparisons),
-                  "grammar": evolution_schema(study.space.grid, comparisons, strict=False)}
+        schema = {"object": evolution_schema(study.space.grid, comparisons, metrics=study_metrics(study)),
+                  "grammar": evolution_schema(study.space.grid, comparisons, False, study_metrics(study))}
         found, status, reason, tokens, text = self.session.ask_valid(
             evolution_messages(self.claim, trigger, study), schema,
             lambda reply: self._check(reply, study, trigger, after), "evolution", SPEC_TOKENS + 100)
@@ -119,8 +120,8 @@ class LLMEvolver:
         reason = f"proposed by the LLM after {trigger.id} was {verdict.status}: {why or 'no reason given'}"
         item = {"text": words(reply.text), "spec": reply.spec}
         new = check_prediction(item, pid, study.space.grid, predictions)
-        if new.spec.metric not in METRICS:
-            raise ReplyError(f"spec.metric {new.spec.metric!r} is not one of {', '.join(METRICS)}")
+        if new.spec.metric not in study_metrics(study):
+            raise ReplyError(f"spec.metric {new.spec.metric!r} is not one of {', '.join(study_metrics(study))}")
         same = next((p.id for p in predictions if p.spec == new.spec), None)
         if same:
             raise ReplyError(f"that spec is {same}'s definition already; propose a new prediction or none")
@@ -139,6 +140,11 @@ class LLMEvolver:
         return child, why
 
 
+def study_metrics(study) -> tuple[str, ...]:
+    """The built-in trainer's metrics and those the hypothesis lists (the user's script's)."""
+    return (*METRICS, *(m for m in study.hypothesis.metrics if m not in METRICS))
+
+
 def _free(name: str, taken: set[str]) -> str:
     i, found = 1, name
     while found in taken:
@@ -152,7 +158,7 @@ def evolution_messages(claim: str, trigger: Prediction, study) -> list[dict]:
     user = [f"Claim: {clean_text(claim or study.hypothesis.claim, 400)}",
             "Just decided:", verdict_line(trigger, study.verdicts[trigger.id]),
             *(["Other predictions:", *others[:8]] if others else []),
-            *space_lines(study.space.grid, study.space),
+            *space_lines(study.space.grid, study.space, study_metrics(study)),
             f"Runs so far: {len(study.records)}. A new prediction is judged only on runs made after now.",
             'Reply {"action": "refine", "text": "<the refined prediction in words>", "spec": {...}, '
             '"reason": "<one sentence>"} to sharpen the decided prediction (e.g. the effect size the '

@@ -112,6 +112,17 @@ def build_messages(claim: str, predictions: list[Prediction], verdicts: dict, re
     return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": user[:MAX_PROMPT_CHARS]}]
 
 
+def shown_metrics(predictions) -> list[str]:
+    """final_val_loss, then each other metric a prediction reads (val_acc, a user's own)."""
+    names = ["final_val_loss", *(p.spec.metric for p in predictions)]
+    return [m for m in dict.fromkeys(names) if m != "steps_to_target"]
+
+
+def _metric(metrics: dict | None, name: str) -> str:
+    value = (metrics or {}).get(name)
+    return f"{value:.4g}" if isinstance(value, (int, float)) and not isinstance(value, bool) else "-"
+
+
 def _user(claim, predictions, verdicts, records, candidates, space) -> str:
     keys = varied(space)
     lines = [f"Claim: {clean_text(claim, 400)}", "Predictions:"]
@@ -120,12 +131,12 @@ def _user(claim, predictions, verdicts, records, candidates, space) -> str:
         lines.append(f"- {p.id} [{v.status}, confidence {_conf(v.confidence)}] {clean_text(shown_text(p), 200)}\n"
                      f"  = {clean_text(p.spec.text(), 300)}")
     lines.append("Search space (the only values allowed): " + "; ".join(_space_line(space, k) for k in keys))
-    lines.append(f"Last {len(records)} runs (id: factors, seed, status, final_val_loss):")
+    names = shown_metrics(predictions)
+    lines.append(f"Last {len(records)} runs (id: factors, seed, status, {', '.join(names)}):")
     for r in records:
-        loss = (r.metrics or {}).get("final_val_loss")
         factors = ", ".join(f"{k}={_fmt(r.config.get(k))}" for k in keys)
-        lines.append(f"- {r.experiment_id}: {factors}, seed {r.seed}, {r.status}, "
-                     f"{'-' if loss is None else f'{loss:.4f}'}")
+        values = ", ".join(_metric(r.metrics, m) for m in names)
+        lines.append(f"- {r.experiment_id}: {factors}, seed {r.seed}, {r.status}, {values}")
     lines.append("Candidates ranked by expected information gain per second:")
     for i, c in enumerate(candidates):
         arms = ", ".join(f"{k}=" + " vs ".join(_fmt(run[k]) for run in c.runs)
@@ -240,7 +251,7 @@ def runs_from_reply(reply: Reply, candidates: list[Candidate], open_: list[Predi
 
 def _design(reply: Reply, target: Prediction, by_id: dict, space: Space) -> list[dict]:
     """Full design points from the reply: both arms of the compared factor with one seed."""
-    unknown = [k for k in reply.config if k not in FACTORS or k not in space.grid]
+    unknown = [k for k in reply.config if k not in space.grid]
     if unknown:
         raise ReplyError(f"config keys {[clean_text(k, 40) for k in unknown]} are not factors of the space; "
                          f"valid: {varied(space)}")

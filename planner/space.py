@@ -64,9 +64,10 @@ class Space:
             return point[variable]
         if variable != "n_train_samples":
             return None
-        from datasets import n_train_samples
+        from datasets import is_known, n_train_samples
 
-        known = n_train_samples(point["dataset"], point["seq_len"], point["dataset_fraction"])
+        known = n_train_samples(point["dataset"], point["seq_len"], point["dataset_fraction"]) \
+            if is_known(point["dataset"]) else None  # the user's own data: learned from its runs
         tokens = self.tokens.get(point["dataset"])
         if known is None and tokens:
             known = max(1, round(point["dataset_fraction"] * (tokens // (point["seq_len"] + 1))))

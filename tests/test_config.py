@@ -1,4 +1,5 @@
 import ast
+import json
 
 import pytest
 
@@ -38,9 +39,31 @@ def test_a_non_primitive_value_is_refused():
         cfg.render_python(cfg.TrainConfig(dataset=["a list"]))
 
 
-def test_an_unknown_key_is_named():
+def test_a_key_that_is_no_field_is_a_user_factor_kept_flat_beside_the_fields():
+    config = cfg.from_dict({"colour": "red", "width": 64, "learning_rate": 1e-3})
+    assert config.user_factors == {"colour": "red", "width": 64}
+    assert cfg.to_dict(config)["colour"] == "red" and "user_factors" not in cfg.to_dict(config)
+
+
+@pytest.mark.parametrize("key", ["colour-x", "__class__", "1st", "metrics_path x"])
+def test_a_key_that_is_not_an_identifier_or_is_a_dunder_is_named(key):
+    with pytest.raises(ValueError, match="factor"):
+        cfg.from_dict({key: "red"})
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), "x" * 201, "", [1], {"a": 1}, None])
+def test_a_user_factor_value_that_is_no_finite_scalar_or_too_long_is_refused(value):
     with pytest.raises(ValueError, match="colour"):
-        cfg.from_dict({"colour": "red"})
+        cfg.from_dict({"colour": value})
+
+
+@pytest.mark.parametrize("text", HOSTILE)
+def test_a_user_factor_holding_a_hostile_string_stays_data(tmp_path, text):
+    config = cfg.TrainConfig(experiment_id="exp_0003", user_factors={"note": text, "width": 8})
+    py_path, json_path = cfg.write(config, tmp_path)
+    assert cfg.load(py_path) == config
+    assert cfg.load(json_path) == config
+    assert json.loads(json_path.read_text())["note"] == text
 
 
 def test_reading_a_config_never_executes_it(tmp_path):

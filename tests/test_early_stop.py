@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 import loop
+from executor.config import to_dict as cfg_to_dict
 from executor.base import RunPaths
 from executor.command import CommandExecutor
 from executor.config import TrainConfig
@@ -108,6 +109,6 @@ def test_the_command_backend_creates_the_stop_file_once_progress_reaches_the_tar
     config = TrainConfig(experiment_id="exp_0001", max_steps=100, stop_at_loss=target,
                          metrics_path=str(paths.metrics("exp_0001")))
     result = CommandExecutor(f"{sys.executable} {script}").run(config, paths, 60)
-    rec = to_record(result, vars(config), {}, "")
+    rec = to_record(result, cfg_to_dict(config), {}, "")
     assert rec.status == "completed" and rec.steps == steps
     assert rec.stopped_early is (target is not None)

@@ -267,7 +267,7 @@ def test_a_missing_file_is_named(tmp_path):
 
 
 def test_an_unknown_key_error_lists_the_valid_keys(tmp_path):
-    with pytest.raises(HypothesisError, match="valid keys: claim, id, initial_config, name, predictions"):
+    with pytest.raises(HypothesisError, match="valid keys: claim, id, initial_config, metrics, name, plugins, predictions"):
         load_hypothesis(_write(tmp_path, _set("claims", "x")))
 
 

@@ -128,11 +128,10 @@ def test_a_run_lost_with_its_worker_is_resubmitted_under_the_same_id(executor, t
     assert result.experiment_id == "exp_lost" and result.attempts == 2
     assert "attempt 1 of 3 was lost" in paths.err("exp_lost").read_text()
     assert json.loads(paths.metrics("exp_lost").read_text())["final_val_loss"] > 0
-    from dataclasses import asdict
-
+    from executor.config import to_dict
     from parser.metrics import to_record
 
-    cfg = asdict(config(paths, "exp_lost"))
+    cfg = to_dict(config(paths, "exp_lost"))
     assert to_record(result, cfg, {}, "").attempts == 2  # the log says it was resubmitted
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from executor.base import STDERR_TAIL_CHARS, RunPaths
 from executor.command import CommandExecutor
-from executor.config import TrainConfig
+from executor.config import TrainConfig, to_dict
 from parser.metrics import now, to_record
 from tests.faults import FAULTS
 
@@ -25,7 +25,7 @@ def run_and_record(executor, tmp_path, kind, **overrides):
     eid = f"exp_{kind}"
     config = TrainConfig(experiment_id=eid, metrics_path=str(paths.metrics(eid)), **dict(TINY, **overrides))
     result = executor.run(config, paths, HANG_TIMEOUT_S if kind == "hang" else 120)
-    return to_record(result, vars(config), {}, now()), paths
+    return to_record(result, to_dict(config), {}, now()), paths
 
 
 # Run in a fresh interpreter: the forkserver is started once per process, with the

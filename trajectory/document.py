@@ -95,6 +95,11 @@ def varying_factors(experiments: list[dict]) -> list[str]:
     return [k for k in keys if len({repr(e["factors"].get(k)) for e in experiments}) > 1]
 
 
+def metric_columns(graph: dict) -> list[str]:
+    """The other metrics the study reads (val_acc, tokens_per_s, ...), a column each."""
+    return list(graph["experiments"][0].get("metrics", {})) if graph["experiments"] else []
+
+
 def experiment_rows(graph: dict, records: list) -> list[list[str]]:
     by_id = {r.experiment_id: r for r in records}
     varying = varying_factors(graph["experiments"])
@@ -105,6 +110,7 @@ def experiment_rows(graph: dict, records: list) -> list[list[str]]:
         steps = "" if r is None or r.steps is None else f"{r.steps}" + (" (stopped at target)" if r.stopped_early
                                                                          else "")
         rows.append([e["id"], factors, str(e["seed"]), e["status"], _num(e["final_val_loss"], ".4f"),
+                     *(_num(v, ".4g") for v in e.get("metrics", {}).values()),
                      _num(r.train_time_s if r else None, ".1f"), steps])
     return rows
 
@@ -144,7 +150,8 @@ def blocks(graph: dict, records: list, figures: list[tuple[str, str]], stopped: 
            ("h", "Predictions"), ("items", prediction_items(graph)),
            ("h", "Trajectory"), ("items", trajectory_items(graph)), *llm,
            ("h", "Experiments"),
-           ("table", ["id", "factors", "seed", "status", "final val loss", "train time (s)"],
+           ("table", ["id", "factors", "seed", "status", "final val loss", *metric_columns(graph), "train time (s)",
+                      "steps"],
             experiment_rows(graph, records))]
     if figures:
         out.append(("h", "Figures"))

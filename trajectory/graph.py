@@ -30,6 +30,7 @@ def build(hypotheses: list[Hypothesis], records: list[ResultRecord], verdicts: d
     by_id = {p.id: p for h in hypotheses for p in h.predictions}
     varying = [k for k, v in grid.items() if isinstance(v, list) and len(v) > 1]
     seconds = findings.run_seconds(records)
+    shown = other_metrics(hypotheses)
     predictions = [{
         "id": p.id, "hypothesis": h.id, "text": p.text, "spec": p.spec.model_dump(),
         "definition": p.spec.text(), "compiled_by": p.compiled_by, "parent": p.parent,
@@ -47,6 +48,7 @@ def build(hypotheses: list[Hypothesis], records: list[ResultRecord], verdicts: d
         "factors": {k: r.config[k] for k in grid if k in r.config},
         "seed": r.seed, "status": r.status, "pair": r.pair, "targets": r.targets,
         "final_val_loss": (r.metrics or {}).get("final_val_loss"), "error": r.error,
+        "metrics": {m: (r.metrics or {}).get(m) for m in shown},  # those predictions read, the user's own too
         "rationale": r.rationale, "train_time_s": r.train_time_s, "steps": r.steps,
         "stopped_early": r.stopped_early,
     } for r in records]
@@ -55,6 +57,13 @@ def build(hypotheses: list[Hypothesis], records: list[ResultRecord], verdicts: d
                            for h in hypotheses],
             "predictions": predictions, "experiments": experiments,
             "edges": _edges(hypotheses, records), "stop_reason": stop_reason}
+
+
+def other_metrics(hypotheses: list[Hypothesis]) -> list[str]:
+    """Metrics beside final_val_loss that the study reads: the hypothesis' `metrics:` and
+    each prediction's (steps_to_target is read from the curve, not a number of the run)."""
+    names = [*hypotheses[0].metrics, *(p.spec.metric for h in hypotheses for p in h.predictions)]
+    return [m for m in dict.fromkeys(names) if m not in ("final_val_loss", "steps_to_target")]
 
 
 def _edges(hypotheses: list[Hypothesis], records: list[ResultRecord]) -> list[dict]:

@@ -70,7 +70,7 @@ def _load(run_dir: Path):
     source = run_dir / "hypothesis.yaml"
     if not (run_dir / log.LOG_NAME).exists() or not source.exists():
         raise StudyError(f"{run_dir} holds no study (research_log.jsonl and hypothesis.yaml)")
-    hypothesis = load_hypothesis(source)
+    hypothesis = load_hypothesis(source, builtin=False)  # the runs are done: whatever ran them
     return source, hypothesis, Space.of(hypothesis)
 
 

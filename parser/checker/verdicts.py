@@ -128,6 +128,27 @@ def _sample_sd(ev: Evidence) -> float:
     return math.sqrt(ss / df) if ss > 0 else ev.noise.scale
 
 
+UNREPORTED_AFTER = 2  # completed runs without the metric: a pair's worth, so not one odd run
+
+
+def unreported(metric: str, records: list[ResultRecord]) -> str | None:
+    """Why a prediction on `metric` cannot be judged: no completed run reports it as a number
+    (steps_to_target reads the val curve), after UNREPORTED_AFTER runs; None otherwise."""
+    done = [r.metrics or {} for r in records if r.status == "completed"]
+    key = "val_curve" if metric == "steps_to_target" else metric
+    if len(done) < UNREPORTED_AFTER or any(_reported(m.get(key)) for m in done):
+        return None
+    names = sorted({k for m in done for k, v in m.items() if _reported(v)})
+    shown = ", ".join(names[:12]) + (", ..." if len(names) > 12 else "")
+    return f"no run reports {metric!r} ({len(done)} completed runs; their metrics files hold {shown})"
+
+
+def _reported(value) -> bool:
+    if isinstance(value, list):
+        return bool(value)
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 def since(records: list[ResultRecord], after: str | None) -> list[ResultRecord]:
     """The records after experiment `after` (all of them when None)."""
     if after is None:
@@ -141,8 +162,9 @@ def assess(prediction: Prediction, by_id: dict[str, Prediction], records: list[R
     ev = gather(prediction, by_id, since(records, prediction.after), indexes)
     j = judge(ev)
     if j is None:
-        if unreachable:
-            return Verdict(prediction.id, "untestable", None, reason=unreachable)
+        why = unreachable or unreported(prediction.spec.metric, records)
+        if why:
+            return Verdict(prediction.id, "untestable", None, reason=why)
         return Verdict(prediction.id, "untested", None)
     effect, interval = _effect(prediction, ev, j.posterior)
     return Verdict(prediction.id, j.status, j.confidence, ev.n, effect, interval, j.evidence,

@@ -1,0 +1,105 @@
+"""The user's own training script (command backend, and the same contract as Ray tasks):
+every factor reaches it, every finite number it reports is a metric a prediction may use."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from executor import config as cfg
+from executor.base import RunPaths
+from executor.command import CommandExecutor
+from parser.metrics import to_record
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# Echoes the config it was given and reports a custom metric (and one that is not finite).
+ECHO = """
+import json, os
+config = json.load(open(os.environ["RESEARCH_CONFIG"]))
+acc = 0.5 + (0.2 if config["opt"] == "adamw" else 0.0) + 0.01 * config["seed"]
+json.dump({"final_val_loss": 1.0, "val_acc": acc, "broken": float("nan"), "seen": config},
+          open(os.environ["RESEARCH_METRICS"], "w"))
+"""
+
+OWN_STUDY = """
+hypothesis:
+  claim: "adamw trains my model to a higher accuracy than sgd"
+  metrics: [val_acc, val_f1]
+  predictions:
+    - "val_acc 5% higher with opt adamw vs opt sgd"
+    - "val_f1 higher with opt adamw vs opt sgd"
+  initial_config:
+    model: my_mlp
+    dataset: my_blobs
+    opt: [adamw, sgd]
+    width: 32
+"""
+
+
+def config_with_user_factors(paths: RunPaths) -> cfg.TrainConfig:
+    return cfg.from_dict({"experiment_id": "exp_0001", "model": "my_mlp", "dataset": "my_blobs",
+                          "metrics_path": str(paths.metrics("exp_0001")), "opt": "adamw", "width": 32,
+                          "note": "it's \"quoted\"\n$(rm -rf /)"})
+
+
+def echo_run(tmp_path):
+    """One run of ECHO through the command backend: (result, paths, config)."""
+    script = tmp_path / "echo.py"
+    script.write_text(ECHO)
+    paths = RunPaths.under(tmp_path / "run")
+    config = config_with_user_factors(paths)
+    return CommandExecutor(f"{sys.executable} {script}").run(config, paths, 60), paths, config
+
+
+def test_the_script_gets_every_factor_flat_in_its_config_json(tmp_path):
+    result, paths, _ = echo_run(tmp_path)
+    assert result.status == "completed", result.error
+    seen = json.loads(paths.metrics("exp_0001").read_text())["seen"]
+    assert (seen["model"], seen["dataset"], seen["opt"], seen["width"]) == ("my_mlp", "my_blobs", "adamw", 32)
+    assert seen["note"] == "it's \"quoted\"\n$(rm -rf /)" and seen["learning_rate"] == 3e-4
+
+
+def test_every_finite_number_the_script_reports_is_kept_and_a_non_finite_one_is_null(tmp_path):
+    result, _, config = echo_run(tmp_path)
+    record = to_record(result, cfg.to_dict(config), {}, "")
+    assert record.metrics["val_acc"] == pytest.approx(0.7) and record.metrics["broken"] is None
+    assert record.config["opt"] == "adamw" and record.config["width"] == 32
+
+
+def test_a_study_on_the_users_script_decides_on_its_metric_and_finds_an_unreported_one_untestable(tmp_path):
+    script, study = tmp_path / "echo.py", tmp_path / "own.yaml"
+    script.write_text(ECHO)
+    study.write_text(OWN_STUDY)
+    done = subprocess.run([sys.executable, str(ROOT / "loop.py"), "--hypothesis", str(study), "--executor",
+                           "command", "--command", f"{sys.executable} {script}", "--max-experiments", "8",
+                           "--out", str(tmp_path / "run"), "--quiet"],
+                          capture_output=True, text=True, timeout=600, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    graph = json.loads((tmp_path / "run" / "trajectory.json").read_text())
+    p1, p2 = graph["predictions"]
+    assert (p1["spec"]["metric"], p1["status"]) == ("val_acc", "confirmed")
+    assert p2["status"] == "untestable" and "no run reports 'val_f1'" in p2["reason"]
+    assert "val_acc" in p2["reason"]  # says what the runs do report
+    header = next(line for line in (tmp_path / "run" / "report.md").read_text().splitlines() if "final val loss" in line)
+    assert "val_acc" in header and "val_f1" in header  # a column for each metric the study reads
+
+
+def test_the_ray_backend_runs_the_users_command_with_the_same_contract(tmp_path):
+    ray = pytest.importorskip("ray", reason="ray is not installed (pip install ray): Ray backend untested")
+    from executor.ray_backend import RayExecutor
+
+    script = tmp_path / "echo.py"
+    script.write_text(ECHO)
+    ray.init(address="local", num_cpus=1, num_gpus=0, include_dashboard=False, log_to_driver=False)
+    try:
+        executor = RayExecutor(command=f"{sys.executable} {script}")
+        paths = RunPaths.under(tmp_path / "run")
+        result = executor.run(config_with_user_factors(paths), paths, 120)
+        executor.close()
+    finally:
+        ray.shutdown()
+    assert result.status == "completed", (result.error, result.stderr_tail)
+    metrics = json.loads(paths.metrics("exp_0001").read_text())
+    assert metrics["val_acc"] == pytest.approx(0.7) and metrics["seen"]["opt"] == "adamw"
