@@ -57,25 +57,30 @@ def typed_config(config: dict, overridden: set[str] = frozenset(), builtin: bool
 
 
 def ranges_of(config: dict, overridden: set[str] = frozenset()) -> dict[str, ranges.FactorRange]:
-    """Each factor given as {low, high, ...}, validated: a numeric built-in field, ends inside its own range."""
+    """Each factor given as {low, high, ...}, validated: a numeric built-in field with its ends inside the
+    field's own range, or a factor of the user's (integer when both ends are)."""
     out = {}
     for key, value in config.items():
         if not ranges.is_range(value):
             continue
         field = f"--set {key}" if key in overridden else f"{WHERE}.{key}"
-        kinds = [t.strip() for t in FIELD_TYPES.get(key, "").split("|")]
+        own = key not in FIELD_TYPES  # a factor of the user's: integer when its ends (and step) are
+        kinds = ["int"] if own and all(_is_int(value.get(k, 1)) for k in ("low", "high", "step")) else \
+            ["float"] if own else [t.strip() for t in FIELD_TYPES[key].split("|")]
         if "int" not in kinds and "float" not in kinds:
-            taken = f"takes {FIELD_TYPES[key]}" if key in FIELD_TYPES else \
-                "is a factor of your own (a list of values varies it)"
-            raise FactorError(field, f"a range needs a numeric field; {key} {taken}")
+            raise FactorError(field, f"a range needs a numeric field; {key} takes {FIELD_TYPES[key]}")
         try:
             span = ranges.parse(value, integer="float" not in kinds)
-            for end in (span.low, span.high):
+            for end in (span.low, span.high) if not own else ():
                 check_value(key, int(end) if span.integer else end)
         except ValueError as e:
             raise FactorError(field, str(e).removeprefix(f"{key}: ")) from None
         out[key] = span
     return out
+
+
+def _is_int(x) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool)
 
 
 def user_factors(config: dict) -> list[str]:

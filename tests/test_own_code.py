@@ -103,3 +103,22 @@ def test_the_ray_backend_runs_the_users_command_with_the_same_contract(tmp_path)
     assert result.status == "completed", (result.error, result.stderr_tail)
     metrics = json.loads(paths.metrics("exp_0001").read_text())
     assert metrics["val_acc"] == pytest.approx(0.7) and metrics["seen"]["opt"] == "adamw"
+
+
+def test_a_range_of_a_factor_of_your_own_reaches_the_script_as_its_starting_values(tmp_path):
+    """`width: {low: 8, high: 64, log: true, points: 4}`: integers, log-spaced, passed through."""
+    script, study = tmp_path / "echo.py", tmp_path / "own.yaml"
+    script.write_text(ECHO)
+    study.write_text(OWN_STUDY.replace("width: 32", "width: {low: 8, high: 64, log: true, points: 4}"))
+    done = subprocess.run([sys.executable, str(ROOT / "loop.py"), "--hypothesis", str(study), "--executor",
+                           "command", "--command", f"{sys.executable} {script}", "--max-experiments", "4",
+                           "--out", str(tmp_path / "run"), "--quiet"],
+                          capture_output=True, text=True, timeout=600, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    graph = json.loads((tmp_path / "run" / "trajectory.json").read_text())
+    assert graph["hypotheses"][0]["initial_config"]["width"] == [8, 16, 32, 64]
+    runs = [json.loads(line) for line in (tmp_path / "run" / "research_log.jsonl").read_text().splitlines()]
+    widths = [r["config"]["width"] for r in runs if "config" in r]
+    assert len(widths) == 4 and all(type(w) is int and w in (8, 16, 32, 64) for w in widths)
+    seen = json.loads((tmp_path / "run" / "metrics" / "exp_0001.json").read_text())["seen"]
+    assert seen["width"] == widths[0]  # what the script read
