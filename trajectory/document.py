@@ -131,7 +131,7 @@ def llm_blocks(notes: dict | None) -> tuple[list, list]:
 def factors_line(root: dict) -> str:
     """Each factor the grid varies with its values; a range with its bounds and starting values."""
     spans, parts = root.get("ranges") or {}, []
-    for key, value in root["initial_config"].items():
+    for key, value in sorted(root["initial_config"].items()):  # sorted: a rebuilt report reads the same
         if key in spans:
             r = ranges.FactorRange(**spans[key])
             parts.append(f"{key}: range {r.text()} (started from {', '.join(f'{v:g}' for v in value)})")
