@@ -68,15 +68,20 @@ def test_every_finite_number_the_script_reports_is_kept_and_a_non_finite_one_is_
     assert record.config["opt"] == "adamw" and record.config["width"] == 32
 
 
-def test_a_study_on_the_users_script_decides_on_its_metric_and_finds_an_unreported_one_untestable(tmp_path):
+def own_study(tmp_path, text: str, budget: int) -> None:
+    """The loop on ECHO through the command backend, the study in `text`; run dir tmp_path/run."""
     script, study = tmp_path / "echo.py", tmp_path / "own.yaml"
     script.write_text(ECHO)
-    study.write_text(OWN_STUDY)
+    study.write_text(text)
     done = subprocess.run([sys.executable, str(ROOT / "loop.py"), "--hypothesis", str(study), "--executor",
-                           "command", "--command", f"{sys.executable} {script}", "--max-experiments", "8",
+                           "command", "--command", f"{sys.executable} {script}", "--max-experiments", str(budget),
                            "--out", str(tmp_path / "run"), "--quiet"],
                           capture_output=True, text=True, timeout=600, cwd=ROOT)
     assert done.returncode == 0, done.stderr
+
+
+def test_a_study_on_the_users_script_decides_on_its_metric_and_finds_an_unreported_one_untestable(tmp_path):
+    own_study(tmp_path, OWN_STUDY, 8)
     graph = json.loads((tmp_path / "run" / "trajectory.json").read_text())
     p1, p2 = graph["predictions"]
     assert (p1["spec"]["metric"], p1["status"]) == ("val_acc", "confirmed")
@@ -107,14 +112,7 @@ def test_the_ray_backend_runs_the_users_command_with_the_same_contract(tmp_path)
 
 def test_a_range_of_a_factor_of_your_own_reaches_the_script_as_its_starting_values(tmp_path):
     """`width: {low: 8, high: 64, log: true, points: 4}`: integers, log-spaced, passed through."""
-    script, study = tmp_path / "echo.py", tmp_path / "own.yaml"
-    script.write_text(ECHO)
-    study.write_text(OWN_STUDY.replace("width: 32", "width: {low: 8, high: 64, log: true, points: 4}"))
-    done = subprocess.run([sys.executable, str(ROOT / "loop.py"), "--hypothesis", str(study), "--executor",
-                           "command", "--command", f"{sys.executable} {script}", "--max-experiments", "4",
-                           "--out", str(tmp_path / "run"), "--quiet"],
-                          capture_output=True, text=True, timeout=600, cwd=ROOT)
-    assert done.returncode == 0, done.stderr
+    own_study(tmp_path, OWN_STUDY.replace("width: 32", "width: {low: 8, high: 64, log: true, points: 4}"), 4)
     graph = json.loads((tmp_path / "run" / "trajectory.json").read_text())
     assert graph["hypotheses"][0]["initial_config"]["width"] == [8, 16, 32, 64]
     runs = [json.loads(line) for line in (tmp_path / "run" / "research_log.jsonl").read_text().splitlines()]
