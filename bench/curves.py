@@ -142,7 +142,7 @@ def loop_study(job: tuple[int, float]) -> list[dict]:
     from executor.sim import SimExecutor
     from parser.sim_truth import Truth
     from planner.offline import OfflinePlanner
-    from trajectory import findings
+    from trajectory import curves
 
     index, sigma = job
     rng = np.random.default_rng([index, int(sigma * 1000)])
@@ -162,7 +162,7 @@ def loop_study(job: tuple[int, float]) -> list[dict]:
                               loop.LoopOptions.from_args(args))
             by_id = {p.id: p for h in study.hypotheses for p in h.predictions}
             p1 = by_id["p1"]
-            out.append(_scored(findings.along(p1, by_id, study.records), design, sigma, len(study.records),
+            out.append(_scored(curves.along(p1, by_id, study.records), design, sigma, len(study.records),
                                true_cross))
             study.close()
     return out + [walk(truth, true_cross, sigma, p1.spec)]

@@ -127,3 +127,53 @@ def test_chromium_draws_one_effect_curve_per_comparison_with_each_pair(fading_st
     body = plots[0][1]
     assert body.count('class="pair"') == len(curve["points"])
     assert body.count('class="band"') == 1 and body.count('class="crossing"') == int(curve["crossing"]["bounded"])
+
+
+def narrowing(claim_below: float, records, op="<"):
+    from trajectory.evolve import narrowed
+
+    p1 = comparison(threshold=0.2, condition=Condition(variable="n_train_samples", op=op, value=claim_below))
+    verdict = assess_all([p1], records)["p1"]
+    return verdict, narrowed(p1, verdict, {"p1": p1}, records, records[-1].experiment_id)
+
+
+def test_a_claim_over_a_region_wider_than_its_effect_is_narrowed_to_the_curves_crossing():
+    """True 0.80x crossing at N = 1,500; "20% faster at N < 20,000" is too wide: the refined
+    claim is "at N < 1,400" (the estimate rounded down to two digits), judged on later runs."""
+    verdict, refined = narrowing(20000, fading())
+    assert verdict.status != "confirmed"
+    assert refined is not None and refined.id == "p1.curve" and refined.parent == "p1"
+    value = refined.spec.condition.value
+    assert 1300 <= value <= 1500
+    assert refined.spec.condition.op == "<" and refined.spec.threshold == 0.2
+    assert refined.after == "exp_0024"
+    assert f"[refined: at n_train_samples < {value:,.0f}, not < 20,000]" in refined.text
+    assert "a line through 12 pairs" in refined.reason and "crosses 0.80×" in refined.reason
+
+
+def test_no_narrowing_without_a_placed_crossing_inside_the_region_or_against_the_curve():
+    assert narrowing(20000, fading(per_e_fold=0.0, cross=1e9))[1] is None  # flat: no crossing
+    assert narrowing(1200, fading())[1] is None  # the crossing's interval reaches past the region's edge
+    assert narrowing(20000, fading(per_e_fold=-0.1))[1] is None  # the effect grows with N: holds above
+    assert narrowing(200, fading(per_e_fold=-0.1), op=">")[1] is not None  # ... so "> 200" narrows
+    assert narrowing(20000, fading(sizes=(300, 3000)))[1] is None  # two values: no curve
+
+
+def test_a_study_narrows_a_too_wide_claim_to_where_its_curve_crosses(tmp_path):
+    """Through the loop: a range of data fractions, the true crossing at N = 1000 and a claim
+    "at N < 3000"; the refined claim is in the trajectory and the report (and, being
+    deterministic, rebuilt from the log on resume like every refinement)."""
+    import loop
+
+    (tmp_path / "truth.yaml").write_text(FADING_TRUTH)
+    (tmp_path / "h.yaml").write_text(FADING_STUDY.replace("at N < 1000 samples", "at N < 3000 samples").replace(
+        "dataset_fraction: [0.05, 0.15, 0.5, 1.0]", "dataset_fraction: {low: 0.05, high: 1.0, log: true, points: 4}"))
+    assert loop.main(["--hypothesis", str(tmp_path / "h.yaml"), "--executor", "sim", "--sim",
+                      str(tmp_path / "truth.yaml"), "--max-experiments", "24", "--out", str(tmp_path / "run"),
+                      "--quiet"]) == 0
+    graph = json.loads((tmp_path / "run" / "trajectory.json").read_text())
+    refined = {p["id"]: p for p in graph["predictions"]}["p1.curve"]
+    value = refined["spec"]["condition"]["value"]
+    assert refined["parent"] == "p1" and 500 <= value < 3000
+    assert re.search(r"crosses 0\.80× at n_train_samples ≈ [\d,]+ \[[\d,]+, [\d,]+\], inside its region", refined["reason"])
+    assert f"p1.curve refines p1 after {refined['after']}" in (tmp_path / "run" / "report.md").read_text()

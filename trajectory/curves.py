@@ -14,7 +14,10 @@ from __future__ import annotations
 import math
 
 from parser.checker import stats, trend
-from parser.schema import Prediction, PredictionSpec
+from parser.checker.pairs import PairIndexes
+from parser.checker.regions import source_spec
+from parser.checker.verdicts import since
+from parser.schema import Prediction, PredictionSpec, ResultRecord
 from trajectory import effects
 
 MIN_VALUES = 3
@@ -29,6 +32,18 @@ def variable(prediction: Prediction, by_id: dict[str, Prediction]) -> str | None
         if spec is not None and spec.condition is not None and _number(spec.condition.value) is not None:
             return spec.condition.variable
     return None
+
+
+def along(prediction: Prediction, by_id: dict[str, Prediction], records: list[ResultRecord],
+          indexes: PairIndexes | None = None) -> dict | None:
+    """The comparison's effect curve along the variable the prediction is conditioned on,
+    from every pair of the comparison (since the prediction was made); None where there is none."""
+    name = variable(prediction, by_id)
+    if name is None or prediction.spec.kind == "bound":
+        return None
+    source = source_spec(prediction, by_id)
+    entries = (indexes or PairIndexes()).index(source, since(records, prediction.after)).scored
+    return curve(source, list(entries), name)
 
 
 def _number(v) -> float | None:
@@ -69,7 +84,8 @@ def curve(source: PredictionSpec, entries: list, name: str) -> dict | None:
     return {"variable": name, "log": log, "n": fitted.n, "label": effects.arms_label(source),
             "unit": effects.TIMES if source.relative else "",
             "points": [[x, effects.in_terms(source, y)] for x, y in points],
-            "band": band, "threshold": effects.in_terms(source, _level(source)),
+            "band": band, "rising": fitted.slope > 0,  # the benefit grows along the variable
+            "threshold": effects.in_terms(source, _level(source)),
             "crossing": {"value": cross.value, "low": cross.low, "high": cross.high, "bounded": cross.bounded},
             "text": _text(source, name, cross, min(xs), max(xs))}
 
@@ -81,11 +97,13 @@ def _grid(low: float, high: float, log: bool) -> list[float]:
     return [low + (high - low) * i / (BAND_POINTS - 1) for i in range(BAND_POINTS)]
 
 
-def _num(x: float | None) -> str:
+def number(x: float | None) -> str:
     if x is None:
         return "?"
     if not math.isfinite(x):
         return "∞"
+    if abs(x) >= 1e7:
+        return f"{x:.2g}"
     return f"{x:,.0f}" if abs(x) >= 100 else f"{x:.3g}"
 
 
@@ -94,10 +112,10 @@ def _text(source: PredictionSpec, name: str, cross: trend.Crossing, low: float, 
     at = f"{effects.fmt(needs, effects.TIMES if source.relative else '')}"
     if not cross.bounded:
         return f"where the effect crosses {at} along {name} can't be placed yet (no clear trend over " \
-               f"{_num(low)}-{_num(high)})"
+               f"{number(low)}-{number(high)})"
     inside = low <= cross.value <= high
-    where = "" if inside else f", outside the values run ({_num(low)}-{_num(high)}): an extrapolation"
-    return f"the effect crosses {at} at {name} ≈ {_num(cross.value)} [{_num(cross.low)}, {_num(cross.high)}]{where}"
+    where = "" if inside else f", outside the values run ({number(low)}-{number(high)}): an extrapolation"
+    return f"the effect crosses {at} at {name} ≈ {number(cross.value)} [{number(cross.low)}, {number(cross.high)}]{where}"
 
 
 def placement(curve: dict, space, extensions: list[dict]) -> tuple[str, float, str] | None:

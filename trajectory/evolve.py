@@ -4,6 +4,11 @@
   (the effect itself is confirmed > 0, guard included) gets a new prediction at the
   bound the data supports: the lower end of the effect's 90% credible interval,
   rounded down to two significant digits.
+- Narrow: a comparison conditioned on a numeric variable ("20% faster at N < 5000"),
+  not confirmed, whose effect curve (`trajectory.curves`) crosses the claim's threshold
+  inside the values run and inside the claim's region, the crossing's 90% interval
+  too, gets the same claim over the region where the curve says it holds: "at N <
+  3,100" (the crossing, rounded to two significant digits towards the claim's side).
 - Child: a comparison whose effect differs between two levels of another factor
   (the difference of the level means confirmed, guard included) spawns a child
   hypothesis scoped to that factor: "the effect is smaller at <lowest level>".
@@ -19,7 +24,7 @@ from parser.checker.verdicts import Verdict, judge, since
 from parser.checker.evidence import Evidence, gather, inside
 from parser.checker.pairs import PairIndexes, once_per_pair_state
 from parser.schema import Condition, Hypothesis, Prediction, ResultRecord
-from trajectory import effects
+from trajectory import curves, effects
 
 
 def _floor2(x: float) -> float:
@@ -57,6 +62,40 @@ def refinement(prediction: Prediction, verdict: Verdict, by_id: dict[str, Predic
         reason=(f"{prediction.id} refuted at {old} after {verdict.n_pairs} pairs, but the effect is "
                 f"real: {effects.comparison(spec, j.posterior.mean, (lo, hi)).value()} "
                 f"(90% interval) supports {shown}"))
+
+
+def _round2(x: float, down: bool) -> float:
+    """Two significant digits, towards the narrower claim."""
+    if x <= 0:
+        return x
+    scale = 10 ** (math.floor(math.log10(x)) - 1)
+    return (math.floor(x / scale) if down else math.ceil(x / scale)) * scale
+
+
+def narrowed(prediction: Prediction, verdict: Verdict, by_id: dict[str, Prediction],
+             records: list[ResultRecord], after: str, indexes: PairIndexes | None = None) -> Prediction | None:
+    """The claim over the part of its region where the effect curve says it holds, or None."""
+    spec, c = prediction.spec, prediction.spec.condition
+    if spec.kind != "comparison" or verdict.status in ("confirmed", "untestable") or c is None or c.op not in ("<", "<=", ">", ">="):
+        return None
+    found = curves.along(prediction, by_id, records, indexes)
+    if found is None or found["variable"] != c.variable or not found["crossing"]["bounded"]:
+        return None
+    below, cross = c.op in ("<", "<="), found["crossing"]
+    xs = [x for x, _ in found["points"]]
+    if found["rising"] == below or not min(xs) <= cross["value"] <= max(xs):
+        return None  # the effect grows towards the region's edge, or the crossing is extrapolated
+    if (cross["high"] >= c.value) if below else (cross["low"] <= c.value):
+        return None  # the crossing may lie outside the region: nothing to narrow
+    value = _round2(cross["value"], down=below)
+    was, now = f"{c.op} {curves.number(c.value)}", f"{c.op} {curves.number(value)}"
+    return Prediction(
+        id=f"{prediction.id}.curve", text=f"{prediction.text} [refined: at {c.variable} {now}, not {was}]",
+        spec=spec.model_copy(update={"condition": Condition(variable=c.variable, op=c.op, value=value)}),
+        compiled_by="evolution", parent=prediction.id, after=after,
+        reason=(f"{prediction.id}'s effect curve along {c.variable} (a line through {found['n']} pairs): "
+                f"{found['text']}, inside its region {c.variable} {was}; the claim is narrowed to "
+                f"{c.variable} {now}, where the curve says it holds"))
 
 
 def child(hypothesis: Hypothesis, prediction: Prediction, by_id: dict[str, Prediction],
@@ -120,10 +159,11 @@ def evolve(hypotheses: list[Hypothesis], verdicts: dict[str, Verdict], records: 
     after, changes = records[-1].experiment_id, []
     for h in hypotheses:
         for p in h.predictions:
-            refined = refinement(p, verdicts[p.id], by_id, records, after, indexes)
-            if refined and refined.id not in taken:
-                changes.append(refined)
-                taken.add(refined.id)
+            for refine in (refinement, narrowed):
+                refined = refine(p, verdicts[p.id], by_id, records, after, indexes)
+                if refined and refined.id not in taken:
+                    changes.append(refined)
+                    taken.add(refined.id)
             spawned = child(h, p, by_id, records, grid, after, taken, indexes)
             if spawned:
                 changes.append(spawned)

@@ -198,16 +198,6 @@ def finding(prediction: Prediction, by_id: dict[str, Prediction], records: list[
     return {"effect": est.as_dict() if est else None, "text": est.text() if est else None,
             "sentence": effects.sentence(prediction.spec, verdict.status, est),
             "cells": cell_list, "to_decide": to_decide(prediction, by_id, verdict, found, seconds, cell_list),
-            "curve": along(prediction, by_id, records)}
+            "curve": curves.along(prediction, by_id, records)}
 
 
-def along(prediction: Prediction, by_id: dict[str, Prediction], records: list[ResultRecord],
-          indexes: PairIndexes | None = None) -> dict | None:
-    """The comparison's effect curve along the variable the prediction is conditioned on
-    (`trajectory.curves`), from every pair of the comparison; None where there is none."""
-    name = curves.variable(prediction, by_id)
-    if name is None or prediction.spec.kind == "bound":
-        return None
-    source = source_spec(prediction, by_id)
-    entries = (indexes or PairIndexes()).index(source, since(records, prediction.after)).scored
-    return curves.curve(source, list(entries), name)

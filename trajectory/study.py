@@ -20,7 +20,7 @@ from parser.checker.verdicts import Verdict, assess_all
 from parser.schema import EvolutionRecord, Hypothesis, NarrativeRecord, Prediction, ResultRecord, StopRecord
 from planner.base import Indexes
 from planner.space import Space, extension, unreachable_reason
-from trajectory import curves, dashboard, findings, graph
+from trajectory import curves, dashboard, graph
 from trajectory.evolve import evolve
 from trajectory.render import tree
 
@@ -87,7 +87,7 @@ class Study:
         """A range factor gains the value where an open prediction's effect curve crosses its
         threshold (`trajectory.curves.placement`), so the planner can run there next."""
         for p in predictions:
-            curve = None if self.verdicts[p.id].decided else findings.along(p, by_id, self.records,
+            curve = None if self.verdicts[p.id].decided else curves.along(p, by_id, self.records,
                                                                              self.indexes.pairs)
             found = curves.placement(curve, self.space, self.extensions) if curve else None
             if found:
