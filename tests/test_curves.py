@@ -177,3 +177,30 @@ def test_a_study_narrows_a_too_wide_claim_to_where_its_curve_crosses(tmp_path):
     assert refined["parent"] == "p1" and 500 <= value < 3000
     assert re.search(r"crosses 0\.80× at n_train_samples ≈ [\d,]+ \[[\d,]+, [\d,]+\], inside its region", refined["reason"])
     assert f"p1.curve refines p1 after {refined['after']}" in (tmp_path / "run" / "report.md").read_text()
+
+
+def _placing(xs, estimate, grid=(0.05, 1.0)):
+    from parser.ranges import FactorRange
+    from planner.space import Space
+    from trajectory.curves import placement
+
+    space = Space({"norm_position": ["pre", "post"], "dataset_fraction": list(grid), "model": ["transformer_tiny"],
+                   "dataset": ["synthetic"]}, ranges={"dataset_fraction": FactorRange(low=0.05, high=1.0, log=True)})
+    curve = {"variable": "dataset_fraction", "log": True, "points": [[x, 0.0] for x in xs],
+             "crossing": {"value": estimate, "low": None, "high": None, "bounded": False},
+             "text": "the effect crosses 0.80× at dataset_fraction ≈ x [a, b]"}
+    return placement(curve, space, [])
+
+
+def test_the_placed_value_is_where_one_more_pair_narrows_the_crossing_most():
+    """Pairs at the two ends and a crossing halfway (in log x): one more pair there adds
+    nothing to the slope's spread but takes the 1/n term down at the crossing itself, so
+    the crossing's estimate is the best value; a crossing past the data pulls the
+    choice beyond the data, towards it."""
+    middle = math.sqrt(0.05 * 1.0)
+    found = _placing([0.05] * 4 + [1.0] * 4, middle)
+    assert found and found[0] == "dataset_fraction" and found[1] == pytest.approx(middle, rel=0.01)
+    assert "one more pair there narrows that most" in found[2]
+    beyond = _placing([0.05, 0.07, 0.1] * 2, 0.5, grid=(0.05, 0.07, 0.1))
+    assert beyond and beyond[1] > 0.1
+    assert _placing([0.05] * 4 + [1.0] * 4, 0.98) is None  # best beside an end the grid has: nothing to add

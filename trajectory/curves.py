@@ -17,12 +17,14 @@ from parser.checker import stats, trend
 from parser.checker.pairs import PairIndexes
 from parser.checker.regions import source_spec
 from parser.checker.verdicts import since
+from parser.ranges import FactorRange
 from parser.schema import Prediction, PredictionSpec, ResultRecord
 from trajectory import effects
 
 MIN_VALUES = 3
 BAND_POINTS = 25
 MAX_PLACED = 3  # values a study adds to one range factor to place a crossing
+CANDIDATES = 33  # values over a range among which placement chooses
 PLACED = "to place where"  # marks those space extensions
 
 
@@ -119,35 +121,64 @@ def _text(source: PredictionSpec, name: str, cross: trend.Crossing, low: float, 
 
 
 def placement(curve: dict, space, extensions: list[dict]) -> tuple[str, float, str] | None:
-    """(factor, value, why): a value inside a declared range at the crossing's estimate, when
-    the grid holds none near it (within 1.25x on a log range, a tenth of the range else).
+    """(factor, value, why): the value inside a declared range where one more pair narrows
+    the crossing most, when the grid holds none near it (within 1.25x on a log range, a
+    tenth of the range else: the planner can already run there).
 
-    The crossing is read along the curve's variable: a range factor itself, or N through
-    dataset_fraction (N is proportional to the fraction). At most MAX_PLACED per factor.
+    Narrowing, by the delta method: the crossing u* (u = log x, or x) has variance
+    s^2 / b^2 (1/n + (u* - ubar)^2 / Sxx), and one more pair at v makes the bracket
+
+        f(v) = 1/(n+1) + (u* - ubar')^2 / Sxx',   ubar' = (n ubar + v) / (n+1),
+                                                 Sxx' = Sxx + n/(n+1) (v - ubar)^2,
+
+    so the value is the f-minimizer among CANDIDATES spread over the range and the
+    crossing's estimate: near the estimate when the slope is well measured, towards an
+    end when it is not. The crossing is read along the curve's variable: a range factor
+    itself, or N through dataset_fraction (N is proportional to the fraction). At most
+    MAX_PLACED per factor.
     """
-    cross = curve["crossing"]
-    if not cross["bounded"] or cross["value"] is None or not math.isfinite(cross["value"]):
+    estimate = curve["crossing"]["value"]
+    if estimate is None or not math.isfinite(estimate) or (curve["log"] and estimate <= 0):
         return None
-    name, value = curve["variable"], cross["value"]
-    if name == "n_train_samples" and "dataset_fraction" in space.ranges:
-        name, value = "dataset_fraction", _fraction_for(space, value)
-    span = space.ranges.get(name)
-    if span is None or value is None or sum(PLACED in e["reason"] and e["factor"] == name
-                                            for e in extensions) >= MAX_PLACED:
+    factor, per = curve["variable"], 1.0  # per: the variable's units per unit of the factor
+    if factor == "n_train_samples" and "dataset_fraction" in space.ranges:
+        factor, per = "dataset_fraction", _samples_per_fraction(space)
+    span = space.ranges.get(factor)
+    if span is None or per is None or sum(PLACED in e["reason"] and e["factor"] == factor
+                                          for e in extensions) >= MAX_PLACED:
         return None
-    value = space.in_range(name, value)
-    if value is None or any(_near(span, value, v) for v in space.values(name)):
+    spread = FactorRange(low=span.low, high=span.high, log=span.log, points=CANDIDATES).values()
+    options = {v for x in spread + [estimate / per] if (v := space.in_range(factor, x)) is not None}
+    scored = [(_bracket_after(curve, v * per, estimate), v) for v in sorted(options)]
+    scored = [(f, v) for f, v in scored if f is not None]
+    if not scored:
         return None
-    why = (f"added {name} = {value:g} {PLACED} the effect crosses {curve['text'].split('crosses ')[-1]}")
-    return name, value, why
+    value = min(scored)[1]
+    if any(_near(span, value, v) for v in space.values(factor)):
+        return None
+    why = (f"added {factor} = {value:g} {PLACED} the effect crosses {curve['text'].split('crosses ')[-1]}"
+           f" (one more pair there narrows that most)")
+    return factor, value, why
 
 
-def _fraction_for(space, n: float) -> float | None:
-    """The dataset_fraction whose N is `n`, from any grid point whose N is known."""
+def _bracket_after(curve: dict, x: float, estimate: float) -> float | None:
+    """f(v) of `placement`: the crossing's variance bracket after one more pair at x."""
+    if curve["log"] and x <= 0:
+        return None
+    u = (lambda z: math.log(z)) if curve["log"] else float
+    us = [u(p[0]) for p in curve["points"]]
+    n, v, star = len(us), u(x), u(estimate)
+    ubar = math.fsum(us) / n
+    sxx = math.fsum((a - ubar) ** 2 for a in us) + n / (n + 1) * (v - ubar) ** 2
+    return 1 / (n + 1) + (star - (n * ubar + v) / (n + 1)) ** 2 / sxx
+
+
+def _samples_per_fraction(space) -> float | None:
+    """N per unit of dataset_fraction, from any grid point whose N is known."""
     for point in space.points():
         known = space.expected_value(point, "n_train_samples")
         if known:
-            return point["dataset_fraction"] * n / known
+            return known / point["dataset_fraction"]
     return None
 
 
