@@ -27,12 +27,12 @@ from parser.schema import Condition, Hypothesis, Prediction, ResultRecord
 from trajectory import curves, effects
 
 
-def _floor2(x: float) -> float:
-    """Round down to two significant digits: a claim no stronger than the data."""
+def _round2(x: float, down: bool = True) -> float:
+    """Two significant digits, rounded towards the weaker (or narrower) claim: no stronger than the data."""
     if x <= 0:
-        return 0.0
+        return x
     scale = 10 ** (math.floor(math.log10(x)) - 1)
-    return math.floor(x / scale) * scale
+    return (math.floor(x / scale) if down else math.ceil(x / scale)) * scale
 
 
 def refinement(prediction: Prediction, verdict: Verdict, by_id: dict[str, Prediction],
@@ -50,7 +50,7 @@ def refinement(prediction: Prediction, verdict: Verdict, by_id: dict[str, Predic
         bound = 1 - math.exp(-lo) if spec.direction == "lower" else math.exp(lo) - 1
     else:
         bound = lo
-    bound = _floor2(bound)
+    bound = _round2(bound)
     if not 0 < bound < spec.threshold:
         return None
     shown = f"{bound:.0%}" if spec.relative else f"{bound:g}"
@@ -64,19 +64,12 @@ def refinement(prediction: Prediction, verdict: Verdict, by_id: dict[str, Predic
                 f"(90% interval) supports {shown}"))
 
 
-def _round2(x: float, down: bool) -> float:
-    """Two significant digits, towards the narrower claim."""
-    if x <= 0:
-        return x
-    scale = 10 ** (math.floor(math.log10(x)) - 1)
-    return (math.floor(x / scale) if down else math.ceil(x / scale)) * scale
-
-
 def narrowed(prediction: Prediction, verdict: Verdict, by_id: dict[str, Prediction],
              records: list[ResultRecord], after: str, indexes: PairIndexes | None = None) -> Prediction | None:
     """The claim over the part of its region where the effect curve says it holds, or None."""
     spec, c = prediction.spec, prediction.spec.condition
-    if spec.kind != "comparison" or verdict.status in ("confirmed", "untestable") or c is None or c.op not in ("<", "<=", ">", ">="):
+    if spec.kind != "comparison" or verdict.status in ("confirmed", "untestable") or c is None \
+            or c.op not in ("<", "<=", ">", ">="):
         return None
     found = curves.along(prediction, by_id, records, indexes)
     if found is None or found["variable"] != c.variable or not found["crossing"]["bounded"]:
