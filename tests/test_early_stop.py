@@ -112,3 +112,22 @@ def test_the_command_backend_creates_the_stop_file_once_progress_reaches_the_tar
     rec = to_record(result, cfg_to_dict(config), {}, "")
     assert rec.status == "completed" and rec.steps == steps
     assert rec.stopped_early is (target is not None)
+
+
+def test_a_written_target_stops_even_a_cells_first_pair():
+    written = comparison(metric="steps_to_target", threshold=0.2, target=2.5)
+    assert stop_target([written], [], POINT) == 2.5  # nothing run yet: the target is in the prediction
+    assert stop_target([written], _first_pair(), dict(POINT, dataset_fraction=1.0)) == 2.5  # any cell
+    by_n = interaction(metric="steps_to_target", target=2.5)  # inherits it; its condition is on N
+    assert stop_target([written, by_n], [], POINT) == 2.5
+
+
+def test_the_lowest_target_wins_and_a_cell_without_one_still_trains_its_first_pair_in_full():
+    written = comparison(metric="steps_to_target", target=2.5)
+    lower = comparison("p2", metric="steps_to_target", target=1.5)
+    cells = comparison("p3", metric="steps_to_target")  # no target written
+    assert stop_target([written, lower], [], POINT) == 1.5
+    assert stop_target([written, cells], [], POINT) is None
+    assert stop_target([written, cells], _first_pair(), POINT) == pytest.approx(
+        min(2.5, stats.pair_target(FAST, SLOW)))
+    assert stop_target([written, comparison("p2", metric="final_val_loss")], [], POINT) is None
