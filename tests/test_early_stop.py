@@ -163,3 +163,16 @@ def test_the_lowest_target_wins_and_a_cell_without_one_still_trains_its_first_pa
     assert stop_target([written, cells], _first_pair(), POINT) == pytest.approx(
         min(2.5, stats.pair_target(FAST, SLOW)))
     assert stop_target([written, comparison("p2", metric="final_val_loss")], [], POINT) is None
+
+
+def test_a_bad_written_target_exits_2_naming_file_field_and_value_before_any_run(tmp_path, capsys):
+    quickstart = (ROOT / "examples" / "quickstart.yaml").read_text()
+    hypothesis = tmp_path / "bad.yaml"
+    hypothesis.write_text(quickstart.replace(
+        '- "Val loss converges 20% faster with pre-norm vs post-norm at N < 1000 samples"',
+        "- {spec: {metric: steps_to_target, factor: norm_position, arm: pre, baseline: post, target: .nan}}"))
+    code = loop.main(["--hypothesis", str(hypothesis), "--executor", "sim", "--sim",
+                      str(ROOT / "examples" / "sim_truth.yaml"), "--out", str(tmp_path / "run")])
+    err = capsys.readouterr().err
+    assert code == 2 and not (tmp_path / "run").exists()
+    assert f"{hypothesis}: hypothesis.predictions[0].spec.target:" in err and "nan" in err
