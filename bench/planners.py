@@ -339,7 +339,8 @@ def main(argv=None) -> int:
     at = sum(any(c.truth_of(pid) == "at" for pid in c.scores) for c in cases)
     written = f", loss target {args.target:g} written in" if args.target is not None else ""
     print(f"command: {command}\nstudies: {n} per planner ({at} hold a prediction exactly at its threshold, "
-          f"so cannot end fully decided without a false decision), space {args.space}{written}, budget {args.budget} runs, "
+          f"so cannot end fully decided without a false decision), space {args.space}{written}, "
+          f"budget {args.budget} runs, "
           f"wall time {wall:.1f} s\n")
     print(table(summary))
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -112,7 +112,8 @@ def test_with_a_written_target_the_study_stops_every_run_from_the_first_pair_on_
     stopped.close()
     assert "= steps to val loss 2.5 [pre] / steps to val loss 2.5 [post] < 0.8" in tree
     assert "found: pre/post steps to val loss 2.5: " in tree
-    assert "Exp 0001+0002: learning_rate=0.001, dataset_fraction=0.1, seed=0: pre vs post 0.82× (stopped at target" in tree
+    assert "Exp 0001+0002: learning_rate=0.001, dataset_fraction=0.1, seed=0: pre vs post 0.82× " \
+           "(stopped at target" in tree
 
 
 SCRIPT = """

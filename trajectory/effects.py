@@ -31,7 +31,8 @@ TIMES = "×"
 class Effect:
     """One estimate in the prediction's terms: '<label> <estimate> [lo, hi]; needs <rule>'."""
 
-    label: str  # what is estimated: "pre/post steps_to_target", "pre/post steps to val loss 2.0:", "mean final_val_loss"
+    # what is estimated: "pre/post steps_to_target", "pre/post steps to val loss 2.0:", "mean final_val_loss"
+    label: str
     estimate: float
     interval: tuple[float, float]
     unit: str  # TIMES for a ratio, "" for the metric's units
