@@ -2,6 +2,7 @@
 
     python bench/planners.py                 # 45 studies, 40-run budget, ~minutes on 2 cores
     python bench/planners.py --quick         # 6 studies, a smoke test
+    python bench/planners.py --planners offline --target 2.3   # the loss target written in
 
 Each study (bench/sim_cases.py) runs through the real loop (`trajectory.study`,
 `loop.research`, the checker) on the simulated backend once per planner: offline,
@@ -28,6 +29,10 @@ noise-free surface, so each final verdict is scored:
                to max_steps: the median over the studies fully decided (target <= 0.2),
                and the share of studies fully decided; and the studies that stopped
                for "nothing left" with a prediction open.
+
+--target LOSS writes that val loss into every convergence-speed prediction of the cases
+("reaches val loss 2.3 20% sooner"): no cell's first pair then trains in full to set
+its target, and each prediction's truth is read at that loss.
 
 Results also go to bench/results/planners.json.
 """
@@ -73,10 +78,12 @@ def make_planner(name: str, args, index: int):
     return RandomPlanner(seed=index, max_seeds=args.max_seeds, base_seed=args.seed)
 
 
-def run_study(job: tuple[int, str, int]) -> dict:
-    """One simulated study with one planner, through the loop; its scored outcome."""
-    index, planner_name, budget, space = job
-    c = case(index, space)
+def run_study(job: tuple) -> dict:
+    """One simulated study with one planner, through the loop; its scored outcome.
+    job: (index, planner, budget, space[, written loss target])."""
+    index, planner_name, budget, space, *written = job
+    target = written[0] if written else None
+    c = case(index, space, target)
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
         source = Path(tmp) / "hypothesis.yaml"
         source.write_text(yaml.safe_dump(c.hypothesis, sort_keys=False))
@@ -97,7 +104,7 @@ def run_study(job: tuple[int, str, int]) -> dict:
     all_decided = all(study.verdicts[pid].decided for pid in verdicts)
     runs = runs_to_decide(study, list(verdicts)) if all_decided else len(study.records)
     walk = grid_walk(study.records, study.space)
-    return {"study": index, "case": c.name, "noise": c.noise, "planner": planner_name,
+    return {"study": index, "case": c.name, "noise": c.noise, "planner": planner_name, "target": target,
             "floor": fewest_runs(c), "grid_size": grid_size(c),
             "runs": runs, "all_decided": all_decided, "stop": reason,
             # compute (training seconds, simulated) until decided (or spent, if never), and the walk's
@@ -185,11 +192,15 @@ def decided_elsewhere(o: dict, outcomes: list[dict]) -> bool:
 
 
 def summarize(outcomes: list[dict]) -> dict:
-    by = {name: [o for o in outcomes if o["planner"] == name] for name in PLANNERS}
+    by = {name: [o for o in outcomes if o["planner"] == name] for name in PLANNERS
+          if any(o["planner"] == name for o in outcomes)}
+    by.setdefault("grid", [])  # the grid's runs are the ratios' base: without it they are left out
     grid_runs = {o["study"]: o["runs"] for o in by["grid"] if o["all_decided"]}
     grid_each = {(o["study"], pid): v["runs"] for o in by["grid"] for pid, v in o["verdicts"].items() if v["runs"]}
     out = {}
     for name, mine in by.items():
+        if not mine:
+            continue
         ds = decisions(mine)
         definite = [d for d in ds if d["truth"] != "at"]
         confident = [d for d in ds if d["confidence"] >= 0.9]
@@ -281,9 +292,9 @@ def table(summary: dict) -> str:
             ("'nothing left' with one open", lambda s: f"{s['gave_up']}"),
             ("  ... decided there by another", lambda s: f"{s['gave_up_reachable']}")]
     width = 34
-    lines = [f"{'':{width}s}" + "".join(f"{name:>20s}" for name in PLANNERS)]
+    lines = [f"{'':{width}s}" + "".join(f"{name:>20s}" for name in summary)]
     for label, cell in rows:
-        lines.append(f"{label:{width}s}" + "".join(f"{cell(summary[name]):>20s}" for name in PLANNERS))
+        lines.append(f"{label:{width}s}" + "".join(f"{cell(summary[name]):>20s}" for name in summary))
     return "\n".join(lines)
 
 
@@ -294,6 +305,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--quick", action="store_true", help="6 studies: a smoke test")
     p.add_argument("--space", choices=["quickstart", "wide"], default="quickstart",
                    help="the quickstart's 8-point space, or a wider one shaped like hypothesis.yaml")
+    p.add_argument("--planners", default=",".join(PLANNERS),
+                   help=f"comma-separated subset of {', '.join(PLANNERS)} (default all)")
+    p.add_argument("--target", type=float, default=None, metavar="LOSS",
+                   help="write this val loss target into every convergence-speed prediction")
     p.add_argument("--jobs", type=int, default=2, help="worker processes (default 2)")
     p.add_argument("--out", type=Path, default=RESULTS, help=f"results JSON (default {RESULTS.relative_to(ROOT)})")
     return p.parse_args(argv)
@@ -302,7 +317,10 @@ def parse_args(argv=None) -> argparse.Namespace:
 def main(argv=None) -> int:
     args = parse_args(argv)
     n = 6 if args.quick else args.studies
-    jobs = [(i, name, args.budget, args.space) for i in range(n) for name in PLANNERS]
+    planners = [name for name in PLANNERS if name in args.planners.split(",")]
+    if not planners:
+        raise SystemExit(f"--planners {args.planners!r}: name some of {', '.join(PLANNERS)}")
+    jobs = [(i, name, args.budget, args.space, args.target) for i in range(n) for name in planners]
     started = time.perf_counter()
     if args.jobs > 1:
         with ProcessPoolExecutor(args.jobs) as pool:
@@ -312,16 +330,21 @@ def main(argv=None) -> int:
     wall = time.perf_counter() - started
     summary = summarize(outcomes)
     command = " ".join(["python", "bench/planners.py", *(argv if argv is not None else sys.argv[1:])])
-    cases = [case(i, args.space) for i in range(n)]
-    if args.out == RESULTS and args.space != "quickstart":
-        args.out = RESULTS.with_name(f"planners-{args.space}.json")
+    cases = [case(i, args.space, args.target) for i in range(n)]
+    if args.out == RESULTS:  # the default file holds the default run only
+        suffix = (f"-{args.space}" if args.space != "quickstart" else "") + \
+            (f"-target{args.target:g}" if args.target is not None else "") + \
+            (f"-{'+'.join(planners)}" if len(planners) < len(PLANNERS) else "")
+        args.out = RESULTS.with_name(f"planners{suffix}.json")
     at = sum(any(c.truth_of(pid) == "at" for pid in c.scores) for c in cases)
+    written = f", loss target {args.target:g} written in" if args.target is not None else ""
     print(f"command: {command}\nstudies: {n} per planner ({at} hold a prediction exactly at its threshold, "
-          f"so cannot end fully decided without a false decision), space {args.space}, budget {args.budget} runs, "
+          f"so cannot end fully decided without a false decision), space {args.space}{written}, "
+          f"budget {args.budget} runs, "
           f"wall time {wall:.1f} s\n")
     print(table(summary))
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"command": command, "studies": n, "budget": args.budget,
+    args.out.write_text(json.dumps({"command": command, "studies": n, "budget": args.budget, "target": args.target,
                                     "wall_time_s": round(wall, 1), "summary": summary,
                                     "cases": [{"study": c.draw, "case": c.name, "noise": c.noise,
                                                "scores": c.scores, "truth": c.truth.model_dump()}

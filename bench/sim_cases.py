@@ -114,13 +114,19 @@ class Case:
         return "at" if abs(score) < AT_TOLERANCE else "true" if score > 0 else "false"
 
 
-def case(index: int, space: str = "quickstart") -> Case:
-    """Study `index`: template index % 15, noise level cycling so 45 cover every pair."""
+def case(index: int, space: str = "quickstart", target: float | None = None) -> Case:
+    """Study `index`: template index % 15, noise level cycling so 45 cover every pair.
+
+    `target`: a val loss written into every convergence-speed prediction ("reaches val loss
+    2.3 20% sooner"), so no design cell's first pair has to train in full to set one; the
+    truth (and an AT level) is then solved at that loss."""
     config = SPACES[space]
     names = list(TEMPLATES)
     name = names[index % len(names)]
     noise = list(NOISE)[(index + index // len(names)) % len(NOISE)]
     predictions, effects, at = TEMPLATES[name]
+    if target is not None:
+        predictions = [written(p, target) for p in predictions]
     tau_arm, floor_arm = NOISE[noise]
     raw_truth = {"curve": {"initial": 5.0, "floor": 2.0, "tau": 60}, "n_train_samples": {"per_fraction": 3076},
                  "effects": effects, "noise": {"tau_shared": 0.1, "tau_arm": tau_arm, "floor_shared": 0.01,
@@ -131,6 +137,15 @@ def case(index: int, space: str = "quickstart") -> Case:
     truth = _solve(raw_truth, compiled, at, config) if at else Truth.model_validate(raw_truth)
     scores = scores_of(truth, compiled, config)
     return Case(name, noise, index, hypothesis, truth, scores)
+
+
+def written(prediction: dict, target: float) -> dict:
+    """A convergence-speed comparison with its loss target written in; any other as it is
+    (an interaction reads its comparison's pairs, at that comparison's target)."""
+    spec = prediction["spec"]
+    if spec.get("metric") != "steps_to_target":
+        return prediction
+    return {"spec": dict(spec, target=target)}
 
 
 def scores_of(truth: Truth, predictions: list[Prediction], config: dict = CONFIG) -> dict[str, float]:

@@ -19,12 +19,13 @@ def true_benefit(truth: Truth, spec: PredictionSpec, cell: dict) -> float | None
     """The noise-free benefit of spec.arm over spec.baseline in one cell (`stats.benefit`).
 
     For steps_to_target it is read off the two noise-free curves with the checker's
-    own `stats.steps_to_target`, so discrete evaluations and a finite horizon count.
+    own `stats.steps_to_target` (at the prediction's written target, if it has one),
+    so discrete evaluations and a finite horizon count.
     """
     arm = simulate(truth, dict(cell, **{spec.factor: spec.arm}), noisy=False)
     base = simulate(truth, dict(cell, **{spec.factor: spec.baseline}), noisy=False)
     if spec.metric == "steps_to_target":
-        values = stats.steps_to_target(arm["val_curve"], base["val_curve"])
+        values = stats.steps_to_target(arm["val_curve"], base["val_curve"], spec.target)
     else:
         values = (arm.get(spec.metric), base.get(spec.metric))
     if values is None or None in values:

@@ -31,6 +31,7 @@ STRUCTURED_FORM = """write it in the structured form instead, e.g.
       threshold: 0.2            # relative: 0.2 = 20%; absolute: metric units
       relative: true
       condition: {{variable: n_train_samples, op: "<", value: 5000}}
+      target: 2.0               # optional, steps_to_target only: the val loss to reach
   - spec: {{kind: interaction, of: p1, condition: {{variable: n_train_samples, op: ">", value: 50000}}}}
   - spec: {{kind: bound, metric: final_val_loss, direction: lower, threshold: 1.5, factor: norm_position, arm: pre}}
   - spec: {{kind: equivalence, factor: norm_position, arm: pre, baseline: post, threshold: 0.05}}  # within 5%"""
@@ -74,7 +75,7 @@ _FAST, _SLOW = {"faster", "quicker", "sooner"}, {"slower"}
 _TIMELIKE = {"steps_to_target", "train_time_s", "tokens_per_s"}  # where speed words mean something
 _HIGHER_IS_BETTER = {"tokens_per_s"}
 _DECORATIONS = {"norm", "ln", "layernorm", "normalization"}  # "pre-norm", "preLN" name the value "pre"
-_COPIED = ("metric", "direction", "factor", "arm", "baseline", "relative")
+_COPIED = ("metric", "direction", "factor", "arm", "baseline", "relative", "target")
 
 
 class PredictionError(ValueError):
@@ -96,10 +97,21 @@ def compile_prediction(text: str, space: Space, previous: list[Prediction],
     `metrics:`), named by their own name ("val_acc" or "val acc"), which wins.
     """
     low = text.lower().strip().rstrip(".!")
+    target, low = _find_target(low, text)
+    spec = _compile(low, text, space, previous, metrics, target)
+    return spec if target is None else _with_target(spec, target, text)
+
+
+def _compile(low: str, text: str, space: Space, previous: list[Prediction], metrics: tuple[str, ...],
+             target: float | None) -> PredictionSpec:
     condition, rest, phrase = _find_condition(low, text, space)
     if _INTERACTION.search(rest):
         return _interaction(text, condition, previous, rest)
     own = _own_metric(rest, text, [m for m in metrics if m not in METRICS])
+    if target is not None:
+        if own:
+            raise _fail(text, f"a written loss target is for convergence speed (steps to reach it), not {own}")
+        own = "steps_to_target"
     if _is_equivalence(rest):
         return _equivalence(rest, text, space, condition, own)
     bound = _BOUND.search(rest)
@@ -146,6 +158,44 @@ def _spec(text: str, **fields: Any) -> PredictionSpec:
         return PredictionSpec(**fields)
     except ValidationError as err:  # e.g. "100% lower": a ratio cannot fall below zero
         raise _fail(text, err.errors()[0]["msg"]) from None
+
+
+# --- a written loss target ---------------------------------------------------------
+
+# "reaches val loss 2.0", "to a val loss of 2.0", "reaches a val loss below 2.0": the loss
+# whose first crossing convergence speed is measured at. Never a percentage or a factor.
+_TARGET = re.compile(rf"\b(?:reach(?:es|ed|ing)?|hits?|gets?\s+to|to)\s+(?:a\s+|the\s+)?val(?:idation)?\s+loss"
+                     rf"\s+(?:of\s+|=\s*|<=?\s*|≤\s*|below\s+|under\s+)?(?P<n>{_NUM})"
+                     r"(?![\d%×]|[.,]\d|\s*(?:%|percent\b|x\b|times\b))")
+
+
+def _find_target(low: str, text: str) -> tuple[float | None, str]:
+    """The loss target written in the text (or None), and the text without it."""
+    found = list(_TARGET.finditer(low))
+    if len(found) > 1:
+        raise _fail(text, "more than one loss target; a convergence prediction reaches one")
+    if not found:
+        return None, low
+    target, rest = parse_number(found[0]["n"]), _cut(low, found[0].span())
+    if target is None or not target > 0:
+        raise _fail(text, f"the loss target {found[0]['n']} is not a positive number")
+    other = next((m for pattern, m in _METRIC_RULES[:-1] if re.search(pattern, rest)), "steps_to_target")
+    if other != "steps_to_target":  # "reaches val loss 2.0 in 20% less memory": not a speed
+        raise _fail(text, f"a written loss target is for convergence speed (steps to reach it), "
+                          f"but the text also names {other}")
+    return target, rest
+
+
+def _with_target(spec: PredictionSpec, target: float, text: str) -> PredictionSpec:
+    if spec.kind == "interaction":  # it reads its comparison's pairs, at that comparison's target
+        if spec.target != target:
+            raise _fail(text, f"an interaction reads its comparison's pairs at that comparison's loss target "
+                              f"({spec.target}), not {target:g}")
+        return spec
+    if spec.kind == "bound":
+        raise _fail(text, "a written loss target goes with a comparison of convergence speed, e.g. "
+                          "'reaches val loss 2.0 20% sooner with pre-norm vs post-norm', not a bound")
+    return _spec(text, **{**spec.model_dump(), "target": target})
 
 
 # --- conditions -------------------------------------------------------------------

@@ -61,6 +61,10 @@ class PredictionSpec(Strict):
     equivalence: no practical difference: the paired ratio of `arm` to `baseline`
       stays within 1/(1 + `threshold`) .. 1 + `threshold` (relative: symmetric on the
       log scale) or the difference within +/- `threshold` (absolute).
+    target: convergence speed only (metric steps_to_target): the val loss whose first
+      crossing counts, as written in the prediction ("reaches val loss 2.0 20% sooner").
+      Without it each design cell's first pair sets its own (`parser.checker.pairs`).
+      An interaction reads its comparison's pairs, and so its target.
     """
 
     kind: Literal["comparison", "interaction", "bound", "equivalence"] = "comparison"
@@ -73,6 +77,7 @@ class PredictionSpec(Strict):
     relative: bool = True
     condition: Condition | None = None
     of: str | None = None  # interaction: id of the comparison it qualifies
+    target: float | None = Field(None, gt=0.0, allow_inf_nan=False)  # steps_to_target's val loss
 
     @model_validator(mode="after")
     def _complete(self) -> "PredictionSpec":
@@ -89,6 +94,23 @@ class PredictionSpec(Strict):
         if self.kind == "interaction" and self.condition is None:
             raise ValueError("an interaction needs a condition (where the effect is smaller)")
         return self
+
+    @field_validator("target")
+    @classmethod
+    def _speed_only(cls, target: float | None, info) -> float | None:
+        kind, metric = info.data.get("kind"), info.data.get("metric")
+        if target is not None and (metric != "steps_to_target" or kind == "bound"):
+            raise ValueError(f"a written loss target ({target:g}) belongs to a convergence-speed prediction, "
+                             f"metric steps_to_target; this is a {kind} of {metric}")
+        return target
+
+    def metric_name(self) -> str:
+        """The metric as the prediction says it: 'steps to val loss 2.0' with a written target."""
+        return f"steps to val loss {self.target}" if self.target is not None else self.metric
+
+    def _of(self, value: Scalar) -> str:
+        """The metric of one arm in a rule: steps_to_target[pre], steps to val loss 2.0 [pre]."""
+        return f"{self.metric_name()} [{value}]" if self.target is not None else f"{self.metric}[{value}]"
 
     def margin(self) -> float:
         """An interaction's practical margin (a fraction, or metric units): `threshold`, else
@@ -109,18 +131,19 @@ class PredictionSpec(Strict):
             return f"mean {self.metric} over seeds {op} {self.threshold:g}{arm}{where}"
         if self.kind == "equivalence":
             if self.relative:
-                rule = (f"{1 / (1 + self.threshold):.3g} < {self.metric}[{self.arm}] / "
-                        f"{self.metric}[{self.baseline}] < {1 + self.threshold:.3g}")
+                rule = (f"{1 / (1 + self.threshold):.3g} < {self._of(self.arm)} / "
+                        f"{self._of(self.baseline)} < {1 + self.threshold:.3g}")
             else:
-                rule = f"|{self.metric}[{self.arm}] - {self.metric}[{self.baseline}]| < {self.threshold:g}"
+                rule = (f"|{self._of(self.arm)} - {self._of(self.baseline)}| "
+                        f"< {self.threshold:g}")
             return f"{rule} (paired by seed, across {self.factor}){where}"
         if self.relative:
             bound = 1 - self.threshold if self.direction == "lower" else 1 + self.threshold
-            rule = f"{self.metric}[{self.arm}] / {self.metric}[{self.baseline}] " + \
+            rule = f"{self._of(self.arm)} / {self._of(self.baseline)} " + \
                    ("<" if self.direction == "lower" else ">") + f" {bound:.3g}"
         else:
             sign = "-" if self.direction == "lower" else "+"
-            rule = f"{self.metric}[{self.arm}] - {self.metric}[{self.baseline}] " + \
+            rule = f"{self._of(self.arm)} - {self._of(self.baseline)} " + \
                    ("<" if self.direction == "lower" else ">") + f" {sign}{self.threshold:g}"
         return f"{rule} (paired by seed, across {self.factor}){where}"
 

@@ -63,6 +63,9 @@ def _canonical(spec: PredictionSpec, fields: dict, space: Space, previous: list[
         base = _base_of(spec.of, previous, prefix)
         update["of"] = base.id
         update.update({k: getattr(base.spec, k) for k in _COPIED if k not in fields})
+        if "target" in fields and spec.target != base.spec.target:
+            raise PredictionError(f"an interaction reads {base.id}'s pairs at {base.id}'s loss target "
+                                  f"({base.spec.target}); drop target (got {spec.target!r})", field=prefix + "target")
     if spec.kind == "bound":
         update["relative"] = _bound_relative(fields, prefix)
     return spec.model_copy(update=update)

@@ -29,7 +29,9 @@ SPEC_FIELDS = ("Spec fields: kind (comparison | equivalence | bound | interactio
                "(lower | higher: where the arm's metric goes); factor, arm, baseline (two values of that "
                "factor); threshold (relative: 0.2 means 20%; absolute: metric units); relative (true | false); "
                "condition ({\"variable\", \"op\", \"value\"} or null: where it applies); of (an interaction: "
-               "the comparison whose effect is smaller where the condition holds, else null).")
+               "the comparison whose effect is smaller where the condition holds, else null); target (metric "
+               "steps_to_target only: the val loss to reach when the prediction names one, as in 'reaches val "
+               "loss 2.0 20% sooner'; else null, and each design cell's first pair sets it).")
 
 
 def words(text: str, limit: int = MAX_TEXT) -> str:
@@ -79,6 +81,7 @@ def spec_schema(grid: dict[str, list], comparisons: list[str], strict: bool = Tr
               "threshold": {"type": "number", "minimum": 0}, "relative": {"type": "boolean"},
               "condition": nullable(condition)}
     if strict:
+        common["target"] = nullable({"type": "number"})  # > 0: the validators check it
         properties = {"kind": {"enum": ["comparison", "equivalence", "bound", "interaction"]}, **common,
                       "factor": {"enum": ["", *varied]}, "arm": nullable({"enum": values}),
                       "baseline": nullable({"enum": values}), "of": nullable({"enum": comparisons or [""]})}
@@ -89,7 +92,8 @@ def spec_schema(grid: dict[str, list], comparisons: list[str], strict: bool = Tr
         properties = {"kind": {"enum": [kind]}, **fields}
         return {"type": "object", "additionalProperties": False, "required": list(properties),
                 "properties": properties}
-    shapes = [shape(kind, factor={"enum": [f]}, arm={"enum": vs}, baseline={"enum": vs}, **common)
+    speed = {"target": nullable({"type": "number"})}  # steps_to_target's loss to reach (> 0: the validators)
+    shapes = [shape(kind, factor={"enum": [f]}, arm={"enum": vs}, baseline={"enum": vs}, **common, **speed)
               for kind in ("comparison", "equivalence") for f, vs in varied.items()]
     shapes.append(shape("bound", **common))
     if comparisons:

@@ -17,18 +17,18 @@ def record(eid, norm, seed, loss=2.0, fraction=0.1, lr=3e-4, status="completed",
                         targets=list(targets))
 
 
-def comparison(pid="p1", threshold=0.0, relative=True, condition=None, metric="final_val_loss"):
+def comparison(pid="p1", threshold=0.0, relative=True, condition=None, metric="final_val_loss", target=None):
     spec = PredictionSpec(metric=metric, direction="lower", factor="norm_position", arm="pre",
                           baseline="post", threshold=threshold, relative=relative,
-                          condition=condition)
+                          condition=condition, target=target)
     return Prediction(id=pid, text=f"{pid} text", spec=spec, compiled_by="structured")
 
 
-def interaction(pid="p2", of="p1", condition=None, margin=0.0):
+def interaction(pid="p2", of="p1", condition=None, margin=0.0, metric="final_val_loss", target=None):
     condition = condition or Condition(variable="n_train_samples", op=">", value=50000)
-    spec = PredictionSpec(kind="interaction", metric="final_val_loss", direction="lower",
+    spec = PredictionSpec(kind="interaction", metric=metric, direction="lower",
                           factor="norm_position", arm="pre", baseline="post", of=of,
-                          condition=condition, threshold=margin)
+                          condition=condition, threshold=margin, target=target)
     return Prediction(id=pid, text=f"{pid} text", spec=spec, compiled_by="structured")
 
 

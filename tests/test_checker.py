@@ -217,3 +217,38 @@ def test_at_its_margin_a_null_is_decided_falsely_at_most_five_percent_of_the_tim
 def test_at_its_margin_the_posterior_alone_would_decide_falsely_far_too_often(kind):
     # what the e-value guard prevents: the same looks with the posterior alone
     assert _at_margin_decisions(kind, guarded=False) > 0.2
+
+
+# A written loss target: two pairs whose crossings of val loss 3.0 are known in closed form.
+CROSSING = [  # (pre curve, post curve, pre steps to 3.0, post steps to 3.0)
+    ([[0, 5.0], [10, 2.0], [20, 1.0], [30, 1.0]], [[0, 5.0], [10, 4.5], [20, 3.0], [30, 1.0]],
+     10 * (5 - 3) / (5 - 2), 20.0),
+    ([[0, 5.0], [10, 4.0], [20, 2.0], [30, 1.0]], [[0, 5.0], [10, 4.5], [20, 4.0], [30, 3.5]],
+     10 + 10 * (4 - 3) / (4 - 2), 30.0),  # post never reaches 3.0: it counts its last step, max_steps
+]
+
+
+def _crossing_records():
+    out = []
+    for seed, (pre, post, _, _) in enumerate(CROSSING):
+        out += [record(f"exp_{2 * seed + 1:04d}", "pre", seed, pre[-1][1], curve=pre),
+                record(f"exp_{2 * seed + 2:04d}", "post", seed, post[-1][1], curve=post)]
+    return out
+
+
+def test_a_written_target_scores_every_pair_at_that_loss_the_first_included():
+    from parser.checker import stats
+    from parser.checker.pairs import PairIndexes
+
+    written = comparison(metric="steps_to_target", target=3.0)
+    cells = comparison("p2", metric="steps_to_target")  # no target: the first pair sets the cell's
+    indexes = PairIndexes()  # shared, as in a study: the two must not share one index
+    verdicts = assess_all([written, cells], _crossing_records(), indexes=indexes)
+    expected = [math.log(b / a) for _, _, a, b in CROSSING]  # the benefit: -log(pre/post)
+    assert verdicts["p1"].n_pairs == 2
+    assert verdicts["p1"].effect == pytest.approx(sum(expected) / 2, rel=1e-12)
+    first = stats.pair_target(CROSSING[0][0], CROSSING[0][1])
+    own = [stats.steps_to_target(pre, post, first) for pre, post, _, _ in CROSSING]
+    assert verdicts["p2"].effect == pytest.approx(sum(math.log(b / a) for a, b in own) / 2, rel=1e-12)
+    assert verdicts["p2"].effect != pytest.approx(verdicts["p1"].effect)
+

@@ -58,9 +58,10 @@ def test_later_pairs_are_scored_against_the_cells_fixed_target_not_their_own():
     assert stats.steps_to_target(later, SLOW) != expected
 
 
-def _study(tmp_path, name, disable_stops=False, monkeypatch=None):
-    args = loop.parse_args(["--hypothesis", str(ROOT / "examples" / "quickstart.yaml"), "--executor", "sim",
-                            "--max-experiments", "14", "--out", str(tmp_path / name)])
+def _study(tmp_path, name, disable_stops=False, monkeypatch=None, hypothesis=None, runs=14):
+    hypothesis = hypothesis or ROOT / "examples" / "quickstart.yaml"
+    args = loop.parse_args(["--hypothesis", str(hypothesis), "--executor", "sim",
+                            "--max-experiments", str(runs), "--out", str(tmp_path / name)])
     study = loop.open_from_args(args)
     if disable_stops:
         monkeypatch.setattr(type(study), "stop_target", lambda self, point: None)
@@ -81,6 +82,38 @@ def test_stopping_at_the_target_changes_no_verdict_and_saves_compute(tmp_path, m
     early = [r for r in stopped.records if r.stopped_early]
     assert early and all(r.steps < r.config["max_steps"] for r in early)
     assert sum(r.steps for r in stopped.records) < sum(r.steps for r in full.records)
+
+
+WRITTEN = "Reaches val loss 2.5 20% sooner with pre-norm vs post-norm at N < 1000 samples"
+
+
+def test_with_a_written_target_the_study_stops_every_run_from_the_first_pair_on_and_decides_the_same(
+        tmp_path, monkeypatch):
+    quickstart = (ROOT / "examples" / "quickstart.yaml").read_text()
+    hypothesis = tmp_path / "written.yaml"
+    hypothesis.write_text(quickstart.replace(
+        "Val loss converges 20% faster with pre-norm vs post-norm at N < 1000 samples", WRITTEN))
+    stopped = _study(tmp_path, "stopped", hypothesis=hypothesis, runs=6)
+    with monkeypatch.context() as m:
+        full = _study(tmp_path, "full", disable_stops=True, monkeypatch=m, hypothesis=hypothesis, runs=6)
+    assert stopped.hypothesis.predictions[0].spec.target == 2.5
+    first = stopped.records[:2]
+    assert [r.config["stop_at_loss"] for r in first] == [2.5, 2.5]
+    assert all(r.stopped_early and r.steps < r.config["max_steps"] for r in first)
+    assert all(r.stopped_early for r in stopped.records)  # p2 reads p1's pairs, at p1's target
+    # each pair scores what its full curves give at 2.5, so the verdicts are the full study's
+    assert [r.config_hash for r in stopped.records] == [r.config_hash for r in full.records]
+    for pid, v in full.verdicts.items():
+        assert (stopped.verdicts[pid].status, stopped.verdicts[pid].n_pairs) == (v.status, v.n_pairs)
+        assert stopped.verdicts[pid].confidence == pytest.approx(v.confidence, rel=1e-12)
+    assert stopped.verdicts["p1"].confidence > 0.5  # the sim's pre-norm is ~26% faster there
+    assert sum(r.steps for r in stopped.records) < 0.5 * sum(r.steps for r in full.records)
+    tree = stopped.stop("experiment budget spent", "2026-01-01T00:00:00+00:00")
+    stopped.close()
+    assert "= steps to val loss 2.5 [pre] / steps to val loss 2.5 [post] < 0.8" in tree
+    assert "found: pre/post steps to val loss 2.5: " in tree
+    assert "Exp 0001+0002: learning_rate=0.001, dataset_fraction=0.1, seed=0: pre vs post 0.82× " \
+           "(stopped at target" in tree
 
 
 SCRIPT = """
@@ -112,3 +145,35 @@ def test_the_command_backend_creates_the_stop_file_once_progress_reaches_the_tar
     rec = to_record(result, cfg_to_dict(config), {}, "")
     assert rec.status == "completed" and rec.steps == steps
     assert rec.stopped_early is (target is not None)
+
+
+def test_a_written_target_stops_even_a_cells_first_pair():
+    written = comparison(metric="steps_to_target", threshold=0.2, target=2.5)
+    assert stop_target([written], [], POINT) == 2.5  # nothing run yet: the target is in the prediction
+    assert stop_target([written], _first_pair(), dict(POINT, dataset_fraction=1.0)) == 2.5  # any cell
+    by_n = interaction(metric="steps_to_target", target=2.5)  # inherits it; its condition is on N
+    assert stop_target([written, by_n], [], POINT) == 2.5
+
+
+def test_the_lowest_target_wins_and_a_cell_without_one_still_trains_its_first_pair_in_full():
+    written = comparison(metric="steps_to_target", target=2.5)
+    lower = comparison("p2", metric="steps_to_target", target=1.5)
+    cells = comparison("p3", metric="steps_to_target")  # no target written
+    assert stop_target([written, lower], [], POINT) == 1.5
+    assert stop_target([written, cells], [], POINT) is None
+    assert stop_target([written, cells], _first_pair(), POINT) == pytest.approx(
+        min(2.5, stats.pair_target(FAST, SLOW)))
+    assert stop_target([written, comparison("p2", metric="final_val_loss")], [], POINT) is None
+
+
+def test_a_bad_written_target_exits_2_naming_file_field_and_value_before_any_run(tmp_path, capsys):
+    quickstart = (ROOT / "examples" / "quickstart.yaml").read_text()
+    hypothesis = tmp_path / "bad.yaml"
+    hypothesis.write_text(quickstart.replace(
+        '- "Val loss converges 20% faster with pre-norm vs post-norm at N < 1000 samples"',
+        "- {spec: {metric: steps_to_target, factor: norm_position, arm: pre, baseline: post, target: .nan}}"))
+    code = loop.main(["--hypothesis", str(hypothesis), "--executor", "sim", "--sim",
+                      str(ROOT / "examples" / "sim_truth.yaml"), "--out", str(tmp_path / "run")])
+    err = capsys.readouterr().err
+    assert code == 2 and not (tmp_path / "run").exists()
+    assert f"{hypothesis}: hypothesis.predictions[0].spec.target:" in err and "nan" in err

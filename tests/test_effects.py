@@ -19,6 +19,16 @@ def test_a_known_ratio_in_gives_the_same_ratio_out_with_its_interval_and_thresho
     assert e.text() == "pre/post steps_to_target 0.27× [0.25, 0.30]; needs < 0.80"
 
 
+def test_a_written_loss_target_is_named_in_the_effect_and_its_interaction():
+    spec = RELATIVE.model_copy(update={"target": 2.0})
+    e = effects.comparison(spec, -math.log(0.27), (-math.log(0.30), -math.log(0.25)))
+    assert e.text() == "pre/post steps to val loss 2.0: 0.27× [0.25, 0.30]; needs < 0.80"
+    by_n = spec.model_copy(update={"kind": "interaction", "of": "p1",
+                                   "condition": Condition(variable="n_train_samples", op=">", value=2000)})
+    found = effects.interaction(by_n, spec, (0.3, (0.2, 0.4)), (0.1, (0.0, 0.2)), 0.2, (0.1, 0.3))
+    assert found.text().startswith("pre/post steps to val loss 2.0: 0.74× [0.67, 0.82] where n_train_samples < 1000 vs")
+
+
 def test_higher_is_better_reads_the_ratio_the_other_way_up():
     spec = RELATIVE.model_copy(update={"direction": "higher", "metric": "tokens_per_s"})
     e = effects.comparison(spec, math.log(1.5), (math.log(1.2), math.log(1.9)))

@@ -237,6 +237,15 @@ MALFORMED = {
     "bound with a relative threshold": (
         _set("predictions", [{"kind": "bound", "threshold": 0.2, "relative": True}]),
         "hypothesis.predictions[0].relative", "relative: true"),
+    "written loss target not positive": (
+        _set("predictions", [{"spec": {**STRUCTURED_ARM, "arm": "pre", "metric": "steps_to_target",
+                                       "target": -2.0}}]), "hypothesis.predictions[0].spec.target", "-2.0"),
+    "written loss target on another metric": (
+        _set("predictions", [{**STRUCTURED_ARM, "arm": "pre", "target": 2.0}]),
+        "hypothesis.predictions[0].target", "final_val_loss"),
+    "written loss target of zero (text)": (
+        _set("predictions", ["Reaches val loss 0 20% sooner with pre-norm vs post-norm"]),
+        "hypothesis.predictions[0]", "loss target 0"),
     "YAML syntax error": ("hypothesis:\n  claim: [unclosed\n  predictions: []\n", "line 3",
                           "predictions: []"),
     "name escaping the runs directory": (_set("name", "../escape"), "hypothesis.name", "'../escape'"),

@@ -361,3 +361,94 @@ def test_an_interaction_takes_its_practical_margin_from_the_text():
 def test_an_interaction_with_no_margin_given_states_the_default_one():
     spec = compile_prediction("Effect diminishes at N > 50000 samples", SPACE, _previous())
     assert spec.margin() == pytest.approx(0.05) and "by more than 5%" in spec.text()
+
+
+# --- a written loss target (steps_to_target) ----------------------------------------
+
+_SPEED = dict(metric="steps_to_target", direction="lower", factor="norm_position", arm="pre", baseline="post")
+TARGETS = [
+    ("Reaches val loss 2.0 20% sooner with pre-norm vs post-norm at N < 5000 samples",
+     dict(threshold=0.2, target=2.0, condition=_cond("n_train_samples", "<", 5000))),
+    ("Pre-norm reaches a val loss of 2.0 in 20% fewer steps than post-norm", dict(threshold=0.2, target=2.0)),
+    ("Val loss converges to val loss 1.75 10% faster with pre-norm vs post-norm", dict(threshold=0.1, target=1.75)),
+    ("Pre-norm reaches a validation loss below 2 faster than post-norm at lr 3e-4",
+     dict(target=2.0, condition=_cond("learning_rate", "==", 3e-4))),
+    # the target's number is neither the condition's value nor the effect size
+    ("Reaches val loss 5000 20% sooner with pre-norm vs post-norm at N < 5000 samples",
+     dict(threshold=0.2, target=5000.0, condition=_cond("n_train_samples", "<", 5000))),
+    ("Reaches val loss 0.2 20% sooner with pre-norm vs post-norm", dict(threshold=0.2, target=0.2)),
+]
+
+
+@pytest.mark.parametrize("text, expected", TARGETS)
+def test_a_loss_target_written_in_the_text_is_read_as_the_target_not_a_condition_or_threshold(text, expected):
+    assert compile_prediction(text, SPACE, []) == PredictionSpec(**{**_SPEED, **expected})
+
+
+def test_a_written_target_is_shown_in_the_definition():
+    spec = compile_prediction(TARGETS[0][0], SPACE, [])
+    assert spec.text().startswith("steps to val loss 2.0 [pre] / steps to val loss 2.0 [post] < 0.8")
+
+
+def test_an_equivalence_of_convergence_speed_may_take_a_written_target():
+    spec = compile_prediction("Pre-norm gets to val loss 2 in the same number of steps as post-norm", SPACE, [])
+    assert (spec.kind, spec.metric, spec.target, spec.threshold) == ("equivalence", "steps_to_target", 2.0, 0.05)
+
+
+def test_a_loss_percentage_or_factor_is_not_a_target():
+    assert compile_prediction("Val loss 2% lower with pre-norm vs post-norm", SPACE, []).target is None
+    assert compile_prediction(P1_TEXT, SPACE, []).target is None
+
+
+def test_an_interaction_inherits_its_comparisons_target():
+    texts = [TARGETS[0][0], "Effect diminishes at N > 50000 samples"]
+    spec = compile_all(texts, SPACE)[1].spec
+    assert (spec.kind, spec.of, spec.target) == ("interaction", "p1", 2.0)
+
+
+@pytest.mark.parametrize("text, reason", [
+    ("Reaches val loss 0 20% sooner with pre-norm vs post-norm", "not a positive number"),
+    ("Reaches val loss 2.0 or reaches val loss 1.5 sooner with pre-norm vs post-norm", "more than one loss target"),
+    ("Reaches val loss 2.0 in 20% less memory with pre-norm vs post-norm", "also names peak_memory_mb"),
+    ("Reaches val loss 2.0 with a 10% lower final loss with pre-norm vs post-norm", "also names final_val_loss"),
+    ("Pre-norm reaches val loss 2.0 in under 300 steps", "not a bound"),
+    ("Reaches val loss 20% sooner with pre-norm vs post-norm", "no direction for final_val_loss"),
+    ("Reaches val loss 2.0 20% sooner with pre-norm", "no comparison found"),
+])
+def test_a_written_target_that_cannot_be_read_exactly_is_refused(text, reason):
+    with pytest.raises(PredictionError, match=reason):
+        compile_prediction(text, SPACE, [])
+
+
+def test_an_interaction_naming_another_target_than_its_comparisons_is_refused():
+    with pytest.raises(PredictionError, match="comparison's loss target"):
+        compile_all([TARGETS[0][0], "Effect at val loss 1.5 diminishes at N > 50000 samples".replace(
+            "at val loss", "to val loss")], SPACE)
+
+
+def test_a_structured_spec_takes_a_written_target():
+    item = {"spec": {**_SPEED, "threshold": 0.2, "target": 2.0}}
+    assert compile_all([item], SPACE)[0].spec.target == 2.0
+
+
+@pytest.mark.parametrize("target, message", [(0, "greater than 0"), (-1.0, "greater than 0"),
+                                             (float("inf"), "finite"), ("soon", "number")])
+def test_a_structured_target_out_of_range_names_the_field_and_value(target, message):
+    with pytest.raises(PredictionError, match=message) as err:
+        compile_all([{"spec": {**_SPEED, "target": target}}], SPACE)
+    assert err.value.field == "spec.target" and repr(target) in str(err.value)
+
+
+def test_a_structured_target_on_another_metric_names_the_field():
+    with pytest.raises(PredictionError, match="convergence-speed prediction") as err:
+        compile_all([{"spec": {**_SPEED, "metric": "final_val_loss", "target": 2.0}}], SPACE)
+    assert err.value.field == "spec.target"
+
+
+def test_a_structured_interaction_keeps_its_comparisons_target():
+    items = [{"spec": {**_SPEED, "target": 2.0}},
+             {"kind": "interaction", "condition": "n > 50000"}]
+    assert compile_all(items, SPACE)[1].spec.target == 2.0
+    with pytest.raises(PredictionError, match="p1's loss target") as err:
+        compile_all([items[0], {**items[1], "metric": "steps_to_target", "target": 1.5}], SPACE)
+    assert err.value.field == "target"

@@ -31,7 +31,8 @@ TIMES = "×"
 class Effect:
     """One estimate in the prediction's terms: '<label> <estimate> [lo, hi]; needs <rule>'."""
 
-    label: str  # what is estimated: "pre/post steps_to_target", "mean final_val_loss"
+    # what is estimated: "pre/post steps_to_target", "pre/post steps to val loss 2.0:", "mean final_val_loss"
+    label: str
     estimate: float
     interval: tuple[float, float]
     unit: str  # TIMES for a ratio, "" for the metric's units
@@ -86,8 +87,9 @@ def _ends(spec: PredictionSpec, interval: tuple[float, float]) -> tuple[float, f
 
 
 def arms_label(spec: PredictionSpec) -> str:
+    """'pre/post steps_to_target'; with a written loss target, 'pre/post steps to val loss 2.0'."""
     sep = "/" if spec.relative else " - "
-    return f"{spec.arm}{sep}{spec.baseline} {spec.metric}"
+    return f"{spec.arm}{sep}{spec.baseline} {spec.metric_name()}"
 
 
 def comparison_rule(spec: PredictionSpec) -> tuple[str, float]:
@@ -121,7 +123,8 @@ def comparison(spec: PredictionSpec, effect: float, interval: tuple[float, float
         needs, rule = equivalence_needs(spec), equivalence_rule(spec)
     else:
         needs, rule = comparison_needs(spec), comparison_rule(spec)
-    return Effect(arms_label(spec), in_terms(spec, effect), _ends(spec, interval),
+    label = arms_label(spec) + (":" if spec.target is not None else "")  # the target's number, then the ratio
+    return Effect(label, in_terms(spec, effect), _ends(spec, interval),
                   TIMES if spec.relative else "", needs, rule, _digits(spec))
 
 
@@ -191,7 +194,7 @@ def weaker(source: PredictionSpec, drop: float, interval: tuple[float, float], m
         lo, hi = sorted(math.exp(x) for x in interval)
         return Effect("the effect is weaker there by", math.exp(drop), (lo, hi), TIMES,
                       f"> {1 + margin:.2f}{TIMES}", (">", 1.0 + margin))
-    return Effect(f"the effect is smaller there by ({source.metric})", drop, (min(interval), max(interval)),
+    return Effect(f"the effect is smaller there by ({source.metric_name()})", drop, (min(interval), max(interval)),
                   "", f"> {margin:g}", (">", margin))
 
 

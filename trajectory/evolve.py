@@ -136,7 +136,7 @@ def _child(hypothesis, prediction, factor, low, high, j, after, new_id) -> Hypot
     return Hypothesis(
         id=new_id, parent=hypothesis.id, after=after, predictions=[pred],
         initial_config=hypothesis.initial_config,
-        claim=(f"The effect of {spec.factor} ({spec.arm} vs {spec.baseline}) on {spec.metric} "
+        claim=(f"The effect of {spec.factor} ({spec.arm} vs {spec.baseline}) on {spec.metric_name()} "
                f"depends on {factor}"),
         reason=(f"the {effects.arms_label(spec)} effect is weaker at {factor}={low} than at {factor}={high} by "
                 f"{effects.weaker(spec, j.posterior.mean, (lo, hi)).value()} (90% interval), "

@@ -1,15 +1,17 @@
 """Where a run may stop early: the loss at which the rest of its curve can change no score.
 
 Convergence speed (steps_to_target) is read off each curve at its first crossing of
-the design cell's loss target, which the cell's first pair fixed before the run
-(`pairs.metric_values`); the curve after that crossing enters no score. So a run may
+a loss target fixed before the run (`pairs.metric_values`): the one written in the
+prediction ("reaches val loss 2.0 20% sooner"), else the design cell's, which the
+cell's first pair fixed; the curve after that crossing enters no score. So a run may
 stop once its val loss is at or below the target, and its seed partner keeps going
-until it crosses too or reaches max_steps. That holds only if nothing else reads
-the run: every prediction whose comparison the run is an arm of must score
-steps_to_target, with a condition on a factor or on n_train_samples (neither moves
-when a run stops), and have a target for the run's cell; a bound that counts the run,
-or any other metric, and the run trains in full. Across several such predictions the
-run stops at the lowest of their targets, which it crosses last.
+until it crosses too or reaches max_steps (a run that never crosses counts max_steps).
+That holds only if nothing else reads the run: every prediction whose comparison the
+run is an arm of must score steps_to_target, with a condition on a factor or on
+n_train_samples (neither moves when a run stops), and have a target for the run's
+cell (a written target holds for every cell, the first pair's too); a bound that
+counts the run, or any other metric, and the run trains in full. Across several such
+predictions the run stops at the lowest of their targets, which it crosses last.
 """
 from __future__ import annotations
 
@@ -45,7 +47,8 @@ def stop_target(predictions: list[Prediction], records: list[ResultRecord], poin
             continue  # not an arm of this comparison
         if source.metric != SPEED or not (_steady(spec) and _steady(source)):
             return None
-        target = indexes.index(source, since(records, p.after)).targets.get(cell_key(point, source.factor))
+        target = source.target if source.target is not None else \
+            indexes.index(source, since(records, p.after)).targets.get(cell_key(point, source.factor))
         if target is None:
             return None  # this cell's first pair runs in full: it sets the target
         targets.append(target)

@@ -58,11 +58,14 @@ def holds(condition: Condition | None, config: dict, metrics: dict | None) -> bo
 
 def metric_values(spec: PredictionSpec, pair: Pair, targets: dict | None = None) -> tuple[float, float] | None:
     """The two arms' values of the prediction's metric. steps_to_target reaches the loss
-    target of the pair's design cell, fixed by its first scorable pair and kept in `targets`
-    (so a later run may stop once it crosses it: `parser.checker.early_stop`)."""
+    target written in the prediction (`spec.target`), else that of the pair's design cell,
+    fixed by its first scorable pair and kept in `targets`; either is fixed before the run,
+    so a run may stop once it crosses it (`parser.checker.early_stop`)."""
     a, b = pair.arm.metrics or {}, pair.base.metrics or {}
     if spec.metric == "steps_to_target":
         ca, cb = a.get("val_curve") or [], b.get("val_curve") or []
+        if spec.target is not None:
+            return stats.steps_to_target(ca, cb, spec.target)
         targets = {} if targets is None else targets
         if pair.cell not in targets:
             target = stats.pair_target(ca, cb)
@@ -217,7 +220,8 @@ class PairIndexes:
     def index(self, spec: PredictionSpec, records: list[ResultRecord], bound: bool = False) -> Index:
         """The index of `spec` that `records` extends (a new one if none does), brought up to date."""
         key = ("bound", spec.model_dump_json()) if bound else \
-            (spec.factor, repr(spec.arm), repr(spec.baseline), spec.metric, spec.direction, spec.relative)
+            (spec.factor, repr(spec.arm), repr(spec.baseline), spec.metric, spec.direction, spec.relative,
+                spec.target)
         indexes = self.by_spec.setdefault(key, [])
         self.by_spec.move_to_end(key)
         found = next((i for i in indexes if i.extends(records)), None)
