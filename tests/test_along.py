@@ -192,3 +192,45 @@ def test_a_list_grid_or_two_values_are_read_by_regions_as_before():
     two = _fading_records([0.05, 1.0, 0.05, 1.0])
     assert _verdicts(two, {"dataset_fraction": FRACTIONS})["p2"] == _verdicts(two, {})["p2"]
 
+
+FADING_TRUTH = """
+curve: {initial: 5.0, floor: 2.0, tau: 60}
+n_train_samples: {per_fraction: 3076}
+effects:
+  - {on: tau, factor: norm_position, levels: {pre: -0.223},
+     along: {variable: n_train_samples, at: 1000, per_e_fold: {pre: 0.15}}}
+noise: {tau_shared: 0.05, tau_arm: 0.04}
+"""
+
+RANGE_STUDY = """
+hypothesis:
+  claim: "Pre-norm's head start fades as data grows"
+  predictions:
+    - "Val loss converges 20% faster with pre-norm vs post-norm at N < 1000 samples"
+    - "Effect diminishes at N > 1000 samples"
+  initial_config:
+    model: transformer_tiny
+    dataset: synthetic
+    norm_position: [pre, post]
+    dataset_fraction: {low: 0.05, high: 1.0, log: true, points: 5}
+    seq_len: 64
+    batch_size: 16
+    max_steps: 300
+    eval_interval: 10
+"""
+
+
+def test_a_simulated_study_over_a_fraction_range_decides_the_interaction_on_the_curve(tmp_path):
+    import json
+
+    import loop
+
+    (tmp_path / "truth.yaml").write_text(FADING_TRUTH)
+    (tmp_path / "h.yaml").write_text(RANGE_STUDY)
+    assert loop.main(["--hypothesis", str(tmp_path / "h.yaml"), "--executor", "sim", "--sim",
+                      str(tmp_path / "truth.yaml"), "--max-experiments", "30", "--out", str(tmp_path / "run")]) == 0
+    graph = json.loads((tmp_path / "run" / "trajectory.json").read_text())
+    p2 = next(p for p in graph["predictions"] if p["id"] == "p2")
+    assert p2["status"] == "confirmed"
+    assert p2["basis"].startswith("judged on the curve along dataset_fraction: a line in log N")
+    assert "Read: judged on the curve" in (tmp_path / "run" / "report.md").read_text()

@@ -83,6 +83,8 @@ def _verdict_fields(v: Verdict) -> dict:
     fields = asdict(v)
     fields.pop("id")
     fields.pop("pairs")
+    if not fields["basis"]:  # read by regions, as every study before ranges: no key, the same file
+        fields.pop("basis")
     return fields
 
 
