@@ -193,6 +193,19 @@ def test_a_list_grid_or_two_values_are_read_by_regions_as_before():
     assert _verdicts(two, {"dataset_fraction": FRACTIONS})["p2"] == _verdicts(two, {})["p2"]
 
 
+def test_the_report_reads_the_same_noise_as_the_verdict():
+    from parser.checker.evidence import gather
+    from parser.checker.pairs import PairIndexes
+    from tests.records import comparison, interaction
+    from trajectory import findings
+
+    ranges = {"dataset_fraction": FRACTIONS}
+    p1 = comparison(threshold=0.2, condition=Condition(variable="n_train_samples", op="<", value=1000.0))
+    p2 = interaction(condition=Condition(variable="n_train_samples", op=">", value=1000.0))
+    by_id, records = {"p1": p1, "p2": p2}, _fading_records(EIGHT)
+    for p in (p1, p2):
+        assert findings.scores(p, by_id, records, ranges).noise == gather(p, by_id, records, PairIndexes(ranges)).noise
+
 FADING_TRUTH = """
 curve: {initial: 5.0, floor: 2.0, tau: 60}
 n_train_samples: {per_fraction: 3076}
