@@ -155,7 +155,8 @@ def main(argv=None) -> int:
             r = row(name, sigma, args.studies, args.strong, seed=100 * i + int(1000 * sigma))
             pairs = f"{r['pairs']:.0f}" if r["pairs"] is not None else "-"
             print(f"{name:>26} {sigma:>9.2f} {r['false_15']:>10.1%} {r['false_45']:>10.1%} "
-                  f"{r['strong_15']:>11.1%} {r['strong_45']:>11.1%} {pairs:>15} {r['wrong']:>7.1%} {r['step']:>9.1%}", flush=True)
+                  f"{r['strong_15']:>11.1%} {r['strong_45']:>11.1%} {pairs:>15} {r['wrong']:>7.1%} "
+                  f"{r['step']:>9.1%}", flush=True)
     print(f"wall time {time.perf_counter() - start:.1f} s")
     return 0
 

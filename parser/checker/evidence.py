@@ -172,6 +172,7 @@ def _on_line(spec: PredictionSpec, source: PredictionSpec, idx: Index, here: Vie
     centroids = found and along.span(found.where, spec.condition, own)
     if not centroids:
         return None
+
     def next_at(v: View, centroid: float):
         us = [found.where.u(x) for e in v.items if found.where.ok(x := _at(e, name))]
         if not us:
