@@ -38,9 +38,11 @@ ncp = (b - b0) sqrt(Sxx) / sigma, so with the prior on the drop in sigma units
     t = (d b_hat - m) / (|d| s_e / sqrt(Sxx)),   s_e^2 = RSS / r,   E = stats.t_evalue(t, Sxx / d^2, r, side)
 
 which is `stats.two_sample_evalue` exactly when every point sits at one of the two centroids
-(tests/test_along.py). Ville's bound holds for a design chosen before its scores (the
-planner's). Before a comparison spans MIN_VALUES values the checker reads regions; when it
-switches depends on the design alone, not on the scores. Pure functions, no I/O.
+(tests/test_along.py). Ville's bound is shown there for a design fixed in advance; the
+planner picks the next value from past scores, which the cited results do not cover in so
+many words (bench/curve_verdicts.py measures fixed designs too). Before a comparison spans
+MIN_VALUES values the checker reads regions; when it switches depends on the design alone,
+not on the scores. Pure functions, no I/O.
 """
 from __future__ import annotations
 
