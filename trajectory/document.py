@@ -58,6 +58,8 @@ def prediction_items(graph: dict) -> list:
             runs.append(("", f"That is: {found['sentence']}. "))
         if found.get("curve"):
             runs.append(("", f"Along {found['curve']['variable']}: {found['curve']['text']}. "))
+        if p.get("basis"):
+            runs.append(("", f"Read: {p['basis']}. "))
         if found.get("to_decide"):
             runs.append(("", f"To decide: {found['to_decide']['text']}. "))
         runs += [("", "Definition: "), ("code", p["definition"])]

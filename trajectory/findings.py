@@ -32,8 +32,10 @@ class Scores:
     noise: stats.Pooled
 
 
-def scores(prediction: Prediction, by_id: dict[str, Prediction], records: list[ResultRecord]) -> Scores:
-    spec, indexes = prediction.spec, PairIndexes()
+def scores(prediction: Prediction, by_id: dict[str, Prediction], records: list[ResultRecord],
+           ranges: dict | None = None) -> Scores:
+    """By region; the noise is the verdict's (a line's along a declared range in `ranges`)."""
+    spec, indexes = prediction.spec, PairIndexes(ranges)
     records = since(records, prediction.after)
     noise = gather(prediction, by_id, records, indexes).noise
     if spec.kind == "interaction":
@@ -187,12 +189,12 @@ def run_seconds(records: list[ResultRecord]) -> float | None:
 
 
 def finding(prediction: Prediction, by_id: dict[str, Prediction], records: list[ResultRecord],
-            verdict: Verdict, varying: list[str], seconds: float | None) -> dict:
+            verdict: Verdict, varying: list[str], seconds: float | None, ranges: dict | None = None) -> dict:
     """Everything a reader needs about one prediction's result, in its own terms."""
     if verdict.status == "untestable":
         return {"effect": None, "text": None, "sentence": f"untestable in this space: {verdict.reason}",
                 "cells": [], "to_decide": None}
-    found = scores(prediction, by_id, records)
+    found = scores(prediction, by_id, records, ranges)
     est = effect(prediction, by_id, verdict, found)
     cell_list = cells(prediction, by_id, found, varying)
     return {"effect": est.as_dict() if est else None, "text": est.text() if est else None,

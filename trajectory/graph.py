@@ -12,6 +12,7 @@ from pathlib import Path
 
 from executor.atomic import write_atomic
 from parser.checker.verdicts import Verdict
+from parser.ranges import FactorRange
 from parser.schema import Hypothesis, ResultRecord
 from trajectory import findings
 
@@ -30,6 +31,7 @@ def build(hypotheses: list[Hypothesis], records: list[ResultRecord], verdicts: d
     by_id = {p.id: p for h in hypotheses for p in h.predictions}
     varying = [k for k, v in grid.items() if isinstance(v, list) and len(v) > 1]
     seconds = findings.run_seconds(records)
+    ranges = {k: FactorRange(**v) for k, v in hypotheses[0].ranges.items()}  # as the study's checker reads them
     shown = other_metrics(hypotheses)
     predictions = [{
         "id": p.id, "hypothesis": h.id, "text": p.text, "spec": p.spec.model_dump(),
@@ -37,7 +39,7 @@ def build(hypotheses: list[Hypothesis], records: list[ResultRecord], verdicts: d
         "after": p.after, **_verdict_fields(verdicts[p.id]),
         # the result in the prediction's own terms (effect, interval, cells, what would decide it);
         # `effect` and `interval` above are the checker's internal scores
-        "found": findings.finding(p, by_id, records, verdicts[p.id], varying, seconds),
+        "found": findings.finding(p, by_id, records, verdicts[p.id], varying, seconds, ranges),
         # why it is untestable, else why it was made (the verdict's empty reason used to hide it)
         "reason": verdicts[p.id].reason or p.reason or None,
         "history": [{"experiment_id": e["experiment_id"], "confidence": e["confidence"].get(p.id),
@@ -83,6 +85,8 @@ def _verdict_fields(v: Verdict) -> dict:
     fields = asdict(v)
     fields.pop("id")
     fields.pop("pairs")
+    if not fields["basis"]:  # read by regions, as every study before ranges: no key, the same file
+        fields.pop("basis")
     return fields
 
 

@@ -52,6 +52,7 @@ class Study:
 
     def __post_init__(self):
         self.hypotheses = self.hypotheses or [self.hypothesis.model_copy(deep=True)]
+        self.indexes.pairs.ranges = dict(self.space.ranges)  # the checker reads along them
 
     @property
     def log_path(self) -> Path:

@@ -5,7 +5,9 @@ the same seed (`pairs.py` finds them, incrementally). Each pair (or, for a
 bound, each run) gives one score, signed so that the prediction holds when the
 mean score is positive (`stats.paired_score`). `Evidence` holds those scores by
 region plus the pooled seed noise; the checker turns it into a verdict, and the
-planner asks what one more score would do.
+planner asks what one more score would do. A prediction conditioned on a declared range
+(`along.py`) takes its noise from a line through the comparison's pairs instead, and an
+interaction along one is judged on that line.
 """
 from __future__ import annotations
 
@@ -13,8 +15,8 @@ import itertools
 import math
 from dataclasses import dataclass, field, replace
 
-from parser.checker import stats
-from parser.checker.pairs import Index, PairIndexes, Scored, holds
+from parser.checker import along, stats
+from parser.checker.pairs import Index, PairIndexes, Scored, View, holds
 from parser.checker.regions import region, source_spec
 from parser.schema import Prediction, PredictionSpec, ResultRecord
 
@@ -33,16 +35,24 @@ class Evidence:
     margin: float = 0.0
     shift: float = 0.0  # score = effect + shift: how to report the effect itself
     ids: tuple[str, ...] = field(default=(), compare=False)
+    # read along a declared range: the line behind `noise` and, for a difference, the verdict itself
+    along: along.Along | None = None
 
     def plus(self, score: float, versus: bool = False) -> "Evidence":
         """The evidence with one more score (the planner's what-if)."""
-        if versus:
-            return replace(self, versus=self.versus + (score,))
-        return replace(self, scores=self.scores + (score,))
+        new = replace(self, versus=self.versus + (score,)) if versus else replace(self, scores=self.scores + (score,))
+        if self.on_line:  # the main region's scores carry the shift, the line's do not
+            new = replace(new, along=self.along.plus(score if versus else score - self.shift, versus))
+        return new
+
+    @property
+    def on_line(self) -> bool:
+        """An interaction judged on the line (not on its two regions' means)."""
+        return self.along is not None and self.kind == "difference"
 
     @property
     def n(self) -> int:
-        return len(self.scores) + len(self.versus)
+        return self.along.line.n if self.on_line else len(self.scores) + len(self.versus)
 
 
 def _ids(*views) -> tuple[str, ...]:
@@ -65,22 +75,52 @@ def gather(prediction: Prediction, by_id: dict[str, Prediction], records: list[R
     """The prediction's evidence so far (possibly with no scores yet), from the study's `indexes`."""
     spec = prediction.spec
     source = source_spec(prediction, by_id)
-    idx = (indexes or PairIndexes()).index(source, records, bound=spec.kind == "bound")
+    indexes = indexes or PairIndexes()
+    idx = indexes.index(source, records, bound=spec.kind == "bound")
     key = ("evidence", spec.model_dump_json(), source.model_dump_json())
-    return idx.remember(key, lambda: _evidence(spec, source, idx))
+    return idx.remember(key, lambda: _evidence(spec, source, idx, indexes.ranges))
 
 
-def _evidence(spec: PredictionSpec, source: PredictionSpec, idx: Index) -> Evidence:
+def _evidence(spec: PredictionSpec, source: PredictionSpec, idx: Index, ranges: dict | None = None) -> Evidence:
     if spec.kind == "bound":
         return _bound(spec, idx)
-    noise = idx.view("all", _always).noise(source.relative)
+    everything = idx.view("all", _always)
+    noise = everything.noise(source.relative)
     if spec.kind == "interaction":
-        return _interaction(spec, source, idx, noise)
+        return _interaction(spec, source, idx, noise, ranges or {})
+    line = _line(spec.condition, everything, ranges or {}, source.relative)
+    noise = line.line.noise if line else noise
     view = inside(idx, spec)
     if spec.kind == "equivalence":
-        return Evidence("between", tuple(view.scores), noise, margin=score_margin(spec), ids=_ids(view))
+        return Evidence("between", tuple(view.scores), noise, margin=score_margin(spec), ids=_ids(view), along=line)
     shift = stats.paired_score(1.0, 1.0, spec.direction, spec.threshold, spec.relative)
-    return Evidence("mean", tuple(e.score + shift for e in view.items), noise, shift=shift, ids=_ids(view))
+    return Evidence("mean", tuple(e.score + shift for e in view.items), noise, shift=shift, ids=_ids(view),
+                    along=line)
+
+
+def _at(e: Scored, name: str):
+    config = e.record.config
+    return config[name] if name in config else (e.record.metrics or {}).get(name)
+
+
+def _line(condition, view: View, ranges: dict, relative: bool) -> along.Along | None:
+    """The view's scores on a line along `condition`'s variable, when that is a declared range
+    and they span along.MIN_VALUES values; None otherwise (the regions are read)."""
+    if condition is None or not ranges:
+        return None
+    name = condition.variable
+    where = along.scope(name, ranges, [(_at(e, name), e.record.config.get("dataset_fraction"))
+                                       for e in view.items if isinstance(_at(e, name), (int, float))])
+    if where is None:
+        return None
+    points = tuple((where.u(x), e.score, tuple(kv for kv in e.cell if kv[0] != where.factor))
+                   for e in view.items if where.ok(x := _at(e, name)))
+    prior = stats.PRIOR_LOG_SCALE if relative else \
+        stats.PRIOR_ABS_FRACTION * view.abs_base / max(len(view.items), 1)
+    found = along.Along(where, points, max(prior, 1e-12), ids=_ids(view))
+    if found.line is None or found.line.values < along.MIN_VALUES:
+        return None
+    return found
 
 
 def score_margin(spec: PredictionSpec) -> float:
@@ -91,11 +131,12 @@ def score_margin(spec: PredictionSpec) -> float:
 
 
 def _interaction(spec: PredictionSpec, source: PredictionSpec, idx: Index,
-                 noise: stats.Pooled) -> Evidence:
+                 noise: stats.Pooled, ranges: dict) -> Evidence:
     """Effect where the comparison was measured minus the effect where `spec.condition` holds
     (the regions as `regions.region` draws them), less the margin: the reference region's
     scores are shifted down by it, so the difference is positive when the effect is smaller
-    by more than the margin and negative when it is not."""
+    by more than the margin and negative when it is not. Along a declared range the same
+    difference is read on the line (`along.py`); the regions' scores stay for the planner."""
     def where(e: Scored) -> str | None:
         return region(spec, source, lambda c: holds(c, e.record.config, e.record.metrics))
 
@@ -108,8 +149,37 @@ def _interaction(spec: PredictionSpec, source: PredictionSpec, idx: Index,
     key = spec.model_dump_json()
     there, here = idx.view(("versus", key), in_versus), idx.view(("reference", key), reference)
     m = score_margin(spec)
+    found = _on_line(spec, source, idx, here, there, ranges)
+    if found is not None:
+        return Evidence("difference", tuple(y - m for y in here.scores), found.line.noise,
+                        versus=tuple(there.scores), shift=-m, ids=found.ids, along=found)
     return Evidence("difference", tuple(y - m for y in here.scores), noise, versus=tuple(there.scores),
                     shift=-m, ids=_ids(here, there))
+
+
+def _on_line(spec: PredictionSpec, source: PredictionSpec, idx: Index, here: View, there: View,
+             ranges: dict) -> along.Along | None:
+    """The interaction's line: every pair of the comparison along the condition's variable
+    (inside the comparison's own condition when that reads another variable), with the
+    centroids of the declared range's two parts; None where the regions are read."""
+    if not ranges:
+        return None
+    name, own = spec.condition.variable, source.condition
+    scoped = own is not None and own.variable != name
+    view = idx.view(("along", spec.model_dump_json()),
+                    lambda e: not scoped or holds(own, e.record.config, e.record.metrics))
+    found = _line(spec.condition, view, ranges, source.relative)
+    centroids = found and along.span(found.where, spec.condition, own)
+    if not centroids:
+        return None
+
+    def next_at(v: View, centroid: float):
+        us = [found.where.u(x) for e in v.items if found.where.ok(x := _at(e, name))]
+        if not us:
+            return centroid, found.points[-1][2]
+        return math.fsum(us) / len(us), tuple(kv for kv in v.items[-1].cell if kv[0] != found.where.factor)
+
+    return replace(found, centroids=centroids, next_at=(next_at(here, centroids[0]), next_at(there, centroids[1])))
 
 
 def _bound(spec: PredictionSpec, idx: Index) -> Evidence:

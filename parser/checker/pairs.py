@@ -214,8 +214,9 @@ class PairIndexes:
 
     MAX_SPECS, MAX_LISTS = 64, 4
 
-    def __init__(self):
+    def __init__(self, ranges: dict | None = None):
         self.by_spec: OrderedDict[tuple, list[Index]] = OrderedDict()
+        self.ranges = dict(ranges or {})  # the study's declared ranges: read along by the checker
 
     def index(self, spec: PredictionSpec, records: list[ResultRecord], bound: bool = False) -> Index:
         """The index of `spec` that `records` extends (a new one if none does), brought up to date."""

@@ -32,6 +32,7 @@ class Verdict:
     evidence: float | None = None  # e-value for the side the posterior favours
     reason: str = ""
     pairs: list[str] = field(default_factory=list)  # experiment ids that informed it
+    basis: str = ""  # how it was read when not by regions alone: along a declared range (`along.py`)
 
     @property
     def decided(self) -> bool:
@@ -50,7 +51,10 @@ def judge(ev: Evidence) -> Judgement | None:
     """Posterior, confidence and guarded status of some evidence; None without scores."""
     if not ev.scores or (ev.kind == "difference" and not ev.versus):
         return None
-    if ev.kind == "difference":
+    if ev.on_line:  # the line's change across the declared range, less the margin (-shift)
+        post = ev.along.contrast(-ev.shift)
+        e_side = lambda side: ev.along.evalue(-ev.shift, side)  # noqa: E731
+    elif ev.kind == "difference":
         post = stats.difference(ev.scores, ev.versus, ev.noise)
         e_side = lambda side: stats.two_sample_evalue(ev.scores, ev.versus, side)  # noqa: E731
     else:
@@ -120,6 +124,8 @@ def projection(ev: Evidence) -> tuple[int | tuple[int, int], list[tuple[str, flo
 
 
 def _sample_sd(ev: Evidence) -> float:
+    if ev.on_line:  # the line's residual scale (the projection keeps the regions' counts: a rough reach)
+        return ev.along.line.sample_sd() or ev.noise.scale
     groups = [g for g in (ev.scores, ev.versus) if g]
     df = sum(len(g) for g in groups) - len(groups)
     if df < 1:
@@ -168,7 +174,7 @@ def assess(prediction: Prediction, by_id: dict[str, Prediction], records: list[R
         return Verdict(prediction.id, "untested", None)
     effect, interval = _effect(prediction, ev, j.posterior)
     return Verdict(prediction.id, j.status, j.confidence, ev.n, effect, interval, j.evidence,
-                   pairs=list(ev.ids))
+                   pairs=list(ev.ids), basis=ev.along.text() if ev.along else "")
 
 
 def _effect(prediction: Prediction, ev: Evidence, post: stats.Posterior):

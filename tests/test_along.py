@@ -1,0 +1,249 @@
+"""Verdicts along a declared range (parser/checker/along.py): closed forms and calibration."""
+import math
+import random
+
+import pytest
+
+from parser.checker import along, stats, trend
+from parser.checker.evidence import Evidence
+from parser.checker.verdicts import DECIDE, judge
+from parser.ranges import FactorRange
+from parser.schema import Condition
+
+M = math.log(1.05)  # the interaction's default 5% margin on the log-ratio scale
+N_RANGE = along.Scope("n_train_samples", "n_train_samples", True, 100.0, 10000.0)
+ABOVE_1000 = Condition(variable="n_train_samples", op=">", value=1000.0)
+
+
+def test_one_stratum_is_the_trend_fit():
+    points = [(100, 0.30), (300, 0.21), (1000, 0.18), (3000, 0.05), (10000, 0.02)]
+    line = along.fit([(math.log(x), y, ()) for x, y in points], prior_scale=0.1)
+    fitted = trend.fit(points, prior_scale=0.1)
+    assert line.slope == pytest.approx(fitted.slope)
+    assert line.noise.scale == pytest.approx(fitted.scale)
+    assert line.noise.df == pytest.approx(fitted.df)
+
+
+def test_each_stratum_keeps_its_own_intercept():
+    # two learning rates whose effects differ by a constant: no noise, one slope
+    points = [(u, 0.5 - 0.1 * u + (0.2 if g else 0.0), (("learning_rate", g),)) for u in (1, 2, 3) for g in (0, 1)]
+    line = along.fit(points, prior_scale=0.1)
+    assert line.slope == pytest.approx(-0.1)
+    assert line.rss == pytest.approx(0.0, abs=1e-20)
+    assert (line.groups, line.resid_df) == (2, 3)
+
+
+def test_no_line_without_a_spread_inside_a_stratum():
+    assert along.fit([(1.0, 0.1, "a"), (2.0, 0.2, "b")], prior_scale=0.1) is None
+
+
+def test_the_span_is_between_the_centroids_of_the_declared_ranges_two_parts():
+    main, versus = along.span(N_RANGE, ABOVE_1000, None)
+    assert main == pytest.approx(math.log(math.sqrt(100 * 1000)))
+    assert versus == pytest.approx(math.log(math.sqrt(1000 * 10000)))
+    # the comparison's own condition on the same variable narrows the reference part
+    below_300 = Condition(variable="n_train_samples", op="<", value=300.0)
+    assert along.span(N_RANGE, ABOVE_1000, below_300)[0] == pytest.approx(math.log(math.sqrt(100 * 300)))
+    # a condition past the range's end leaves a part empty: the regions are read instead
+    assert along.span(N_RANGE, Condition(variable="n_train_samples", op=">", value=5e4), None) is None
+    assert along.span(N_RANGE, Condition(variable="n_train_samples", op="==", value=1e3), None) is None
+
+
+def test_n_is_read_through_a_declared_fraction_range():
+    ranges = {"dataset_fraction": FactorRange(low=0.05, high=1.0, log=True)}
+    where = along.scope("n_train_samples", ranges, [(154, 0.05), (3076, 1.0)])
+    assert where.factor == "dataset_fraction" and where.log
+    assert where.high == pytest.approx(3076, rel=0.01)
+    # N that is not one number times the fraction (two sequence lengths): no line
+    assert along.scope("n_train_samples", ranges, [(154, 0.05), (6000, 1.0)]) is None
+    assert along.scope("learning_rate", ranges, []) is None  # a list factor
+
+
+def _two_points_evidence(main: list[float], versus: list[float]) -> Evidence:
+    """Every pair at one of the two centroids: the line is the two regions' difference."""
+    c_main, c_versus = along.span(N_RANGE, ABOVE_1000, None)
+    points = tuple((c_main, y, ()) for y in main) + tuple((c_versus, y, ()) for y in versus)
+    line = along.Along(N_RANGE, points, 0.1, centroids=(c_main, c_versus))
+    return Evidence("difference", tuple(y - M for y in main), line.line.noise, versus=tuple(versus),
+                    shift=-M, along=line)
+
+
+def test_at_the_two_centroids_the_line_is_the_two_sample_test():
+    main, versus = [0.40, 0.31, 0.45, 0.38], [0.22, 0.30, 0.15]
+    ev = _two_points_evidence(main, versus)
+    shifted = [y - M for y in main]
+    for side in (+1, -1):
+        assert ev.along.evalue(M, side) == pytest.approx(stats.two_sample_evalue(shifted, versus, side), rel=1e-9)
+    post, regions = judge(ev).posterior, stats.difference(shifted, versus, ev.noise)
+    assert (post.mean, post.se, post.df) == pytest.approx((regions.mean, regions.se, regions.df))
+    # n_eff = Sxx / D^2 is the two-sample one, 1 / (1/n_a + 1/n_b)
+    d = ev.along.d
+    assert ev.along.line.sxx / d ** 2 == pytest.approx(1 / (1 / 4 + 1 / 3))
+
+
+def _study(rng, drop: float, sigma: float, looks: int):
+    """One pair at each of `looks` distinct data sizes, log-uniform over the range (chosen
+    before their scores), the true effect linear in log N with the given drop between centroids."""
+    c_main, c_versus = along.span(N_RANGE, ABOVE_1000, None)
+    slope = drop / (c_main - c_versus)
+    cut = math.log(1000)
+    points, main, versus = [], [], []
+    for _ in range(looks):
+        u = rng.uniform(math.log(100), math.log(10000))
+        y = 0.3 + slope * (u - c_main) + rng.gauss(0, sigma)
+        points.append((u, y, ()))
+        (versus if u > cut else main).append(y)
+        line = along.Along(N_RANGE, tuple(points), 0.1, centroids=(c_main, c_versus))
+        if not main or not versus or line.line is None or line.line.values < along.MIN_VALUES:
+            continue
+        yield Evidence("difference", tuple(y - M for y in main), line.line.noise, versus=tuple(versus),
+                       shift=-M, along=line)
+
+
+def _decisions(drop: float, guarded: bool, studies: int = 300, looks: int = 16, sigma: float = 0.05):
+    """Share of sequential studies that decide (a look after every pair), and the statuses."""
+    rng, decided, statuses = random.Random(11), 0, []
+    for _ in range(studies):
+        for ev in _study(rng, drop, sigma, looks):
+            if guarded:
+                status = judge(ev).status
+            else:  # the posterior alone: past 0.9 either way
+                conf = ev.along.contrast(M).prob_positive()
+                status = "confirmed" if conf >= DECIDE else "refuted" if conf <= 1 - DECIDE else "undecided"
+            if status != "undecided":
+                decided += 1
+                statuses.append(status)
+                break
+    return decided / studies, statuses
+
+
+def test_one_pair_per_value_with_the_drop_at_its_margin_decides_falsely_at_most_five_percent():
+    assert _decisions(M, guarded=True)[0] <= 0.05
+
+
+def test_the_same_looks_with_the_posterior_alone_would_decide_falsely_far_too_often():
+    assert _decisions(M, guarded=False)[0] > 0.2
+
+
+def test_a_strong_diminishing_effect_is_confirmed_with_one_seed_per_value():
+    share, statuses = _decisions(0.3, guarded=True, studies=60, looks=16)
+    assert share >= 0.9 and set(statuses) == {"confirmed"}
+
+
+def test_an_effect_that_grows_instead_is_refuted_with_one_seed_per_value():
+    share, statuses = _decisions(-0.2, guarded=True, studies=60, looks=16)
+    assert share >= 0.9 and set(statuses) == {"refuted"}
+
+
+# --- through the checker: records in, verdicts out ---
+
+FRACTIONS = FactorRange(low=0.05, high=1.0, log=True)
+PER_FRACTION = 3076  # N at dataset_fraction 1.0
+
+
+def _fading_records(fractions, sigma=0.02, seed=3):
+    """One pair at each fraction; pre/post loss ratio exp(-(0.3 - 0.1 log(N / 1000))) plus noise."""
+    from tests.records import record
+
+    rng, out = random.Random(seed), []
+    for i, f in enumerate(fractions):
+        n = round(f * PER_FRACTION)
+        benefit = 0.3 - 0.1 * math.log(n / 1000) + rng.gauss(0, sigma)
+        out.append(record(f"exp_{2 * i + 1:04d}", "pre", i, 2.0 * math.exp(-benefit), f, n=n))
+        out.append(record(f"exp_{2 * i + 2:04d}", "post", i, 2.0, f, n=n))
+    return out
+
+
+def _verdicts(records, ranges):
+    from parser.checker.pairs import PairIndexes
+    from parser.checker.verdicts import assess_all
+    from tests.records import comparison, interaction
+
+    below = Condition(variable="n_train_samples", op="<", value=1000.0)
+    above = Condition(variable="n_train_samples", op=">", value=1000.0)
+    predictions = [comparison(threshold=0.2, condition=below), interaction(condition=above)]
+    return assess_all(predictions, records, indexes=PairIndexes(ranges))
+
+
+EIGHT = [0.05, 0.07, 0.1, 0.15, 0.22, 0.33, 0.5, 1.0]
+
+
+def test_with_one_pair_per_fraction_the_interaction_is_judged_on_the_curve():
+    verdict = _verdicts(_fading_records(EIGHT), {"dataset_fraction": FRACTIONS})["p2"]
+    assert verdict.basis.startswith("judged on the curve along dataset_fraction: a line in log N through 8 pairs")
+    assert verdict.n_pairs == 8 and verdict.status == "confirmed"
+    # the drop between the centroids of the range's parts below and above N = 1000
+    c_main, c_versus = math.log(math.sqrt(0.05 * PER_FRACTION * 1000)), math.log(math.sqrt(1000 * PER_FRACTION))
+    assert verdict.interval[0] < 0.1 * (c_versus - c_main) < verdict.interval[1]
+
+
+def test_a_comparison_on_the_range_keeps_its_region_mean_with_the_lines_noise():
+    records = _fading_records(EIGHT)
+    on_line, by_regions = _verdicts(records, {"dataset_fraction": FRACTIONS})["p1"], _verdicts(records, {})["p1"]
+    assert on_line.basis.startswith("seed noise from the residuals of a line in log N through 8 pairs")
+    assert on_line.effect == pytest.approx(by_regions.effect)  # the same region mean
+    assert on_line.evidence == pytest.approx(by_regions.evidence)  # the guard reads the region's own scores
+    assert on_line.interval != pytest.approx(by_regions.interval)  # the noise is the line's, not the prior's
+
+
+def test_a_list_grid_or_two_values_are_read_by_regions_as_before():
+    records = _fading_records(EIGHT)
+    assert _verdicts(records, {})["p2"].basis == ""  # no declared range
+    two = _fading_records([0.05, 1.0, 0.05, 1.0])
+    assert _verdicts(two, {"dataset_fraction": FRACTIONS})["p2"] == _verdicts(two, {})["p2"]
+
+
+def test_the_report_reads_the_same_noise_as_the_verdict():
+    from parser.checker.evidence import gather
+    from parser.checker.pairs import PairIndexes
+    from tests.records import comparison, interaction
+    from trajectory import findings
+
+    ranges = {"dataset_fraction": FRACTIONS}
+    p1 = comparison(threshold=0.2, condition=Condition(variable="n_train_samples", op="<", value=1000.0))
+    p2 = interaction(condition=Condition(variable="n_train_samples", op=">", value=1000.0))
+    by_id, records = {"p1": p1, "p2": p2}, _fading_records(EIGHT)
+    for p in (p1, p2):
+        assert findings.scores(p, by_id, records, ranges).noise == gather(p, by_id, records, PairIndexes(ranges)).noise
+
+FADING_TRUTH = """
+curve: {initial: 5.0, floor: 2.0, tau: 60}
+n_train_samples: {per_fraction: 3076}
+effects:
+  - {on: tau, factor: norm_position, levels: {pre: -0.223},
+     along: {variable: n_train_samples, at: 1000, per_e_fold: {pre: 0.15}}}
+noise: {tau_shared: 0.05, tau_arm: 0.04}
+"""
+
+RANGE_STUDY = """
+hypothesis:
+  claim: "Pre-norm's head start fades as data grows"
+  predictions:
+    - "Val loss converges 20% faster with pre-norm vs post-norm at N < 1000 samples"
+    - "Effect diminishes at N > 1000 samples"
+  initial_config:
+    model: transformer_tiny
+    dataset: synthetic
+    norm_position: [pre, post]
+    dataset_fraction: {low: 0.05, high: 1.0, log: true, points: 5}
+    seq_len: 64
+    batch_size: 16
+    max_steps: 300
+    eval_interval: 10
+"""
+
+
+def test_a_simulated_study_over_a_fraction_range_decides_the_interaction_on_the_curve(tmp_path):
+    import json
+
+    import loop
+
+    (tmp_path / "truth.yaml").write_text(FADING_TRUTH)
+    (tmp_path / "h.yaml").write_text(RANGE_STUDY)
+    assert loop.main(["--hypothesis", str(tmp_path / "h.yaml"), "--executor", "sim", "--sim",
+                      str(tmp_path / "truth.yaml"), "--max-experiments", "30", "--out", str(tmp_path / "run")]) == 0
+    graph = json.loads((tmp_path / "run" / "trajectory.json").read_text())
+    p2 = next(p for p in graph["predictions"] if p["id"] == "p2")
+    assert p2["status"] == "confirmed"
+    assert p2["basis"].startswith("judged on the curve along dataset_fraction: a line in log N")
+    assert "Read: judged on the curve" in (tmp_path / "run" / "report.md").read_text()
