@@ -12,12 +12,13 @@ from parser import log
 
 
 @pytest.mark.slow
-def test_thirty_two_random_kills_and_resumes_lose_nothing_and_leave_no_orphans(tmp_path):
-    counts = run_all(tmp_path, trials=32, train_trials=2, seed=7)
+def test_sixteen_random_kills_and_resumes_lose_nothing_and_leave_no_orphans(tmp_path):
+    """The campaign of bench/reliability.py at half its kills (BENCHMARKS has the 32 + 4)."""
+    counts = run_all(tmp_path, trials=16, train_trials=2, seed=7)
     print(dict(counts))
     # kill moments come from the study's own progress, so (unlike fixed delays) they land
     # before the study ends on a fast machine and a slow one alike
-    assert counts["kills"] >= 32 and counts["orphans"] == 0
+    assert counts["kills"] >= 16 and counts["orphans"] == 0
     assert counts["window: during a run"] >= 1  # the training kills land in training
 
 
