@@ -9,6 +9,7 @@ from parser.checker.evidence import Evidence
 from parser.checker.verdicts import DECIDE, judge
 from parser.ranges import FactorRange
 from parser.schema import Condition
+from tests.test_curves import FADING_STUDY, FADING_TRUTH as CURVES_TRUTH
 
 M = math.log(1.05)  # the interaction's default 5% margin on the log-ratio scale
 N_RANGE = along.Scope("n_train_samples", "n_train_samples", True, 100.0, 10000.0)
@@ -206,31 +207,9 @@ def test_the_report_reads_the_same_noise_as_the_verdict():
     for p in (p1, p2):
         assert findings.scores(p, by_id, records, ranges).noise == gather(p, by_id, records, PairIndexes(ranges)).noise
 
-FADING_TRUTH = """
-curve: {initial: 5.0, floor: 2.0, tau: 60}
-n_train_samples: {per_fraction: 3076}
-effects:
-  - {on: tau, factor: norm_position, levels: {pre: -0.223},
-     along: {variable: n_train_samples, at: 1000, per_e_fold: {pre: 0.15}}}
-noise: {tau_shared: 0.05, tau_arm: 0.04}
-"""
-
-RANGE_STUDY = """
-hypothesis:
-  claim: "Pre-norm's head start fades as data grows"
-  predictions:
-    - "Val loss converges 20% faster with pre-norm vs post-norm at N < 1000 samples"
-    - "Effect diminishes at N > 1000 samples"
-  initial_config:
-    model: transformer_tiny
-    dataset: synthetic
-    norm_position: [pre, post]
-    dataset_fraction: {low: 0.05, high: 1.0, log: true, points: 5}
-    seq_len: 64
-    batch_size: 16
-    max_steps: 300
-    eval_interval: 10
-"""
+FADING_TRUTH = CURVES_TRUTH.replace("per_e_fold: {pre: 0.1}", "per_e_fold: {pre: 0.15}")
+RANGE_STUDY = FADING_STUDY.replace("dataset_fraction: [0.05, 0.15, 0.5, 1.0]",
+                                   "dataset_fraction: {low: 0.05, high: 1.0, log: true, points: 5}")
 
 
 def test_a_simulated_study_over_a_fraction_range_decides_the_interaction_on_the_curve(tmp_path):
