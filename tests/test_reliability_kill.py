@@ -12,13 +12,14 @@ from parser import log
 
 
 @pytest.mark.slow
-def test_sixteen_random_kills_and_resumes_lose_nothing_and_leave_no_orphans(tmp_path):
-    """The campaign of bench/reliability.py at half its kills (BENCHMARKS has the 32 + 4)."""
-    counts = run_all(tmp_path, trials=16, train_trials=2, seed=7)
+def test_a_dozen_random_kills_and_resumes_lose_nothing_and_leave_no_orphans(tmp_path):
+    """bench/reliability.py's campaign with fewer kills: 12 at random moments of two simulated
+    studies and 1 inside a training run (BENCHMARKS has the full 32 + 4)."""
+    counts = run_all(tmp_path, trials=12, train_trials=1, seed=7)
     print(dict(counts))
     # kill moments come from the study's own progress, so (unlike fixed delays) they land
     # before the study ends on a fast machine and a slow one alike
-    assert counts["kills"] >= 16 and counts["orphans"] == 0
+    assert counts["kills"] >= 12 and counts["orphans"] == 0
     assert counts["window: during a run"] >= 1  # the training kills land in training
 
 
