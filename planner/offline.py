@@ -5,6 +5,8 @@ seed-paired comparison of its two arms, or one run for a bound). Each candidate
 is worth the information it is expected to add to every open prediction it
 informs (`planner/gain.py`), divided by its expected cost in seconds from past runs
 of the same shape. Replicates go where a verdict is unclear; a clear one gets none.
+A factor declared as a range is never out of cells: once a region's cells have
+--max-seeds each, the next goes to a value of the range the grid does not hold yet.
 A pair left half-done (a crash, a kill) is finished first.
 """
 from __future__ import annotations
@@ -103,6 +105,8 @@ class OfflinePlanner:
             gains, room = {}, 0  # region -> gain: the same for every cell of a region
             for runs, region, order, left in self._cells(prediction, by_id, ledger, space, pending):
                 room += left
+                if runs is None:
+                    continue
                 if region not in gains:
                     gains[region] = expected_gain(ev, versus=region == "versus") if region != "unknown" \
                         else 0.5 * uncertainty(ev)  # one run will tell where this cell lies
@@ -124,7 +128,10 @@ class OfflinePlanner:
         return explain(list(reaches.values()), untestable)
 
     def _cells(self, prediction, by_id, ledger: Ledger, space: Space, pending: tuple[dict, ...]):
-        """(runs, region, order, seeds left) for the next seed of every usable cell."""
+        """(runs, region, order, seeds left) for the next seed of every usable cell. A range
+        factor has room beyond the grid's values (`_fresh`): its seeds count in every region,
+        and where every cell of a region has all its seeds, the region's next cell is there
+        (runs None while the region still has a cell with a seed left)."""
         spec, source = prediction.spec, source_spec(prediction, by_id)
         factor = source.factor if spec.kind != "bound" else ""
         logged, failed = ledger.cells(factor)
@@ -132,23 +139,52 @@ class OfflinePlanner:
         for point in pending:
             seeds[cell_key(point, factor)].add(point.get("seed"))
         cells = space.points() if spec.kind == "bound" else space.cells(factor)
+        first: dict[str, dict] = {}  # region -> its first cell
+        open_regions = set()  # regions with a cell that has a seed left
         for position, cell in enumerate(cells):
             if spec.kind == "bound" and spec.factor and not same(cell.get(spec.factor), spec.arm):
-                continue
-            key = cell_key(cell, factor)
-            used = logged.get(key, set()) | seeds.get(key, set())
-            if len(used) >= self.max_seeds or failed[key] >= MAX_CELL_FAILURES:
                 continue
             region = _region(prediction, source, cell, space)
             if region is None:
                 continue
-            seed = next(s for s in range(self.base_seed, self.base_seed + 10**6) if s not in used)
-            arms = [None] if spec.kind == "bound" else [source.arm, source.baseline]
-            runs = tuple(dict(cell, seed=seed) if a is None else dict(cell, **{factor: a, "seed": seed})
-                         for a in arms)
+            first.setdefault(region, cell)
+            key = cell_key(cell, factor)
+            used = logged.get(key, set()) | seeds.get(key, set())
+            if len(used) >= self.max_seeds or failed[key] >= MAX_CELL_FAILURES:
+                continue
+            open_regions.add(region)
             # a cell's second seed first: it measures the seed noise the posterior pools
             # over every region; then the cells with the fewest seeds, in grid order
-            yield runs, region, (len(used) != 1, len(used), position), self.max_seeds - len(used)
+            yield self._next(cell, used, factor, spec, source), region, (len(used) != 1, len(used), position), \
+                self.max_seeds - len(used)
+        for region, cell in first.items():
+            found = None if region == "unknown" else _fresh(prediction, source, factor, space, region, cell)
+            if found is None:
+                continue
+            fresh, left = found
+            key = cell_key(fresh, factor)
+            used = logged.get(key, set()) | seeds.get(key, set())
+            runs = None if region in open_regions else self._next(fresh, used, factor, spec, source)
+            yield runs, region, (True, len(used), len(cells)), self.max_seeds * left - len(used)
+
+    def _next(self, cell: dict, used: set, factor: str, spec, source) -> tuple[dict, ...]:
+        """The runs of a cell's next seed: the pair of arms, or one run for a bound."""
+        seed = next(s for s in range(self.base_seed, self.base_seed + 10**6) if s not in used)
+        arms = [None] if spec.kind == "bound" else [source.arm, source.baseline]
+        return tuple(dict(cell, seed=seed) if a is None else dict(cell, **{factor: a, "seed": seed})
+                     for a in arms)
+
+
+def _fresh(prediction: Prediction, source, factor: str, space: Space, region: str, cell: dict):
+    """(`cell` at a new value of a range factor, how many such values are left) that keep
+    it in `region`, the value farthest from the grid's first (`Space.fresh`); None if none."""
+    for name in space.ranges:
+        if name == factor:
+            continue
+        values = space.fresh(name, lambda v: _region(prediction, source, dict(cell, **{name: v}), space) == region)
+        if values:
+            return dict(cell, **{name: values[0]}), len(values)
+    return None
 
 
 def _with_pending(ev, prediction: Prediction, by_id: dict[str, Prediction], space: Space,

@@ -6,7 +6,8 @@ them, and a planner that stopped there would give up with budget left. This look
 reaches as far as the budget does, cheaply: the fewest more scores after which the
 guard would decide were the effect to stay at its estimate, or at either end of its
 90% interval (`stats.more_scores_to_decide`, from `verdicts.projection`), against the runs left
-and the seeds the space can still give under --max-seeds. A projection, not a
+and the seeds the space can still give under --max-seeds (a declared range gives more
+values as well: `OfflinePlanner._cells`). A projection, not a
 promise; a prediction it calls reachable is worth running for even when no batch of
 the gain's look-ahead is.
 """

@@ -18,6 +18,7 @@ from parser.ranges import FactorRange
 from parser.schema import Condition, Prediction
 
 _DEFAULTS = {k: v for k, v in to_dict(TrainConfig()).items() if k in FACTORS}
+SPREAD = 33  # values over a range among which `Space.fresh` chooses
 
 
 @dataclass
@@ -57,6 +58,22 @@ class Space:
             return None
         snapped = span.snap(value)
         return snapped if span.contains(snapped) else None
+
+    def fresh(self, factor: str, inside=lambda value: True) -> list:
+        """Values of a range factor that the grid does not hold yet, the one farthest from every
+        held value first (in the range's own scale: log or linear): among SPREAD spread over the
+        range, those `inside` accepts. Where a prediction's cells have every seed they may have,
+        a range still has room: the planner runs here next."""
+        span = self.ranges.get(factor)
+        if span is None:
+            return []
+        scale = (lambda x: math.log(x)) if span.log else float
+        held = [scale(v) for v in self.values(factor) if isinstance(v, (int, float)) and (v > 0 or not span.log)]
+        spread = FactorRange(low=span.low, high=span.high, log=span.log, step=span.step, points=SPREAD,
+                             integer=span.integer).values()
+        new = [v for v in spread if not any(math.isclose(scale(v), h, rel_tol=1e-9, abs_tol=1e-12) for h in held)
+               and inside(v)]
+        return sorted(new, key=lambda v: (-min((abs(scale(v) - h) for h in held), default=0.0), v))
 
     def expected_value(self, point: dict, variable: str):
         """A condition variable before the run: a factor, or N from the dataset's size."""

@@ -8,7 +8,8 @@ import yaml
 import loop
 from executor.sim import SimExecutor
 from parser.checker.verdicts import assess_all
-from parser.schema import Prediction, PredictionSpec
+from parser.ranges import FactorRange
+from parser.schema import Condition, Prediction, PredictionSpec
 from parser.sim_truth import Truth
 from planner.offline import OfflinePlanner
 from planner.space import Space
@@ -48,6 +49,35 @@ def test_a_prediction_whose_cells_have_every_seed_is_out_of_reach_by_max_seeds()
     cells = dict(GRID, learning_rate=[3e-4], dataset_fraction=[0.1])  # the one cell the pairs are in
     assert planner.propose([EQUIVALENCE], verdicts, NEAR_EQUAL[:2], Space(cells)) is None
     assert "--max-seeds" in planner.why_open([EQUIVALENCE], verdicts, NEAR_EQUAL[:2], Space(cells))
+
+
+def test_a_range_has_room_past_max_seeds_and_runs_a_value_it_did_not_hold_next():
+    # the same saturated cell, but dataset_fraction is a declared range: the range can always
+    # take another value, so the planner runs one (the farthest from those held) instead of stopping
+    planner = OfflinePlanner(max_seeds=1, max_runs=40)
+    verdicts = assess_all([EQUIVALENCE], NEAR_EQUAL[:2])
+    cells = dict(GRID, learning_rate=[3e-4], dataset_fraction=[0.1])
+    space = Space(cells, ranges={"dataset_fraction": FactorRange(low=0.02, high=1.0, log=True)})
+    proposal = planner.propose([EQUIVALENCE], verdicts, NEAR_EQUAL[:2], space)
+    assert proposal is not None and proposal.targets == ["p1"]
+    fractions = {r["dataset_fraction"] for r in proposal.runs}
+    assert fractions == {1.0}  # farthest from 0.1 in log: the top end (0.02 is nearer)
+    assert {r["norm_position"] for r in proposal.runs} == {"pre", "post"} and {r["seed"] for r in proposal.runs} == {0}
+    assert "--max-seeds" not in planner.why_open([EQUIVALENCE], verdicts, NEAR_EQUAL[:2], space)
+
+
+def test_a_fresh_range_value_stays_inside_the_predictions_region():
+    # "at dataset_fraction < 0.5": the range's room there is below 0.5, not at its top end
+    inside = EQUIVALENCE.model_copy(update={"spec": EQUIVALENCE.spec.model_copy(update={
+        "condition": Condition(variable="dataset_fraction", op="<", value=0.5)})})
+    planner = OfflinePlanner(max_seeds=1, max_runs=40)
+    verdicts = assess_all([inside], NEAR_EQUAL[:2])
+    space = Space(dict(GRID, learning_rate=[3e-4], dataset_fraction=[0.1]),
+                  ranges={"dataset_fraction": FactorRange(low=0.01, high=1.0, log=True)})
+    proposal = planner.propose([inside], verdicts, NEAR_EQUAL[:2], space)
+    assert proposal is not None
+    (fraction,) = {r["dataset_fraction"] for r in proposal.runs}
+    assert fraction < 0.5 and space.in_range("dataset_fraction", fraction) == fraction
 
 
 def test_an_equivalence_with_budget_left_ends_confirmed_not_given_up(tmp_path):

@@ -1,4 +1,5 @@
 from parser.schema import Condition
+from parser.ranges import FactorRange
 from planner.space import Space, extension, unreachable_reason
 from tests.records import comparison, interaction
 
@@ -59,3 +60,19 @@ def test_a_factor_the_grid_leaves_out_keeps_its_default_when_extended():
 def test_a_reachable_condition_needs_no_extension():
     p = n_below(2000)
     assert extension(p, {"p1": p}, Space(dict(GRID))) is None
+
+
+def test_a_fresh_range_value_is_the_one_farthest_from_those_held():
+    ranges = {"dataset_fraction": FactorRange(low=0.01, high=1.0, log=True)}
+    space = Space({"dataset_fraction": [0.01, 1.0]}, ranges=ranges)
+    assert space.fresh("dataset_fraction")[0] == 0.1  # the middle of the range in log
+    space = Space({"dataset_fraction": [0.01, 0.1, 1.0]}, ranges=ranges)
+    assert set(space.fresh("dataset_fraction")[:2]) == {0.03162, 0.3162}  # the two gaps' middles
+    assert space.fresh("dataset_fraction", lambda v: v > 0.2)[0] == 0.3162
+    assert space.fresh("learning_rate") == []  # a list factor has no room beyond its values
+
+
+def test_a_full_integer_range_has_no_fresh_value():
+    span = FactorRange(low=1, high=4, step=1, integer=True)
+    assert Space({"n_layer": [1, 2, 3, 4]}, ranges={"n_layer": span}).fresh("n_layer") == []
+    assert Space({"n_layer": [1, 4]}, ranges={"n_layer": span}).fresh("n_layer") == [2, 3]
