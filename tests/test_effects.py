@@ -79,6 +79,19 @@ def test_an_interaction_on_another_factor_is_read_inside_the_comparisons_region(
                                                "n_train_samples < 1000, learning_rate == 0.003")
 
 
+def test_an_interaction_on_the_comparisons_own_variable_names_the_reference_region_it_reads():
+    # "20% faster at N < 3000" and "diminishes at N > 1000": the pairs at 1000 < N < 3000 are
+    # the weaker region's (`regions.region`), so the reference is N <= 1000, not N < 3000
+    source = RELATIVE.model_copy(update={"condition": Condition(variable="n_train_samples", op="<", value=3000)})
+    spec = PredictionSpec(kind="interaction", factor="norm_position", arm="pre", baseline="post", of="p1",
+                          condition=Condition(variable="n_train_samples", op=">", value=1000))
+    assert effects.regions(spec, source) == ("n_train_samples <= 1000", "n_train_samples > 1000")
+    beyond = spec.model_copy(update={"condition": Condition(variable="n_train_samples", op=">", value=5000)})
+    assert effects.regions(beyond, source)[0] == "n_train_samples < 3000"  # the comparison's region is tighter
+    above = source.model_copy(update={"condition": Condition(variable="n_train_samples", op=">", value=500)})
+    assert effects.regions(beyond, above)[0] == "500 < n_train_samples <= 5000"
+
+
 def test_a_refuted_comparison_reads_as_no_evidence_of_the_claimed_effect():
     e = effects.comparison(RELATIVE, -math.log(0.95), (-math.log(1.0), -math.log(0.9)))
     assert effects.sentence(RELATIVE, "refuted", e) == \

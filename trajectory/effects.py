@@ -22,7 +22,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from parser.schema import PredictionSpec
+from parser.schema import Condition, PredictionSpec
 
 TIMES = "×"
 
@@ -219,10 +219,29 @@ def regions(spec: PredictionSpec, source: PredictionSpec) -> tuple[str, str]:
     cond = spec.condition
     there = cond.text()
     if source.condition is not None and source.condition.variable == cond.variable:
-        return source.condition.text(), there
+        return _within(source.condition, _NEGATED[cond.op], cond.value), there
     within = f"{source.condition.text()}, " if source.condition is not None else ""
     negated = there.replace(f" {cond.op} ", f" {_NEGATED[cond.op]} ", 1)
     return within + negated, within + there
+
+
+def _within(own: Condition, op: str, value) -> str:
+    """`own` and "variable op value" together, in words: the reference region of an interaction
+    on the comparison's own variable ("N < 3000" and "N <= 1000": "N <= 1000")."""
+    other = Condition(variable=own.variable, op=op, value=value)
+    if own.op in ("==", "!=") or op in ("==", "!=") or isinstance(own.value, str) or isinstance(value, str):
+        return f"{own.text()} and {other.text()}"
+    upper = [c for c in (own, other) if c.op in ("<", "<=")]
+    lower = [c for c in (own, other) if c.op in (">", ">=")]
+    # the tighter bound on each side; at equal values the strict one
+    hi = min(upper, key=lambda c: (c.value, c.op == "<="), default=None)
+    lo = max(lower, key=lambda c: (c.value, c.op == ">"), default=None)
+    if hi is None or lo is None:
+        return (hi or lo).text()
+    if lo.value > hi.value:
+        return f"{own.text()} and {other.text()}"
+    low = f"{lo.value:g}" if isinstance(lo.value, float) else f"{lo.value}"
+    return f"{low} {'<' if lo.op == '>' else '<='} {hi.text()}"  # "1000 < N < 3000"
 
 
 def sentence(spec: PredictionSpec, status: str, found) -> str | None:
