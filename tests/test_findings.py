@@ -71,3 +71,19 @@ def test_trajectory_json_carries_the_found_effect_beside_the_internal_score(tmp_
     g = graph.build([h], records, assess_all([p1], records), [])
     (p,) = g["predictions"]
     assert p["effect"] > 0 and p["found"]["effect"]["estimate"] == pytest.approx(0.75)
+
+
+def test_a_written_target_that_a_run_never_reached_is_a_caveat_on_the_finding():
+    from tests.records import record
+
+    def pair(seed, pre_end, post_end):  # val curves from 5.0 at step 0 to their end at step 100 and 200
+        curves = {"pre": [[0, 5.0], [100, pre_end], [200, pre_end]], "post": [[0, 5.0], [100, 3.0], [200, post_end]]}
+        return [record(f"exp_{2 * seed + i + 1:04d}", norm, seed, curves[norm][-1][1], curve=curves[norm])
+                for i, norm in enumerate(("pre", "post"))]
+
+    p1 = comparison(metric="steps_to_target", threshold=0.2, target=2.5)
+    reached = pair(0, 2.4, 2.4) + pair(1, 2.3, 2.45)
+    assert found([p1], reached)["p1"]["caveat"] is None
+    short = reached + pair(2, 2.4, 2.6)  # post ends at 2.6: it never reached 2.5
+    assert found([p1], short)["p1"]["caveat"].startswith("in 1 of 3 pairs a run never reached val loss 2.5;")
+    assert found([comparison(threshold=0.2)], short)["p1"]["caveat"] is None  # no written target

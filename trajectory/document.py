@@ -58,6 +58,8 @@ def prediction_items(graph: dict) -> list:
             runs.append(("", f"That is: {found['sentence']}. "))
         if found.get("curve"):
             runs.append(("", f"Along {found['curve']['variable']}: {found['curve']['text']}. "))
+        if found.get("caveat"):
+            runs.append(("", f"Caveat: {found['caveat']}. "))
         if p.get("basis"):
             runs.append(("", f"Read: {p['basis']}. "))
         if found.get("to_decide"):

@@ -200,6 +200,23 @@ def finding(prediction: Prediction, by_id: dict[str, Prediction], records: list[
     return {"effect": est.as_dict() if est else None, "text": est.text() if est else None,
             "sentence": effects.sentence(prediction.spec, verdict.status, est),
             "cells": cell_list, "to_decide": to_decide(prediction, by_id, verdict, found, seconds, cell_list),
-            "curve": curves.along(prediction, by_id, records)}
+            "curve": curves.along(prediction, by_id, records),
+            "caveat": unreached(source_spec(prediction, by_id), found)}
+
+
+def unreached(source: PredictionSpec, found: Scores) -> str | None:
+    """Where the loss target written in the prediction was not reached: such a run counts its
+    last step (`stats.steps_to_target`), which pulls its pair's ratio towards 1. None where
+    every run reached it, or the prediction writes no target."""
+    if source.target is None:
+        return None
+    entries = [e for es in found.regions.values() for e in es if e.pair is not None]
+    short = sum(any(min((loss for _, loss in (r.metrics or {}).get("val_curve") or [[0, math.inf]]),
+                        default=math.inf) > source.target for r in (e.pair.arm, e.pair.base)) for e in entries)
+    if not short:
+        return None
+    return (f"in {short} of {len(entries)} pairs a run never reached val loss {source.target:g}; "
+            f"it counts its last step, which pulls the ratio towards 1 (the effect is understated there: "
+            f"a higher loss target, or more steps, would tell)")
 
 

@@ -32,6 +32,8 @@ def found_lines(p: dict) -> list[str]:
         lines.append(f"  i.e. {found['sentence']}")
     if found.get("curve"):
         lines.append(f"along {found['curve']['variable']}: {found['curve']['text']}")
+    if found.get("caveat"):
+        lines.append(f"caveat: {found['caveat']}")
     if p.get("basis"):
         lines.append(f"read: {p['basis']}")
     if found.get("to_decide"):
