@@ -194,54 +194,6 @@ def test_a_list_grid_or_two_values_are_read_by_regions_as_before():
     assert _verdicts(two, {"dataset_fraction": FRACTIONS})["p2"] == _verdicts(two, {})["p2"]
 
 
-def test_lack_of_fit_is_the_classical_f_test_of_the_cell_means_against_the_line():
-    from scipy.stats import f
-
-    on_line = [(u, 0.3 - 0.1 * u + e, ()) for u in (0.0, 1.0, 2.0) for e in (-0.01, 0.01)]
-    assert along.lack_of_fit(on_line) == pytest.approx(1.0)  # the cell means sit on it: F = 0
-    bent = [(u, m + e, ()) for u, m in ((0.0, 0.0), (1.0, 0.1), (2.0, 0.0)) for e in (-0.01, 0.01)]
-    # the means' residuals from their flat line are -1/30, 2/30, -1/30, two pairs each:
-    # LOF = 2 (1 + 4 + 1) / 900 on 3 - 1 - 1 = 1 df; PE = 6 * 0.01^2 on 6 - 3 = 3 df
-    assert along.lack_of_fit(bent) == pytest.approx(f.sf((12 / 900) / (6e-4 / 3), 1, 3))
-    assert along.lack_of_fit(bent) < along.LACK_OF_FIT
-    assert along.lack_of_fit([(u, 0.1 * u, ()) for u in (0.0, 1.0, 2.0, 3.0)]) is None  # no replicate
-
-
-def _replicated_records(fractions, seeds, benefit, sigma=0.01, seed=5):
-    """`seeds` pairs at each fraction, the pre/post loss ratio exp(-benefit(N)) plus noise."""
-    from tests.records import record
-
-    rng, out = random.Random(seed), []
-    for s in range(seeds):
-        for f in fractions:
-            n = round(f * PER_FRACTION)
-            y = benefit(n) + rng.gauss(0, sigma)
-            out.append(record(f"exp_{len(out) + 1:04d}", "pre", s, 2.0 * math.exp(-y), f, n=n))
-            out.append(record(f"exp_{len(out) + 1:04d}", "post", s, 2.0, f, n=n))
-    return out
-
-
-def test_replicates_that_show_the_line_does_not_fit_send_the_verdict_back_to_the_regions():
-    ranges, four = {"dataset_fraction": FRACTIONS}, [0.05, 0.15, 0.5, 1.0]  # N = 154, 461, 1538, 3076
-    # the effect steps down at N = 1000 and is flat either side: the line would smooth it over
-    step = _replicated_records(four, 4, lambda n: 0.3 if n < 1000 else 0.1)
-    assert along.lack_of_fit(_points(step)) < along.LACK_OF_FIT
-    assert _verdicts(step, ranges)["p2"] == _verdicts(step, {})["p2"]  # read by regions, as a list factor
-    assert _verdicts(step, ranges)["p2"].basis == ""
-    # the same design where the effect is a line in log N is read on it
-    line = _replicated_records(four, 4, lambda n: 0.3 - 0.1 * math.log(n / 1000))
-    assert _verdicts(line, ranges)["p2"].basis.startswith("judged on the curve")
-
-
-def _points(records):
-    by_seed = {}
-    for r in records:
-        by_seed.setdefault((r.config["dataset_fraction"], r.config["seed"]), {})[r.config["norm_position"]] = r
-    return [(math.log(pair["pre"].metrics["n_train_samples"]),
-             -math.log(pair["pre"].metrics["final_val_loss"] / pair["post"].metrics["final_val_loss"]), ())
-            for pair in by_seed.values()]
-
-
 def test_the_report_reads_the_same_noise_as_the_verdict():
     from parser.checker.evidence import gather
     from parser.checker.pairs import PairIndexes

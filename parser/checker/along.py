@@ -41,14 +41,8 @@ which is `stats.two_sample_evalue` exactly when every point sits at one of the t
 (tests/test_along.py). Ville's bound is shown there for a design fixed in advance; the
 planner picks the next value from past scores, which the cited results do not cover in so
 many words (bench/curve_verdicts.py measures fixed designs too). Before a comparison spans
-MIN_VALUES values the checker reads regions.
-
-Fit. The line is checked against the data where replicates allow it: the classical lack-of-fit
-F test of the cell means against the line (`lack_of_fit`). Where it fails at LACK_OF_FIT the
-checker reads the regions instead, as for a list factor: a step the line smooths over would
-otherwise be judged as the line's projection of it. With one seed per value there is no test
-(the residuals carry the lack of fit as noise, which only widens the line's interval). Pure
-functions, no I/O.
+MIN_VALUES values the checker reads regions; when it switches depends on the design alone,
+not on the scores. Pure functions, no I/O.
 """
 from __future__ import annotations
 
@@ -58,14 +52,11 @@ from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Hashable, Sequence
 
-from scipy.stats import f as f_dist
-
 from parser.checker import stats
 from parser.ranges import FactorRange
 from parser.schema import Condition
 
 MIN_VALUES = 3  # distinct values before the line is read: two give a line but no view of its shape
-LACK_OF_FIT = 0.05  # replicates whose cell means stray from the line at this level: read the regions
 SAME_SCALE = 0.05  # N per unit of dataset_fraction may differ by rounding, not by more
 
 
@@ -132,29 +123,6 @@ def fit(points: Sequence[tuple[float, float, Hashable]], prior_scale: float,
     rss = math.fsum((dy - slope * du) ** 2 for du, dy in centred)
     values = len({round(u, 12) for u, _, _ in points})
     return Line(slope, sxx, len(points), len(strata), rss, values, prior_scale, prior_df)
-
-
-def lack_of_fit(points: Sequence[tuple[float, float, Hashable]]) -> float | None:
-    """The p-value of the classical lack-of-fit F test of the common-slope line: the cell means
-    (a stratum at one value) against the line, over the replicates' own spread,
-
-        F = (LOF / (k - G - 1)) / (PE / (n - k)),   PE = sum over cells of (y - cell mean)^2,
-                                                    LOF = RSS - PE
-
-    for k cells in G strata; None without a degree of freedom on either side (one seed per
-    value: the residuals hold the lack of fit and the noise together, and the line is read)."""
-    line = fit(points, 1.0)
-    cells: dict[tuple, list[float]] = {}
-    for u, y, g in points:
-        cells.setdefault((g, round(u, 12)), []).append(y)
-    k = len(cells)
-    df_lof, df_pe = k - line.groups - 1 if line else 0, len(points) - k
-    if line is None or df_lof < 1 or df_pe < 1:
-        return None
-    pe = math.fsum(math.fsum((y - statistics.fmean(ys)) ** 2 for y in ys) for ys in cells.values())
-    if pe <= 0:
-        return 0.0 if line.rss > 1e-12 else 1.0
-    return float(f_dist.sf(max(line.rss - pe, 0.0) / df_lof / (pe / df_pe), df_lof, df_pe))
 
 
 @dataclass(frozen=True)
@@ -240,12 +208,6 @@ class Along:
     @cached_property
     def line(self) -> Line | None:
         return fit(self.points, self.prior)
-
-    @cached_property
-    def fits(self) -> bool:
-        """False when replicates show the line does not fit (`lack_of_fit` below LACK_OF_FIT)."""
-        p = lack_of_fit(self.points)
-        return p is None or p >= LACK_OF_FIT
 
     @property
     def d(self) -> float:

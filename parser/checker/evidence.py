@@ -104,9 +104,8 @@ def _at(e: Scored, name: str):
 
 
 def _line(condition, view: View, ranges: dict, relative: bool) -> along.Along | None:
-    """The view's scores on a line along `condition`'s variable, when that is a declared range,
-    they span along.MIN_VALUES values and the line fits them (`along.lack_of_fit`); None
-    otherwise (the regions are read)."""
+    """The view's scores on a line along `condition`'s variable, when that is a declared range
+    and they span along.MIN_VALUES values; None otherwise (the regions are read)."""
     if condition is None or not ranges:
         return None
     name = condition.variable
@@ -119,7 +118,7 @@ def _line(condition, view: View, ranges: dict, relative: bool) -> along.Along | 
     prior = stats.PRIOR_LOG_SCALE if relative else \
         stats.PRIOR_ABS_FRACTION * view.abs_base / max(len(view.items), 1)
     found = along.Along(where, points, max(prior, 1e-12), ids=_ids(view))
-    if found.line is None or found.line.values < along.MIN_VALUES or not found.fits:
+    if found.line is None or found.line.values < along.MIN_VALUES:
         return None
     return found
 
