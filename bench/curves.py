@@ -10,9 +10,11 @@ studies instead: a simulated truth whose pre/post steps ratio is 0.80 at a rando
 fades by 10% per e-fold of N (`along` in the truth file), a 5-point log grid of
 dataset_fraction, the predictions "20% faster at N < 1000" and "diminishes at N > 1000";
 the offline planner through `loop.research` until it stops, on that grid and on a range
-of fractions that starts from 3 values and gains the ones where the crossing is estimated,
-against the 5-point grid walked with 3 seeds (every point, both arms: 30 runs), each
-scored by its crossing interval.
+of fractions that starts from 3 values and gains the ones where the crossing is estimated
+(and a new one wherever a region's cells have every seed), against the 5-point grid walked
+with 3 seeds (every point, both arms: 30 runs), each scored by its crossing interval. Each
+row also counts why its studies stopped, with the coverage among each kind: an interval
+read at a stop the scores chose (every prediction decided) is not a fixed-sample one.
 
 Each study draws a true crossing N* log-uniformly in [300, 3000] and paired scores
 y = slope * log(N* / N) + noise (score units: > 0 where the prediction holds, as the
@@ -30,6 +32,7 @@ import math
 import statistics
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -90,9 +93,10 @@ def _held(crossing: dict, true_cross: float) -> bool:
         (crossing["high"] is None or true_cross <= crossing["high"])
 
 
-def _scored(curve: dict | None, design: str, sigma: float, runs: int, true_cross: float) -> dict:
+def _scored(curve: dict | None, design: str, sigma: float, runs: int, true_cross: float, stop: str = "") -> dict:
     cross = curve["crossing"] if curve else None
     return {"design": design, "sigma": sigma, "runs": runs, "true_cross": true_cross, "curve": curve is not None,
+            "stop": stop,
             "held": _held(cross, true_cross) if cross else None, "bounded": bool(cross and cross["bounded"]),
             "width": cross["high"] / cross["low"] if cross and cross["bounded"] and cross["low"] > 0 else None}
 
@@ -112,7 +116,8 @@ def walk(truth, true_cross: float, sigma: float, source) -> dict:
                          for arm in ("pre", "post"))
             a, b = stats.steps_to_target(pre["val_curve"], post["val_curve"])
             entries.append(_Entry(stats.benefit(a, b, "lower", True), b, pre["n_train_samples"]))
-    return _scored(curves.curve(source, entries, "n_train_samples"), "grid walk, 3 seeds", sigma, 30, true_cross)
+    return _scored(curves.curve(source, entries, "n_train_samples"), "grid walk, 3 seeds", sigma, 30, true_cross,
+                   "fixed")
 
 
 @dataclasses.dataclass
@@ -158,12 +163,13 @@ def loop_study(job: tuple[int, float]) -> list[dict]:
                                     "--out", str(Path(tmp) / "run")])
             study = loop.open_from_args(args)
             with contextlib.redirect_stdout(io.StringIO()):
-                loop.research(study, OfflinePlanner(max_seeds=8), SimExecutor(truth),
-                              loop.LoopOptions.from_args(args))
+                why = loop.research(study, OfflinePlanner(max_seeds=8), SimExecutor(truth),
+                                    loop.LoopOptions.from_args(args))
             by_id = {p.id: p for h in study.hypotheses for p in h.predictions}
             p1 = by_id["p1"]
+            stop = "decided" if why.startswith("every") else "budget" if why.startswith("experiment") else "nothing left"
             out.append(_scored(curves.along(p1, by_id, study.records), design, sigma, len(study.records),
-                               true_cross))
+                               true_cross, stop))
             study.close()
     return out + [walk(truth, true_cross, sigma, p1.spec)]
 
@@ -175,7 +181,7 @@ def loop_rows(studies: int, sigmas: list[float]) -> None:
     with ProcessPoolExecutor(2) as pool:
         results = [r for rs in pool.map(loop_study, jobs) for r in rs]
     print(f"{'design':>30} {'noise sd':>9} {'runs (median)':>14} {'curve':>6} {'coverage':>9} {'bounded':>8} "
-          f"{'width hi/lo':>12}")
+          f"{'width hi/lo':>12}  stops (coverage)")
     for sigma in sigmas:
         for design in dict.fromkeys(r["design"] for r in results):
             rs = [r for r in results if r["design"] == design and r["sigma"] == sigma]
@@ -185,7 +191,13 @@ def loop_rows(studies: int, sigmas: list[float]) -> None:
             print(f"{design:>30} {sigma:>9.2f} {statistics.median(r['runs'] for r in rs):>14.0f} "
                   f"{len(with_curve):>3}/{len(rs):<2} {cover:>8.1%} "
                   f"{sum(r['bounded'] for r in with_curve) / max(len(with_curve), 1):>7.1%} "
-                  f"{(f'{statistics.median(widths):.2f}x' if widths else '-'):>12}")
+                  f"{(f'{statistics.median(widths):.2f}x' if widths else '-'):>12}  "
+                  + ", ".join(f"{k} {v} ({_cover([r for r in with_curve if r['stop'] == k])})"
+                              for k, v in sorted(Counter(r["stop"] for r in rs).items())))
+
+
+def _cover(rs: list[dict]) -> str:
+    return f"{sum(r['held'] for r in rs) / len(rs):.0%} held" if rs else "no curve"
 
 
 def main(argv=None) -> int:
