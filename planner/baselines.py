@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from parser.checker.verdicts import Verdict
 from parser.checker.regions import source_spec
-from parser.design import run_key
+from parser.design import point_key, run_key
 from parser.schema import Prediction, ResultRecord
 from planner.base import Indexes, Proposal
 from planner.space import Space
@@ -81,9 +81,12 @@ class RandomPlanner:
         factor, tried = compared_factor(predictions), _tried(records, pending)
         levels = space.grid[factor]
         seeds = range(self.base_seed, self.base_seed + self.max_seeds)
-        # a (cell, seed) is tried once any of its arms ran: it is never repeated
-        untried = [(cell, s) for cell in space.cells(factor) for s in seeds
-                   if len(_untried_levels(cell, factor, levels, s, tried)) == len(levels)]
+        # a (cell, seed) is tried once any of its arms ran: it is never repeated. An arm's
+        # design point does not depend on the seed, so it is keyed once per cell, not per seed.
+        untried = []
+        for cell in space.cells(factor):
+            arms = [point_key(dict(cell, **{factor: v})) for v in levels]
+            untried += [(cell, s) for s in seeds if not any((arm, s) in tried for arm in arms)]
         if not untried:
             return None
         cell, s = random.Random(f"{self.seed}:{len(records)}").choice(untried)

@@ -1,4 +1,5 @@
 """dashboard.html: self-contained, rewritten after each run, rendered by a real browser."""
+import functools
 import json
 import re
 import shutil
@@ -69,7 +70,9 @@ def test_the_dashboard_is_rewritten_after_each_experiment(tmp_path):
     assert len(embedded(page)["graph"]["experiments"]) == 1 and dashboard.REFRESH in page
 
 
+@functools.lru_cache(maxsize=None)
 def rendered(run_dir, fragment: str = "") -> str:
+    """The DOM chromium renders from the page at that address (once: the tests only read it)."""
     dom = chromium("--dump-dom", (run_dir / "dashboard.html").as_uri() + fragment)
     assert 'data-rendered="ok"' in dom, dom[-2000:]
     assert 'id="render-error"' not in dom and 'id="script-errors"' not in dom

@@ -1,5 +1,4 @@
 """One contract, every backend: completed, failed and timed-out runs come back as results."""
-import os
 import sys
 from pathlib import Path
 
@@ -28,19 +27,8 @@ BACKENDS = {
     "local-spawn": lambda: LocalExecutor(fork=False),
     "command": lambda: CommandExecutor(f"{sys.executable} {ROOT / 'tests' / 'fake_train.py'}"),
     "sim": lambda: SimExecutor(SIM_TRUTH),
-    "ray": RayExecutor,  # on the module's local Ray instance (ray_instance)
+    "ray": RayExecutor,  # on the session's local Ray instance (conftest.ray_instance)
 }
-
-
-@pytest.fixture(scope="module")
-def ray_instance():
-    """A local Ray instance, started once per module: starting one takes seconds."""
-    ray = pytest.importorskip("ray", reason="ray is not installed (pip install ray): Ray backend untested")
-    pythonpath = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
-    ray.init(address="local", num_cpus=2, num_gpus=0, include_dashboard=False, log_to_driver=False,
-             runtime_env={"env_vars": {"PYTHONPATH": pythonpath}})
-    yield ray
-    ray.shutdown()
 
 
 @pytest.fixture(scope="module", params=list(BACKENDS))

@@ -91,20 +91,15 @@ def test_a_study_on_the_users_script_decides_on_its_metric_and_finds_an_unreport
     assert "val_acc" in header and "val_f1" in header  # a column for each metric the study reads
 
 
-def test_the_ray_backend_runs_the_users_command_with_the_same_contract(tmp_path):
-    ray = pytest.importorskip("ray", reason="ray is not installed (pip install ray): Ray backend untested")
+def test_the_ray_backend_runs_the_users_command_with_the_same_contract(ray_instance, tmp_path):
     from executor.ray_backend import RayExecutor
 
     script = tmp_path / "echo.py"
     script.write_text(ECHO)
-    ray.init(address="local", num_cpus=1, num_gpus=0, include_dashboard=False, log_to_driver=False)
-    try:
-        executor = RayExecutor(command=f"{sys.executable} {script}")
-        paths = RunPaths.under(tmp_path / "run")
-        result = executor.run(config_with_user_factors(paths), paths, 120)
-        executor.close()
-    finally:
-        ray.shutdown()
+    executor = RayExecutor(command=f"{sys.executable} {script}")
+    paths = RunPaths.under(tmp_path / "run")
+    result = executor.run(config_with_user_factors(paths), paths, 120)
+    executor.close()
     assert result.status == "completed", (result.error, result.stderr_tail)
     metrics = json.loads(paths.metrics("exp_0001").read_text())
     assert metrics["val_acc"] == pytest.approx(0.7) and metrics["seen"]["opt"] == "adamw"

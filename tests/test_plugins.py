@@ -178,8 +178,7 @@ def test_an_installed_package_registers_through_its_entry_point(tmp_path, monkey
     assert h.initial_config["model"] == "bigram_d" and h.plugins == []
 
 
-def test_a_ray_task_loads_the_runs_plugins_too(tmp_path):
-    ray = pytest.importorskip("ray", reason="ray is not installed (pip install ray): Ray backend untested")
+def test_a_ray_task_loads_the_runs_plugins_too(ray_instance, tmp_path):
     from executor import config as cfg
     from executor.base import RunPaths
     from executor.ray_backend import RayExecutor
@@ -190,13 +189,8 @@ def test_a_ray_task_loads_the_runs_plugins_too(tmp_path):
     config = cfg.from_dict({"experiment_id": "exp_0001", "model": "bigram_e", "dataset": "synthetic", "hidden": 8,
                             "seq_len": 16, "batch_size": 4, "max_steps": 4, "eval_interval": 4, "eval_batches": 1,
                             "threads": 1, "metrics_path": str(paths.metrics("exp_0001")), "plugins": str(path)})
-    ray.init(address="local", num_cpus=1, num_gpus=0, include_dashboard=False, log_to_driver=False,
-             runtime_env={"env_vars": {"PYTHONPATH": str(ROOT)}})
-    try:
-        executor = RayExecutor()
-        result = executor.run(config, paths, 300)
-        executor.close()
-    finally:
-        ray.shutdown()
+    executor = RayExecutor()
+    result = executor.run(config, paths, 300)
+    executor.close()
     assert result.status == "completed", (result.error, result.stderr_tail)
     assert json.loads(paths.metrics("exp_0001").read_text())["n_params"] == 16 * 8 + (8 * 8 + 8) + (8 * 16 + 16)  # synthetic: 16 symbols

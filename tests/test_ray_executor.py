@@ -14,7 +14,7 @@ import pytest
 from executor.base import RunPaths
 from executor.config import TrainConfig
 from executor.ray_backend import RayExecutor
-from tests.test_executor import ROOT, ray_instance  # noqa: F401 (the module's Ray instance)
+from tests.test_executor import ROOT
 
 TINY = dict(model="transformer_tiny", dataset="synthetic", seq_len=32, batch_size=4,
             max_steps=5, eval_interval=5, eval_batches=1, threads=1)

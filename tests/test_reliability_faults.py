@@ -29,13 +29,15 @@ def run_and_record(executor, tmp_path, kind, **overrides):
 
 
 # Run in a fresh interpreter: the forkserver is started once per process, with the
-# environment of that moment, and the fault hook must be in it.
+# environment of that moment, and the fault hook must be in it. The hook is switched on
+# only then, so that this driver (which trains nothing) does not import torch for it too.
 LOCAL_DRIVER = """
-import json, sys
+import json, os, sys
 from pathlib import Path
 from executor.local import LocalExecutor
 from tests.faults import FAULTS
 from tests.test_reliability_faults import run_and_record
+os.environ["RESEARCH_FAULT_INJECTION"] = "1"  # before the first run starts the forkserver
 executor, out = LocalExecutor(fork=True), {}
 for kind in FAULTS:
     record, paths = run_and_record(executor, Path(sys.argv[1]), kind,
@@ -48,8 +50,8 @@ print(json.dumps(out))
 
 @pytest.fixture(scope="module")
 def local_outcomes(tmp_path_factory):
-    env = dict(os.environ, RESEARCH_FAULT_INJECTION="1",
-               PYTHONPATH=os.pathsep.join([str(ROOT / "tests" / "faultinject"), str(ROOT)]))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT / "tests" / "faultinject"), str(ROOT)]))
+    env.pop("RESEARCH_FAULT_INJECTION", None)  # the driver turns it on for the forkserver
     done = subprocess.run([sys.executable, "-c", LOCAL_DRIVER, str(tmp_path_factory.mktemp("local"))],
                           capture_output=True, text=True, env=env, cwd=ROOT, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
