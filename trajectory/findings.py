@@ -120,6 +120,8 @@ def to_decide(prediction: Prediction, by_id: dict[str, Prediction], verdict: Ver
     per = 1 if spec.kind == "bound" else 2
     delta, n, where = _standardized(spec, found)
     k = stats.more_scores_to_decide(delta, n, bound=_bound(spec, found), limit=LIMIT)
+    if k is not None:
+        k = max(k, 1)  # open: at least one more (the guard reads its own scores, this projection the noise)
     if k is None:
         return {"pairs": None, "runs": None, "seconds": None, "cells": [],
                 "text": f"the estimate sits at the threshold: more than {LIMIT} {unit} at the current noise"}
