@@ -48,6 +48,7 @@ class Study:
     evolutions: list[EvolutionRecord] = field(default_factory=list)  # the LLM's proposals, as logged
     evolver: object = None  # called with the study after each added run: the LLM proposing refinements and children
     next_write: float = 0.0  # time.monotonic() before which append() leaves the derived files be
+    last_took: float = 0.0  # seconds the previous write took
     indexes: Indexes = field(default_factory=Indexes)  # what has been read of the log, for checker and planner
 
     def __post_init__(self):
@@ -157,11 +158,16 @@ class Study:
 
     def write(self, stop_reason: str | None = None) -> dict:
         """Rewrite the derived files; append() paces this so it takes at most ~5% of the loop
-        (a long study's trajectory takes a while to write; the log is the record anyway)."""
+        (a long study's trajectory takes a while to write; the log is the record anyway).
+        It paces by the quicker of the last two writes: a write grows slow with the study,
+        steadily, while a one-off slow one (the first, paying for imports, or one on a
+        machine busy for a moment) says nothing about the next."""
         start = time.monotonic()
         g = self._write(stop_reason)
         took = time.monotonic() - start
-        self.next_write = time.monotonic() + WRITE_PACE * took if took > PACED_FROM else 0.0
+        steady = min(took, self.last_took)
+        self.last_took = took
+        self.next_write = time.monotonic() + WRITE_PACE * steady if steady > PACED_FROM else 0.0
         return g
 
     def _write(self, stop_reason: str | None) -> dict:
