@@ -18,8 +18,7 @@ from __future__ import annotations
 import functools
 import math
 
-from scipy.stats import norm
-from scipy.stats import t as student_t
+from scipy.special import ndtri, stdtrit
 
 from parser.checker import stats
 from parser.checker.verdicts import judge
@@ -31,7 +30,7 @@ OPEN_FLOOR = 0.25  # bits an undecided prediction is worth at the least
 
 @functools.lru_cache(maxsize=256)
 def _unit_quantiles(df: float) -> tuple[float, ...]:
-    return tuple(float(student_t.ppf((k + 0.5) / QUADRATURE, df)) for k in range(QUADRATURE))
+    return tuple(float(stdtrit(df, (k + 0.5) / QUADRATURE)) for k in range(QUADRATURE))  # t.ppf
 
 
 def uncertainty(ev: Evidence) -> float:
@@ -71,7 +70,7 @@ def _spread(m: int) -> tuple[float, ...]:
     """m fixed deviations with mean 0 and sample sd 1: how m new scores scatter."""
     if m == 1:
         return (0.0,)
-    z = [float(norm.ppf((j + 0.5) / m)) for j in range(m)]
+    z = [float(ndtri((j + 0.5) / m)) for j in range(m)]  # norm.ppf
     sd = math.sqrt(sum(v * v for v in z) / (m - 1))
     return tuple(v / sd for v in z)
 

@@ -22,8 +22,7 @@ from dataclasses import dataclass
 from typing import Iterable, Sequence
 
 import numpy as np
-from scipy.special import stdtr, stdtrit
-from scipy.stats import nct, norm
+from scipy.special import ndtri, stdtr, stdtrit
 
 from executor.curve import convergence_target
 
@@ -192,7 +191,7 @@ E_BOUND = 20.0  # decide only when the e-value passes 1/alpha, alpha = 0.05 per 
 PRIOR_SCALES = (0.5, 1.0, 2.0, 4.0, 8.0)
 _PRIOR_GRID = 16  # equal-mass points of each half-normal
 LARGE_DF = 300  # past this, t_evalue's noncentral t density is the large-df form
-_HALF_NORMAL = norm.ppf(0.5 + 0.5 * (np.arange(_PRIOR_GRID) + 0.5) / _PRIOR_GRID)
+_HALF_NORMAL = ndtri(0.5 + 0.5 * (np.arange(_PRIOR_GRID) + 0.5) / _PRIOR_GRID)  # norm.ppf
 
 
 def _t_logpdf(t: float, df: float) -> float:
@@ -238,6 +237,8 @@ def t_evalue(t: float, n_eff: float, df: float, side: int,
     log_null = _t_logpdf(t, df)
     log_alt = _nct_logpdf_large_df(t, df, ncps)
     if df <= LARGE_DF:
+        from scipy.stats import nct  # here: scipy.stats costs seconds to import, and most starts need none
+
         with np.errstate(all="ignore"), warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
             exact = nct.logpdf(t, df, ncps)
