@@ -162,9 +162,10 @@ def _spec(text: str, **fields: Any) -> PredictionSpec:
 
 # --- a written loss target ---------------------------------------------------------
 
-# "reaches val loss 2.0", "to a val loss of 2.0", "reaches a val loss below 2.0": the loss
-# whose first crossing convergence speed is measured at. Never a percentage or a factor.
-_TARGET = re.compile(rf"\b(?:reach(?:es|ed|ing)?|hits?|gets?\s+to|to)\s+(?:a\s+|the\s+)?val(?:idation)?\s+loss"
+# "reaches val loss 2.0", "to a val loss of 2.0", "reaches a val loss below 2.0", "converges
+# faster at val loss 2.0": the loss whose first crossing convergence speed is measured at.
+# Never a percentage or a factor.
+_TARGET = re.compile(rf"\b(?:reach(?:es|ed|ing)?|hits?|gets?\s+to|to|at)\s+(?:a\s+|the\s+)?val(?:idation)?\s+loss"
                      rf"\s+(?:of\s+|=\s*|<=?\s*|≤\s*|below\s+|under\s+)?(?P<n>{_NUM})"
                      r"(?![\d%×]|[.,]\d|\s*(?:%|percent\b|x\b|times\b))")
 

@@ -377,6 +377,9 @@ TARGETS = [
     ("Reaches val loss 5000 20% sooner with pre-norm vs post-norm at N < 5000 samples",
      dict(threshold=0.2, target=5000.0, condition=_cond("n_train_samples", "<", 5000))),
     ("Reaches val loss 0.2 20% sooner with pre-norm vs post-norm", dict(threshold=0.2, target=0.2)),
+    ("Val loss converges 20% faster with pre-norm vs post-norm at val loss 2.0", dict(threshold=0.2, target=2.0)),
+    ("Val loss converges 20% faster with pre-norm vs post-norm at a val loss of 2.0 at N < 5000 samples",
+     dict(threshold=0.2, target=2.0, condition=_cond("n_train_samples", "<", 5000))),
 ]
 
 
