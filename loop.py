@@ -29,6 +29,7 @@ from planner.llm import make_planner, make_session
 from planner.offline import OfflinePlanner
 from planner.space import Space
 from trajectory.compute import summary as compute_summary
+from trajectory.graph import VERDICTS_STOP
 from trajectory.live import PlainView, make_view
 from trajectory.report import write_reports
 from trajectory.study import Study, StudyError, open_study
@@ -152,7 +153,7 @@ def stop_reason(study: Study, options: LoopOptions, started: float, in_flight: i
     """Why no further run should start (runs already in flight still finish), or None."""
     verdicts = study.verdicts.values()
     if all(v.decided for v in verdicts):
-        return "every prediction is decided"
+        return VERDICTS_STOP
     if len(study.records) + in_flight >= options.max_experiments:
         return f"experiment budget spent ({options.max_experiments} runs)"
     if options.time_budget is not None and time.monotonic() - started >= options.time_budget:

@@ -4,6 +4,7 @@ the 90% crossing interval (`parser/checker/trend.py`) for several designs.
     python bench/curves.py                    # 2000 simulated studies per row
     python bench/curves.py --studies 500
     python bench/curves.py --loop 20          # the real loop on the simulator, 20 studies per noise
+    python bench/curves.py --loop 600 --sigmas 0.1 --designs range   # one design, more truths
 
 The default rows fit `trend` to scores drawn straight from the model. `--loop` runs whole
 studies instead: a simulated truth whose pre/post steps ratio is 0.80 at a random N* and
@@ -14,7 +15,8 @@ of fractions that starts from 3 values and gains the ones where the crossing is 
 (and a new one wherever a region's cells have every seed), against the 5-point grid walked
 with 3 seeds (every point, both arms: 30 runs), each scored by its crossing interval. Each
 row also counts why its studies stopped, with the coverage among each kind: an interval
-read at a stop the scores chose (every prediction decided) is not a fixed-sample one.
+read at a stop the scores chose (every prediction decided) is not a fixed-sample one, so
+there the crossing is read at 95% as the report reads it (`curves.STOPPED_MASS`).
 
 Each study draws a true crossing N* log-uniformly in [300, 3000] and paired scores
 y = slope * log(N* / N) + noise (score units: > 0 where the prediction holds, as the
@@ -135,8 +137,12 @@ RANGE_STUDY = {"hypothesis": dict(LOOP_STUDY["hypothesis"], initial_config=dict(
     LOOP_STUDY["hypothesis"]["initial_config"], dataset_fraction={"low": 0.05, "high": 1.0, "log": True, "points": 3}))}
 
 
-def loop_study(job: tuple[int, float]) -> list[dict]:
-    """One truth, two designs: the offline loop until it stops, and the full 3-seed walk."""
+DESIGN_NAMES = {"grid": "offline, 5-point grid", "range": "offline, range (3 points + placed)", "walk": "grid walk"}
+
+
+def loop_study(job: tuple[int, float, tuple[str, ...]]) -> list[dict]:
+    """One truth, up to three designs: the offline loop until it stops on the 5-point grid
+    and on the range, and the full 3-seed walk."""
     import contextlib
     import io
     import tempfile
@@ -147,15 +153,17 @@ def loop_study(job: tuple[int, float]) -> list[dict]:
     from executor.sim import SimExecutor
     from parser.sim_truth import Truth
     from planner.offline import OfflinePlanner
-    from trajectory import curves
+    from trajectory import curves, graph
 
-    index, sigma = job
+    index, sigma, designs = job
     rng = np.random.default_rng([index, int(sigma * 1000)])
     true_cross = math.exp(rng.uniform(math.log(300), math.log(3000)))
     truth = Truth.model_validate(loop_truth(true_cross, sigma, index))
     out = []
-    for design, hypothesis in (("offline, 5-point grid", LOOP_STUDY), ("offline, range (3 points + placed)",
-                                                                       RANGE_STUDY)):
+    for key, hypothesis in (("grid", LOOP_STUDY), ("range", RANGE_STUDY)):
+        if key not in designs:
+            continue
+        design = DESIGN_NAMES[key]
         with tempfile.TemporaryDirectory(prefix="bench-curves-") as tmp:
             source = Path(tmp) / "h.yaml"
             source.write_text(yaml.safe_dump(hypothesis, sort_keys=False))
@@ -168,19 +176,27 @@ def loop_study(job: tuple[int, float]) -> list[dict]:
             by_id = {p.id: p for h in study.hypotheses for p in h.predictions}
             p1 = by_id["p1"]
             stop = "decided" if why.startswith("every") else "budget" if why.startswith("experiment") else "nothing left"
-            out.append(_scored(curves.along(p1, by_id, study.records), design, sigma, len(study.records),
+            mass = curves.STOPPED_MASS if why == graph.VERDICTS_STOP else curves.MASS  # as the report reads it
+            out.append(_scored(curves.along(p1, by_id, study.records, mass=mass), design, sigma, len(study.records),
                                true_cross, stop))
             study.close()
-    return out + [walk(truth, true_cross, sigma, p1.spec)]
+    if "walk" in designs:
+        from parser.compile import compile_all
+
+        grid = {k: v if isinstance(v, list) else [v] for k, v in LOOP_STUDY["hypothesis"]["initial_config"].items()}
+        p1 = compile_all(LOOP_STUDY["hypothesis"]["predictions"], grid)[0]
+        out.append(walk(truth, true_cross, sigma, p1.spec))
+    return out
 
 
-def loop_rows(studies: int, sigmas: list[float]) -> None:
+def loop_rows(studies: int, sigmas: list[float], designs: tuple[str, ...] = tuple(DESIGN_NAMES),
+              first: int = 0) -> None:
     from concurrent.futures import ProcessPoolExecutor
 
-    jobs = [(i, s) for s in sigmas for i in range(studies)]
+    jobs = [(i, s, designs) for s in sigmas for i in range(first, first + studies)]
     with ProcessPoolExecutor(2) as pool:
         results = [r for rs in pool.map(loop_study, jobs) for r in rs]
-    print(f"{'design':>30} {'noise sd':>9} {'runs (median)':>14} {'curve':>6} {'coverage':>9} {'bounded':>8} "
+    print(f"{'design':>30} {'noise sd':>9} {'runs (median)':>14} {'curve':>6} {'coverage ± se':>15} {'bounded':>8} "
           f"{'width hi/lo':>12}  stops (coverage)")
     for sigma in sigmas:
         for design in dict.fromkeys(r["design"] for r in results):
@@ -189,11 +205,16 @@ def loop_rows(studies: int, sigmas: list[float]) -> None:
             widths = [r["width"] for r in with_curve if r["width"] is not None]
             cover = sum(r["held"] for r in with_curve) / len(with_curve) if with_curve else float("nan")
             print(f"{design:>30} {sigma:>9.2f} {statistics.median(r['runs'] for r in rs):>14.0f} "
-                  f"{len(with_curve):>3}/{len(rs):<2} {cover:>8.1%} "
+                  f"{len(with_curve):>3}/{len(rs):<2} {cover:>8.1%} ± {_se(cover, len(with_curve)):.1%} "
                   f"{sum(r['bounded'] for r in with_curve) / max(len(with_curve), 1):>7.1%} "
                   f"{(f'{statistics.median(widths):.2f}x' if widths else '-'):>12}  "
                   + ", ".join(f"{k} {v} ({_cover([r for r in with_curve if r['stop'] == k])})"
                               for k, v in sorted(Counter(r["stop"] for r in rs).items())))
+
+
+def _se(share: float, n: int) -> float:
+    """The binomial standard error of a share of n studies."""
+    return math.sqrt(share * (1 - share) / n) if n else float("nan")
 
 
 def _cover(rs: list[dict]) -> str:
@@ -206,11 +227,15 @@ def main(argv=None) -> int:
     ap.add_argument("--slope", type=float, default=0.1)
     ap.add_argument("--sigmas", type=float, nargs="+", default=[0.03, 0.1])
     ap.add_argument("--loop", type=int, default=0, metavar="STUDIES", help="run whole studies on the simulator")
+    ap.add_argument("--designs", nargs="+", choices=list(DESIGN_NAMES), default=list(DESIGN_NAMES),
+                    help="with --loop: which designs to run on each truth (default: all three)")
+    ap.add_argument("--first", type=int, default=0, metavar="K", help="with --loop: start from truth number K")
     args = ap.parse_args(argv)
     start = time.perf_counter()
     if args.loop:
-        print(f"command: python bench/curves.py --loop {args.loop} --sigmas {' '.join(map(str, args.sigmas))}")
-        loop_rows(args.loop, args.sigmas)
+        print(f"command: python bench/curves.py --loop {args.loop} --sigmas {' '.join(map(str, args.sigmas))} "
+              f"--designs {' '.join(args.designs)} --first {args.first}")
+        loop_rows(args.loop, args.sigmas, tuple(args.designs), args.first)
         print(f"wall time {time.perf_counter() - start:.1f} s")
         return 0
     print(f"command: python bench/curves.py --studies {args.studies} --slope {args.slope}")

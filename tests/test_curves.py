@@ -6,7 +6,7 @@ import re
 import pytest
 
 from parser.checker.verdicts import assess_all
-from parser.schema import Condition
+from parser.schema import Condition, Hypothesis
 from tests.records import comparison, interaction, pairs
 from trajectory import findings
 
@@ -51,6 +51,24 @@ def test_the_band_is_in_the_prediction_terms_and_holds_the_fitted_effect():
     for x, est, lo, hi in c["band"]:
         assert lo <= est <= hi
         assert est == pytest.approx(0.8 * math.exp(0.1 * math.log(x / 1500)), rel=0.02)
+
+
+def test_a_study_its_verdicts_stopped_reads_the_crossing_at_95_percent_and_says_so():
+    from trajectory import graph
+    from trajectory.curves import STOPPED_MASS
+
+    p1 = comparison(threshold=0.2, condition=Condition(variable="n_train_samples", op="<", value=5000))
+    records = fading(seeds=2)
+    h = Hypothesis(claim="fades", predictions=[p1], initial_config={"norm_position": ["pre", "post"]})
+    verdicts = assess_all([p1], records)
+    built = {why: graph.build([h], records, verdicts, [], why)["predictions"][0]["found"]["curve"]
+             for why in (None, "experiment budget spent (8 runs)", graph.VERDICTS_STOP)}
+    at_90, budget, stopped = (c["crossing"] for c in built.values())
+    assert at_90 == budget and at_90["mass"] == 0.9 and stopped["mass"] == STOPPED_MASS
+    assert stopped["low"] < at_90["low"] < at_90["high"] < stopped["high"]  # wider, same estimate
+    assert stopped["value"] == at_90["value"]
+    assert "95% interval: the study stopped when its verdicts were decided" in built[graph.VERDICTS_STOP]["text"]
+    assert "95%" not in built[None]["text"]
 
 
 def test_a_flat_effect_says_its_crossing_cannot_be_placed():

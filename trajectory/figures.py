@@ -86,7 +86,8 @@ def _effect_curves(plt, shown: list[dict], path: Path) -> None:
         ax.axhline(c["threshold"], color="grey", lw=0.8, ls="--", label="the claim's threshold")
         cross = c["crossing"]
         if cross["bounded"] and xs[0] / 10 <= cross["value"] <= xs[-1] * 10:
-            ax.axvspan(cross["low"], cross["high"], color="orange", alpha=0.15, label="crossing, 90%")
+            ax.axvspan(cross["low"], cross["high"], color="orange", alpha=0.15,
+                       label=f"crossing, {cross.get('mass', 0.9):.0%}")
         ax.set(xscale="log" if c["log"] else "linear", xlabel=c["variable"], title=p["id"],
                ylabel=c["label"])
         ax.set_xlim(xs[0], xs[-1])

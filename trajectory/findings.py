@@ -191,8 +191,10 @@ def run_seconds(records: list[ResultRecord]) -> float | None:
 
 
 def finding(prediction: Prediction, by_id: dict[str, Prediction], records: list[ResultRecord],
-            verdict: Verdict, varying: list[str], seconds: float | None, ranges: dict | None = None) -> dict:
-    """Everything a reader needs about one prediction's result, in its own terms."""
+            verdict: Verdict, varying: list[str], seconds: float | None, ranges: dict | None = None,
+            mass: float = curves.MASS) -> dict:
+    """Everything a reader needs about one prediction's result, in its own terms (`mass`: its
+    curve's crossing interval, `curves.STOPPED_MASS` in a study its verdicts stopped)."""
     if verdict.status == "untestable":
         return {"effect": None, "text": None, "sentence": f"untestable in this space: {verdict.reason}",
                 "cells": [], "to_decide": None}
@@ -202,7 +204,7 @@ def finding(prediction: Prediction, by_id: dict[str, Prediction], records: list[
     return {"effect": est.as_dict() if est else None, "text": est.text() if est else None,
             "sentence": effects.sentence(prediction.spec, verdict.status, est),
             "cells": cell_list, "to_decide": to_decide(prediction, by_id, verdict, found, seconds, cell_list),
-            "curve": curves.along(prediction, by_id, records),
+            "curve": curves.along(prediction, by_id, records, mass=mass),
             "caveat": unreached(source_spec(prediction, by_id), found)}
 
 

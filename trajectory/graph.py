@@ -14,9 +14,10 @@ from executor.atomic import write_atomic
 from parser.checker.verdicts import Verdict
 from parser.ranges import FactorRange
 from parser.schema import Hypothesis, ResultRecord
-from trajectory import findings
+from trajectory import curves, findings
 
 TRAJECTORY_NAME = "trajectory.json"
+VERDICTS_STOP = "every prediction is decided"  # the loop's stop reason when the verdicts chose the stop
 
 
 def history_entry(experiment_id: str, verdicts: dict[str, Verdict]) -> dict:
@@ -33,13 +34,14 @@ def build(hypotheses: list[Hypothesis], records: list[ResultRecord], verdicts: d
     seconds = findings.run_seconds(records)
     ranges = {k: FactorRange(**v) for k, v in hypotheses[0].ranges.items()}  # as the study's checker reads them
     shown = other_metrics(hypotheses)
+    mass = curves.STOPPED_MASS if stop_reason == VERDICTS_STOP else curves.MASS
     predictions = [{
         "id": p.id, "hypothesis": h.id, "text": p.text, "spec": p.spec.model_dump(),
         "definition": p.spec.text(), "compiled_by": p.compiled_by, "parent": p.parent,
         "after": p.after, **_verdict_fields(verdicts[p.id]),
         # the result in the prediction's own terms (effect, interval, cells, what would decide it);
         # `effect` and `interval` above are the checker's internal scores
-        "found": findings.finding(p, by_id, records, verdicts[p.id], varying, seconds, ranges),
+        "found": findings.finding(p, by_id, records, verdicts[p.id], varying, seconds, ranges, mass),
         # why it is untestable, else why it was made (the verdict's empty reason used to hide it)
         "reason": verdicts[p.id].reason or p.reason or None,
         "history": [{"experiment_id": e["experiment_id"], "confidence": e["confidence"].get(p.id),
