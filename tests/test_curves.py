@@ -67,7 +67,8 @@ def test_a_study_its_verdicts_stopped_reads_the_crossing_at_95_percent_and_says_
     assert at_90 == budget and at_90["mass"] == 0.9 and stopped["mass"] == STOPPED_MASS
     assert stopped["low"] < at_90["low"] < at_90["high"] < stopped["high"]  # wider, same estimate
     assert stopped["value"] == at_90["value"]
-    assert "95% interval: the study stopped when its verdicts were decided" in built[graph.VERDICTS_STOP]["text"]
+    assert "(95% interval, not 90%: the study stopped as soon as its verdicts were decided" \
+        in built[graph.VERDICTS_STOP]["text"]
     assert "95%" not in built[None]["text"]
 
 

@@ -128,7 +128,8 @@ def _text(source: PredictionSpec, name: str, cross: trend.Crossing, low: float, 
     inside = low <= cross.value <= high
     where = "" if inside else f", outside the values run ({number(low)}-{number(high)}): an extrapolation"
     level = "" if cross.mass == MASS else \
-        f" ({cross.mass:.0%} interval: the study stopped when its verdicts were decided, which a {MASS:.0%} one reads too narrow)"
+        f" ({cross.mass:.0%} interval, not {MASS:.0%}: the study stopped as soon as its verdicts were decided, " \
+          f"and a {MASS:.0%} interval read at such a stop is too narrow)"
     return f"the effect crosses {at} at {name} ≈ {number(cross.value)} [{number(cross.low)}, {number(cross.high)}]{where}{level}"
 
 
