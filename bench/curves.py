@@ -118,7 +118,7 @@ def walk(truth, true_cross: float, sigma: float, source) -> dict:
                          for arm in ("pre", "post"))
             a, b = stats.steps_to_target(pre["val_curve"], post["val_curve"])
             entries.append(_Entry(stats.benefit(a, b, "lower", True), b, pre["n_train_samples"]))
-    return _scored(curves.curve(source, entries, "n_train_samples"), "grid walk, 3 seeds", sigma, 30, true_cross,
+    return _scored(curves.curve(source, entries, "n_train_samples"), DESIGN_NAMES["walk"], sigma, 30, true_cross,
                    "fixed")
 
 
@@ -137,7 +137,8 @@ RANGE_STUDY = {"hypothesis": dict(LOOP_STUDY["hypothesis"], initial_config=dict(
     LOOP_STUDY["hypothesis"]["initial_config"], dataset_fraction={"low": 0.05, "high": 1.0, "log": True, "points": 3}))}
 
 
-DESIGN_NAMES = {"grid": "offline, 5-point grid", "range": "offline, range (3 points + placed)", "walk": "grid walk"}
+DESIGN_NAMES = {"grid": "offline, 5-point grid", "range": "offline, range (3 points + placed)",
+                "walk": "grid walk, 3 seeds"}
 
 
 def loop_study(job: tuple[int, float, tuple[str, ...]]) -> list[dict]:
@@ -175,8 +176,9 @@ def loop_study(job: tuple[int, float, tuple[str, ...]]) -> list[dict]:
                                     loop.LoopOptions.from_args(args))
             by_id = {p.id: p for h in study.hypotheses for p in h.predictions}
             p1 = by_id["p1"]
-            stop = "decided" if why.startswith("every") else "budget" if why.startswith("experiment") else "nothing left"
-            mass = curves.STOPPED_MASS if why == graph.VERDICTS_STOP else curves.MASS  # as the report reads it
+            decided = why == graph.VERDICTS_STOP
+            stop = "decided" if decided else "budget" if why.startswith("experiment") else "nothing left"
+            mass = curves.STOPPED_MASS if decided else curves.MASS  # as the report reads it
             out.append(_scored(curves.along(p1, by_id, study.records, mass=mass), design, sigma, len(study.records),
                                true_cross, stop))
             study.close()
