@@ -89,9 +89,10 @@ def test_steps_to_target_is_computed_from_the_pair_of_curves():
     fast = [[0, 5.0], [10, 2.0], [20, 1.0], [30, 1.0]]  # reaches the 1.4 target at 16
     slow = [[0, 5.0], [10, 4.5], [20, 3.0], [30, 1.0]]  # ... at 28: 43% fewer steps
     records = []
-    for seed in range(4):
-        records.append(record(f"a{seed}", "pre", seed, 1.0, curve=fast))
-        records.append(record(f"b{seed}", "post", seed, 1.0, curve=slow))
+    for seed in range(4):  # replicates differ after the crossings (a copy of a seed is no evidence)
+        end = [[40, 1.0 - 0.01 * seed]]
+        records.append(record(f"a{seed}", "pre", seed, 1.0, curve=fast + end))
+        records.append(record(f"b{seed}", "post", seed, 1.0, curve=slow + end))
     verdict = assess_all([comparison(metric="steps_to_target", threshold=0.2)], records)["p1"]
     assert verdict.status == "confirmed"
 

@@ -49,11 +49,11 @@ def test_a_run_another_prediction_reads_in_full_is_never_stopped():
 def test_later_pairs_are_scored_against_the_cells_fixed_target_not_their_own():
     later = [[0, 5.0], [10, 3.0], [20, 1.2]]  # stopped at the cell's target: its own would be lower
     records = _first_pair() + [record("exp_0003", "pre", 1, 1.2, curve=later),
-                               record("exp_0004", "post", 1, 1.0, curve=SLOW)]
+                               record("exp_0004", "post", 1, 1.0, curve=SLOW[:-1] + [[30, 1.01]])]
     from parser.checker.pairs import benefits
     spec = comparison(metric="steps_to_target").spec
     target = stats.pair_target(FAST, SLOW)
-    expected = stats.steps_to_target(later, SLOW, target)
+    expected = stats.steps_to_target(later, SLOW[:-1] + [[30, 1.01]], target)
     assert benefits(spec, records)[1].score == pytest.approx(stats.benefit(*expected, "lower", True))
     assert stats.steps_to_target(later, SLOW) != expected
 

@@ -14,7 +14,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Callable, NamedTuple
 
-from parser.checker import stats
+from parser.checker import replicates, stats
 from parser.design import cell_key, pair_key, same
 from parser.schema import Condition, PredictionSpec, ResultRecord
 
@@ -139,13 +139,17 @@ class Index:
         self.targets: dict[tuple, float] = {}  # design cell -> its loss target (steps_to_target)
         self.views: dict = {}
         self.remembered: dict = {}
+        self.checks = replicates.Checks()  # copies of an earlier seed, skipped
 
     def extends(self, records: list[ResultRecord]) -> bool:
         return extends(self.seen, records)
 
     def read(self, records: list[ResultRecord]) -> None:
         new = records[len(self.seen):]
+        self.checks.update(records)
         for r in new:
+            if self.checks.copy_of(r) is not None:
+                continue  # a replicate that repeats an earlier seed's numbers is no evidence
             if self.bound:
                 self._read_run(r)
             else:
@@ -178,6 +182,9 @@ class Index:
         if len(group) == 2:
             pair = Pair(key[0], key[1], group["arm"], group["base"])
             self.pairs.append(pair)
+            if replicates.same_output(pair.arm, pair.base):
+                return  # one run twice: the factor never reached the script
+
             values = metric_values(spec, pair, self.targets)
             z = stats.benefit(values[0], values[1], spec.direction, spec.relative) if values else None
             if z is not None:
