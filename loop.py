@@ -14,11 +14,15 @@ from pathlib import Path
 import datasets
 from executor import config as cfg
 from executor.base import RunPaths
+from executor import identity
 from executor.config import TrainConfig
+from executor.script import RunSpec
 from executor.plugins import joined
 from executor.slots import Slots, parse_workers
 from parser.hypothesis import (HypothesisError, effective_text, hypothesis_name, load_hypothesis,
                                search_space)
+from parser import run_spec
+from parser.checker.replicates import Checks
 from parser.metrics import now, to_record
 from planner.llm_compile import compiler
 from planner.llm_evolve import attach
@@ -45,11 +49,16 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--resume", nargs="?", const=True, default=False, metavar="RUN_DIR",
                    help="continue the study in the run directory, skipping finished runs")
     p.add_argument("--time-budget", type=float, help="seconds; no run starts after it is spent")
-    p.add_argument("--executor", choices=["local", "command", "sim", "ray"], default="local")
+    p.add_argument("--executor", choices=["local", "command", "sim", "ray"],
+                   help="default: command with a run: section or --command, else local (the built-in trainer)")
     p.add_argument("--ray-address", help="Ray cluster for --executor ray (default: a local Ray instance)")
     p.add_argument("--workers", type=_workers, default=1, metavar="N|auto",
                    help="runs at once (default 1); auto: one per GPU, else one per two cores")
-    p.add_argument("--command", help="your training command, for --executor command or ray (see README)")
+    p.add_argument("--command", help="your training command (the run: section's command; see README)")
+    p.add_argument("--workdir", help="the folder your command runs in (run.workdir)")
+    p.add_argument("--metrics-stdout", metavar="REGEX", help="read metrics from stdout lines (run.metrics.stdout)")
+    p.add_argument("--metrics-file", metavar="PATH", help="read metrics from a file it writes (run.metrics.file)")
+    p.add_argument("--steps-factor", metavar="FACTOR", help="the factor that sets a run's length (run.steps)")
     p.add_argument("--plugin", action="append", default=[], metavar="PATH_OR_MODULE",
                    help="a model or dataset for the built-in trainer (see README; repeatable)")
     p.add_argument("--sim", type=Path, help="true effects and noise (YAML) for --executor sim")
@@ -73,12 +82,13 @@ def _workers(text: str):
         raise argparse.ArgumentTypeError(str(e)) from None
 
 
-def make_executor(args):
+def make_executor(args, script: RunSpec | None = None):
     if args.executor == "command":
-        if not args.command:
-            raise StudyError("--executor command needs --command \"python my_train.py\"")
+        if script is None:
+            raise StudyError("--executor command needs a run: section in the hypothesis file, "
+                             "or --command \"python my_train.py\"")
         from executor.command import CommandExecutor
-        return CommandExecutor(args.command)
+        return CommandExecutor(script)
     if args.executor == "sim":
         if not args.sim:
             raise StudyError("--executor sim needs --sim TRUTH.yaml (see examples/sim_truth.yaml)")
@@ -91,14 +101,15 @@ def make_executor(args):
     if args.executor == "ray":
         from executor.ray_backend import RayExecutor
         try:
-            return RayExecutor(args.ray_address, command=args.command)
+            return RayExecutor(args.ray_address, script=script)
         except Exception as e:  # Ray missing, or no cluster at that address
             raise StudyError(f"cannot start the Ray backend: {e}") from None
     from executor.local import LocalExecutor
     return LocalExecutor()
 
 
-def open_from_args(args, session=None) -> Study:
+def source_of(args) -> tuple[Path, Path | None]:
+    """The hypothesis file and the run directory (None: runs/<name>) the flags name."""
     run_dir = Path(args.resume) if isinstance(args.resume, str) else args.out
     source = args.hypothesis
     if args.resume and run_dir is not None and not (run_dir / "research_log.jsonl").exists():
@@ -107,19 +118,41 @@ def open_from_args(args, session=None) -> Study:
         source = run_dir / "hypothesis.yaml"
     if source is None:
         raise StudyError("give --hypothesis FILE (or --resume RUN_DIR)")
+    return source, run_dir
+
+
+def script_of(args) -> RunSpec | None:
+    """The user's script (the file's run: section, the flags over it), and which backend
+    runs the study; None: the built-in trainer or the simulator."""
+    source, _ = source_of(args)
+    try:
+        script = run_spec.load(source, args)
+    except run_spec.RunError as e:
+        raise StudyError(str(e)) from None
+    if args.executor is None:
+        args.executor = "command" if script is not None else "local"
+    if script is not None and args.executor in ("local", "sim"):
+        raise StudyError(f"{source}: run: (or --command) names your script, but --executor {args.executor} "
+                         "does not run it: drop one of them")
+    return script
+
+
+def open_from_args(args, session=None, script: RunSpec | None = None) -> Study:
+    source, run_dir = source_of(args)
     reuse = (run_dir or Path("runs") / hypothesis_name(source)) / "hypothesis.yaml" \
         if session and args.resume else None  # a resumed study takes the specs the LLM compiled
-    hypothesis = load_hypothesis(source, args.set, compiler(session, reuse), builtin_trainer(args), args.plugin)
-    if builtin_trainer(args):  # the built-in trainer reads these; its runs never download
+    builtin = builtin_trainer(args, script)
+    hypothesis = load_hypothesis(source, args.set, compiler(session, reuse), builtin, args.plugin, script)
+    if builtin:  # the built-in trainer reads these; its runs never download
         prepare_data(search_space(hypothesis)["dataset"], args.data_dir, source)
     run_dir = run_dir or Path("runs") / hypothesis_name(source)
     return open_study(run_dir, hypothesis, Space.of(hypothesis),
-                      effective_text(source, args.set, hypothesis), bool(args.resume))
+                      effective_text(source, args.set, hypothesis, script), bool(args.resume))
 
 
-def builtin_trainer(args) -> bool:
-    """Whether executor.train runs the study (else the user's command, or the simulator)."""
-    return args.executor == "local" or (args.executor == "ray" and not args.command)
+def builtin_trainer(args, script: RunSpec | None = None) -> bool:
+    """Whether executor.train runs the study (else the user's script, or the simulator)."""
+    return args.executor in ("local", None) or (args.executor == "ray" and script is None)
 
 
 def prepare_data(names: list[str], data_dir: str | None, source: Path) -> None:
@@ -142,6 +175,7 @@ class LoopOptions:
     device: str = "auto"
     slots: Slots = field(default_factory=lambda: Slots(1))  # runs at once, and each one's resources
     plugins: tuple[str, ...] = ()  # every training process loads them (the hypothesis' as loaded)
+    declared: tuple[str, ...] = ()  # a study of the user's script: the factors it declares, all it is handed
 
     @classmethod
     def from_args(cls, args: argparse.Namespace, slots: Slots | None = None) -> "LoopOptions":
@@ -149,11 +183,15 @@ class LoopOptions:
                    slots or Slots(1))
 
 
-def stop_reason(study: Study, options: LoopOptions, started: float, in_flight: int = 0) -> str | None:
+def stop_reason(study: Study, options: LoopOptions, started: float, in_flight: int = 0,
+                checks: Checks | None = None) -> str | None:
     """Why no further run should start (runs already in flight still finish), or None."""
     verdicts = study.verdicts.values()
     if all(v.decided for v in verdicts):
         return VERDICTS_STOP
+    problem = checks.update(study.records).problem() if checks is not None else None
+    if problem:  # the script does not honour the design: more runs would be more copies
+        return problem
     if len(study.records) + in_flight >= options.max_experiments:
         return f"experiment budget spent ({options.max_experiments} runs)"
     if options.time_budget is not None and time.monotonic() - started >= options.time_budget:
@@ -196,6 +234,7 @@ def start(run: Run, study: Study, paths: RunPaths, slots: Slots, free: set, opti
     run.config = cfg.from_dict(dict(run.point, experiment_id=run.eid, data_dir=options.data_dir, device=options.device,
                                     metrics_path=str(paths.metrics(run.eid).resolve()),
                                     plugins=joined(list(options.plugins)), **slots.config(run.slot),
+                                    declared=",".join(options.declared),
                                     stop_at_loss=study.stop_target(run.point)))
     run.started_at = now()
     view.start_run(run.eid, paths.out(run.eid), run.config.max_steps, len(study.records), options.max_experiments)
@@ -206,7 +245,8 @@ def finish(run: Run, result, study: Study, options: LoopOptions, view, trackers)
     plan = {"hypothesis_id": study.hypothesis_of(proposal.targets[0]), "planner": proposal.planner,
             "rationale": proposal.rationale, "targets": proposal.targets, "pair": run.pair,
             "llm": proposal.llm}
-    record = to_record(result, cfg.to_dict(run.config), plan, run.started_at)
+    logged = cfg.handed(run.config) if options.declared else cfg.to_dict(run.config)
+    record = to_record(result, logged, plan, run.started_at)
     study.append(record)
     trackers.log_run(record, len(study.records))
     trackers.log_confidences(len(study.records), study.verdicts)
@@ -240,10 +280,10 @@ def research(study: Study, planner: Planner, executor, options: LoopOptions, vie
     pool = ThreadPoolExecutor(slots.n) if slots.n > 1 else None
     queue: list[Run] = []
     running: dict[Future, Run] = {}
-    free, numbered = set(range(slots.n)), last_id(study)
+    free, numbered, checks = set(range(slots.n)), last_id(study), Checks()
     try:
         while True:
-            while len(running) < slots.n and not stop_reason(study, options, started, len(running)):
+            while len(running) < slots.n and not stop_reason(study, options, started, len(running), checks):
                 if not queue:
                     proposal = planner.propose(study.predictions, study.verdicts, study.records, study.space,
                                                tuple(r.point for r in running.values()), study.indexes)
@@ -255,7 +295,7 @@ def research(study: Study, planner: Planner, executor, options: LoopOptions, vie
                 start(run, study, paths, slots, free, options, view)
                 running[submit(pool, executor, run.config, paths, options.run_timeout)] = run
             if not running:
-                return stop_reason(study, options, started) or nothing_left(study, planner)
+                return stop_reason(study, options, started, 0, checks) or nothing_left(study, planner)
             done, _ = wait(running, return_when=FIRST_COMPLETED)
             for future in sorted(done, key=lambda f: (len(running[f].eid), running[f].eid)):  # id order
                 run = running.pop(future)
@@ -280,14 +320,19 @@ def main(argv=None) -> int:
     session = make_session(args)  # the study's one LLM (--llm-base-url), for every LLM task; None offline
     try:
         trackers = make_trackers(args)  # a missing package or a bad backend fails before any work
-        executor = make_executor(args)
+        script = script_of(args)  # the user's own script, or None
+        executor = make_executor(args, script)
         options = LoopOptions.from_args(args, Slots.plan(args.workers, args.device, args.executor))
-        study = open_from_args(args, session)
-        options = replace(options, plugins=tuple(study.hypothesis.plugins))
+        study = open_from_args(args, session, script)
+        options = replace(options, plugins=tuple(study.hypothesis.plugins),
+                          declared=tuple(study.hypothesis.initial_config) if script else ())
         trackers.start(study.run_dir.name, study.hypothesis.model_dump(), study.run_dir)
     except (HypothesisError, StudyError, TrackerUnavailable) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    changed = identity.changed(study.records, executor.identity()) if script else None
+    if changed:
+        print(f"note: {changed}", file=sys.stderr)
     if not args.quiet:
         for p in study.hypothesis.predictions:
             by_llm = "   (compiled by the LLM)" if p.compiled_by == "llm" else ""

@@ -32,6 +32,7 @@ class RunResult:
     stderr_tail: str | None = None
     cause: str | None = None  # parser.schema.Cause; None when completed
     attempts: int = 1  # > 1 when a backend resubmitted a run lost with its machine (ray)
+    script: dict | None = None  # the user's script that ran: command, workdir, version (executor/identity.py)
 
     @property
     def timed_out(self) -> bool:
@@ -61,6 +62,10 @@ class RunPaths:
 
     def metrics(self, experiment_id: str) -> Path:
         return self.metrics_dir / f"{experiment_id}.json"
+
+    def work(self, experiment_id: str) -> Path:
+        """The run's own folder for the user's script (`{run_dir}`), beside the others."""
+        return self.config_dir.parent / "work" / experiment_id
 
 
 @runtime_checkable

@@ -41,8 +41,8 @@ from pathlib import Path
 
 from executor import config as cfg
 from executor.atomic import write_atomic
-from executor.base import RunPaths, RunResult, START_FAILED_EXIT, die_with_parent, fresh_start, outcome, stderr_tail
-from executor.command import invocation
+from executor.base import RunPaths, RunResult, die_with_parent, fresh_start, outcome, stderr_tail
+from executor.script import RunSpec
 
 ROOT = Path(__file__).resolve().parent.parent
 MAX_ATTEMPTS = 3
@@ -57,36 +57,46 @@ LOST = ("WorkerCrashedError", "NodeDiedError", "LocalRayletDiedError", "ObjectLo
 
 # --- on the node -----------------------------------------------------------------------
 
-def train_on_node(config: dict, root: str | None, timeout_s: float, command: list[str] | None = None) -> dict:
-    """The Ray task. The trainer (or the user's `command`, as the command backend runs it)
-    writes into a node-local temp dir, named for this worker's pid so that a later task
-    can remove what a killed worker left behind."""
+def train_on_node(config: dict, root: str | None, timeout_s: float, script: dict | None = None) -> dict:
+    """The Ray task. The trainer (or the user's `script`, run by the command backend
+    itself) writes into a node-local temp dir, named for this worker's pid so that a later
+    task can remove what a killed worker left behind."""
     _sweep_orphans()
     tmp = Path(tempfile.mkdtemp(prefix=f"{NODE_TMP_PREFIX}{os.getpid()}-{config['experiment_id']}-"))
     try:
-        return _train(dict(config, metrics_path=str(tmp / "metrics.json")), root, tmp, timeout_s, command)
+        if script is not None:
+            return _script(config, script, tmp, timeout_s)
+        return _train(dict(config, metrics_path=str(tmp / "metrics.json")), root, tmp, timeout_s)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _train(config: dict, root: str | None, tmp: Path, timeout_s: float, command: list[str] | None) -> dict:
+def _script(config: dict, script: dict, tmp: Path, timeout_s: float) -> dict:
+    """The user's script as the command backend runs it, here on the node: in its workdir
+    (on a cluster, the folder shipped as this task's working_dir: the current one)."""
+    from executor.command import CommandExecutor
+
+    spec = RunSpec(**dict(script, argv=tuple(script["argv"])))
+    paths = RunPaths.under(tmp)
+    result = CommandExecutor(spec).run(cfg.from_dict(config), paths, timeout_s)
+    metrics = paths.metrics(result.experiment_id)
+    return {"returncode": result.returncode, "timed_out": result.timed_out, "wall_s": result.wall_time_s,
+            "metrics": metrics.read_text() if metrics.exists() else None,
+            "stdout": stderr_tail(paths.out(result.experiment_id), STDOUT_LIMIT),
+            "stderr": stderr_tail(paths.err(result.experiment_id), STDERR_LIMIT), "node": socket.gethostname(),
+            "result": {"status": result.status, "error": result.error, "cause": result.cause,
+                       "stderr_tail": result.stderr_tail}}
+
+
+def _train(config: dict, root: str | None, tmp: Path, timeout_s: float) -> dict:
     config_path, out_path, err_path = tmp / "config.json", tmp / "out", tmp / "err"
     config_path.write_text(json.dumps(config))
-    argv, env = [sys.executable, "-m", "executor.train", str(config_path)], None
-    if command:
-        argv, env = invocation(command, config_path, config["metrics_path"], config["experiment_id"])
+    argv = [sys.executable, "-m", "executor.train", str(config_path)]
     start = time.perf_counter()
     with open(out_path, "wb") as out, open(err_path, "wb") as err:
         # die_with_parent: a worker killed by a cancel or a lost node takes its trainer along
-        try:
-            proc = subprocess.Popen(argv, cwd=root or os.getcwd(), stdout=out, stderr=err, env=env,
-                                    start_new_session=True,
-                                    preexec_fn=functools.partial(die_with_parent, os.getpid()))
-        except OSError as e:
-            if not command:
-                raise  # the trainer's own setup: an exception of the task, as before
-            err.write(f"error: cannot start {argv[0]!r}: {e}\n".encode())
-            return _answer(START_FAILED_EXIT, False, start, config, out_path, err_path)
+        proc = subprocess.Popen(argv, cwd=root or os.getcwd(), stdout=out, stderr=err, start_new_session=True,
+                                preexec_fn=functools.partial(die_with_parent, os.getpid()))
         try:
             code, timed_out = proc.wait(timeout=timeout_s), False
         except subprocess.TimeoutExpired:
@@ -136,13 +146,15 @@ def node_config(config: cfg.TrainConfig) -> dict:
 # --- on the driver ---------------------------------------------------------------------
 
 class RayExecutor:
-    """Runs `executor.train` (or the user's `command`, with the command backend's contract)
-    as Ray tasks, on a cluster (`address`) or a local instance."""
+    """Runs `executor.train` (or the user's script, as the command backend runs it) as Ray
+    tasks, on a cluster (`address`) or a local instance. On a cluster the script's workdir
+    travels as each task's runtime_env working_dir (with this package beside it), so the
+    nodes need no shared disk."""
 
     name = "ray"
 
     def __init__(self, address: str | None = None, max_attempts: int = MAX_ATTEMPTS,
-                 queue_timeout_s: float | None = None, command: str | None = None):
+                 queue_timeout_s: float | None = None, script: RunSpec | str | None = None):
         try:
             import ray
         except ImportError as err:
@@ -155,10 +167,18 @@ class RayExecutor:
         # The project root when the nodes share this file system, else the shipped working_dir.
         shipped = "working_dir" in (ray.get_runtime_context().runtime_env or {})
         self.root = None if shipped else str(ROOT)
-        # The user's command runs where the loop was started (a cluster: the shipped working_dir).
-        self.command = shlex.split(command) if command else None
-        if self.command and not shipped:
-            self.root = os.getcwd()
+        if isinstance(script, str):
+            script = RunSpec(tuple(shlex.split(script)), text=script)
+        self.script, self.options = script, {}
+        if script is not None:  # it runs in its workdir, else where the loop was started
+            workdir = script.workdir or os.getcwd()
+            if shipped or address not in (None, "local"):
+                self.options = {"runtime_env": {"working_dir": workdir, "excludes": SHIP_EXCLUDES,
+                                                "py_modules": [str(ROOT / "executor")]}}
+                script = dataclasses.replace(script, workdir=None)  # the task's cwd is the shipped copy
+            else:
+                script = dataclasses.replace(script, workdir=workdir)
+        self.node_script = dataclasses.asdict(script) if script is not None else None
         self.task = ray.remote(max_retries=0)(train_on_node)
         self.lock = threading.Lock()  # run() is called from several threads (--workers)
         self.live: set = set()  # tasks in flight, cancelled by close()
@@ -189,8 +209,8 @@ class RayExecutor:
         """One submission; raises the RayError that ended it, else returns its result."""
         eid, start = config.experiment_id, time.perf_counter()
         cpus, gpus = config.threads or 1, 1 if config.device.startswith("cuda") else 0
-        task = self.task.options(num_cpus=cpus, num_gpus=gpus)
-        ref = task.remote(node_config(config), self.root, timeout_s, self.command)
+        task = self.task.options(num_cpus=cpus, num_gpus=gpus, **self.options)
+        ref = task.remote(node_config(config), self.root, timeout_s, self.node_script)
         with self.lock:
             self.live.add(ref)
         try:
@@ -207,7 +227,13 @@ class RayExecutor:
             write_atomic(paths.metrics(eid), done["metrics"])
         _write_logs(paths, eid, done["stdout"], notes, done["stderr"])
         result = outcome(eid, done["returncode"], done["timed_out"], done["wall_s"], paths, timeout_s)
+        if "result" in done:  # the command backend judged the run on the node: keep its word
+            result = dataclasses.replace(result, **done["result"], script=self.identity())
         return dataclasses.replace(result, attempts=attempt)
+
+    def identity(self) -> dict:
+        from executor.identity import identity
+        return identity(self.script.text, self.script.workdir, self.script.argv) if self.script else {}
 
     def _patience(self, timeout_s: float) -> float:
         return timeout_s + (timeout_s if self.queue_timeout_s is None else self.queue_timeout_s)

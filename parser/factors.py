@@ -33,12 +33,14 @@ class FactorError(ValueError):
         self.field = field
 
 
-def typed_config(config: dict, overridden: set[str] = frozenset(), builtin: bool = True) -> dict[str, Any]:
+def typed_config(config: dict, overridden: set[str] = frozenset(), builtin: bool = True,
+                 needs_model: bool = True) -> dict[str, Any]:
     """Every entry typed: a list varies the factor, a scalar fixes it. `builtin`: the
     built-in trainer runs the study, so models, datasets and user factors must be ones it
-    can run."""
+    can run. `needs_model`: False for a script of the user's (a `run:` section), which
+    needs no model or dataset named."""
     field = lambda key: f"--set {key}" if key in overridden else f"{WHERE}.{key}"  # noqa: E731
-    for key in ("model", "dataset"):
+    for key in ("model", "dataset") if builtin or needs_model else ():
         if key not in config:
             raise FactorError(f"{WHERE}.{key}", f"missing; the run needs a {key}")
     for key in config:
@@ -236,7 +238,7 @@ def _check_combinations(config: dict[str, Any]) -> None:
 
     grid = {key: _values(value) for key, value in config.items()}
     for name, n_layer, d_model, n_head in itertools.product(
-            grid["model"], grid.get("n_layer", [None]), grid.get("d_model", [None]), grid.get("n_head", [None])):
+            grid.get("model", []), grid.get("n_layer", [None]), grid.get("d_model", [None]), grid.get("n_head", [None])):
         if name not in models.MODELS or models.is_plugin(name):
             continue  # the user's own model: its sizes are its business
         try:
@@ -244,7 +246,7 @@ def _check_combinations(config: dict[str, Any]) -> None:
         except ValueError as e:
             key = next(k for k in ("d_model", "n_head", "n_layer") if f"{k}" in str(e))
             raise FactorError(f"{WHERE}.{key}", f"{e} (model {name})") from None
-    for name, seq_len in itertools.product(grid["dataset"], grid.get("seq_len", [TrainConfig.seq_len])):
+    for name, seq_len in itertools.product(grid.get("dataset", []), grid.get("seq_len", [TrainConfig.seq_len])):
         if not datasets.is_known(name):
             continue
         try:

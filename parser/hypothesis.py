@@ -16,6 +16,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
 from executor import plugins as plugin_loader
+from executor.script import RunSpec
+from parser import run_spec
 from parser.compile import compile_all
 from parser.factors import FactorError, ranges_of, show, typed_config
 from parser.predictions import METRICS, PredictionError, format_loc
@@ -47,6 +49,7 @@ class _Body(BaseModel):
 class _File(BaseModel):
     model_config = ConfigDict(extra="forbid")
     hypothesis: _Body
+    run: Any = None  # how the user's own script runs: parser/run_spec.py checks it
 
 
 @dataclass
@@ -81,7 +84,7 @@ def check_prediction(item: dict, pid: str, space: dict[str, list], previous: lis
 
 def load_hypothesis(path: str | Path, overrides: list[str] | None = None,
                     compile_fallback: Callable[[CompileRequest], Any] | None = None,
-                    builtin: bool = True, plugins: list[str] = ()) -> Hypothesis:
+                    builtin: bool = True, plugins: list[str] = (), run: RunSpec | None = None) -> Hypothesis:
     """Read, validate and compile a hypothesis file; raises HypothesisError.
 
     `overrides` are `KEY=VALUE` strings (the CLI's --set) that replace or add
@@ -91,6 +94,8 @@ def load_hypothesis(path: str | Path, overrides: list[str] | None = None,
     any spec in the file; without it such a prediction is an error.
     `builtin`: the built-in trainer runs the study (else the user's own code: any model,
     dataset and factor). `plugins` (the CLI's --plugin) load before the file's `plugins:`.
+    `run`: the user's script (parser/run_spec.py), checked against the declared factors;
+    its stdout pattern's groups are metrics a prediction may name.
     """
     raw = _read_yaml(path)
     body = _validate(_File, raw, path).hypothesis
@@ -99,11 +104,17 @@ def load_hypothesis(path: str | Path, overrides: list[str] | None = None,
     merged = {**body.initial_config, **overridden}
     try:
         spans = ranges_of(merged, set(overridden))
-        config = typed_config({**merged, **{k: r.values() for k, r in spans.items()}}, set(overridden), builtin)
+        config = typed_config({**merged, **{k: r.values() for k, r in spans.items()}}, set(overridden), builtin,
+                              needs_model=run is None)
+        if run is not None:
+            run_spec.check_against(run, config, path)
     except FactorError as err:
         raise HypothesisError(f"{path}: {err}") from None
+    except run_spec.RunError as err:
+        raise HypothesisError(str(err)) from None
     space = config_space(config)
-    metrics = (*METRICS, *(m for m in body.metrics if m not in METRICS))
+    listed = [*body.metrics, *run_spec.metric_names(run)]
+    metrics = (*METRICS, *dict.fromkeys(m for m in listed if m not in METRICS))
     fallback = _fallback(compile_fallback, space, metrics) if compile_fallback else None
     try:
         predictions = compile_all(body.predictions, space, fallback, metrics)
@@ -112,7 +123,7 @@ def load_hypothesis(path: str | Path, overrides: list[str] | None = None,
         raise HypothesisError(f"{path}: {field}: {err}") from None
     _check_predictions(predictions, space, path)
     fields = {"id": body.id, "claim": body.claim, "predictions": predictions, "initial_config": config,
-              "metrics": list(body.metrics), "plugins": loaded,
+              "metrics": list(dict.fromkeys(listed)), "plugins": loaded,
               "ranges": {k: r.model_dump() for k, r in spans.items()}}
     return _validate(Hypothesis, fields, path, prefix="hypothesis")
 
@@ -162,16 +173,19 @@ def _parse_overrides(overrides: list[str]) -> dict[str, Any]:
 
 
 def effective_text(path: str | Path, overrides: list[str] | None = None,
-                   hypothesis: Hypothesis | None = None) -> str:
-    """The hypothesis file as run: its text, with --set overrides written in, and each
+                   hypothesis: Hypothesis | None = None, run: RunSpec | None = None) -> str:
+    """The hypothesis file as run: its text, with --set overrides written in, each
     prediction the LLM compiled (in `hypothesis`) written in its structured form, so the
-    run directory's copy gives the same specs without an LLM."""
+    run directory's copy gives the same specs without an LLM, and the script's `run:`
+    section as it ran (flags written in, its workdir absolute)."""
     text = Path(path).read_text()
     compiled = {i: p for i, p in enumerate(hypothesis.predictions if hypothesis else [])
                 if p.compiled_by == "llm"}
-    if not overrides and not compiled and not (hypothesis and hypothesis.plugins):
-        return text
     raw = yaml.safe_load(text)
+    if run is not None and raw.get("run") != run_spec.written(run):
+        raw["run"] = run_spec.written(run)
+    elif not overrides and not compiled and not (hypothesis and hypothesis.plugins):
+        return text
     raw["hypothesis"]["initial_config"].update(_parse_overrides(overrides or []))
     if hypothesis is not None and hypothesis.plugins:  # as loaded: absolute, the CLI's too
         raw["hypothesis"]["plugins"] = list(hypothesis.plugins)

@@ -56,6 +56,7 @@ def to_record(result, config: dict, plan: dict, started_at: str) -> ResultRecord
         metrics=metrics, error=error, stderr_tail=None if status == "completed" else result.stderr_tail,
         returncode=result.returncode, wall_time_s=round(result.wall_time_s, 3),
         **compute(metrics, config, result.wall_time_s), attempts=getattr(result, "attempts", 1),
+        script=getattr(result, "script", None),
         planner=plan.get("planner", "offline"), rationale=plan.get("rationale", ""),
         targets=plan.get("targets", []), pair=plan.get("pair"), llm=plan.get("llm"), started_at=started_at,
         finished_at=now(), git_commit=git_commit(), versions=versions(),
@@ -67,6 +68,8 @@ def compute(metrics: dict | None, config: dict, wall_time_s: float) -> dict:
 
     From the metrics when they say (train_time_s, steps, stopped_early), else the wall time
     and the val curve's last step; a run that stopped before config.max_steps stopped early.
+    Only the built-in trainer's runs have a max_steps of their own when the config does not
+    say: a script's runs ran what their metrics say, never an assumed default.
     """
     m = metrics or {}
     seconds = m.get("train_time_s") if isinstance(m.get("train_time_s"), (int, float)) else None

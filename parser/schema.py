@@ -184,20 +184,21 @@ class Hypothesis(Strict):
 
 
 class Metrics(BaseModel):
-    """A metrics file from a training run: the loop needs final_val_loss; the rest is kept,
-    and any number in it (val_acc, ...) may be named by a prediction. A number that is not
+    """A metrics file from a training run: final_val_loss where the run reports a val loss
+    (a script of the user's may report only its own numbers); the rest is kept, and any
+    number in it (val_acc, ...) may be named by a prediction. A number that is not
     finite (NaN, inf) is kept as null: no prediction reads it."""
 
     model_config = ConfigDict(extra="allow")
-    final_val_loss: float
+    final_val_loss: float | None = None
     val_curve: list[tuple[float, float]] = []
     train_time_s: float | None = None
     n_train_samples: int | None = None
 
     @field_validator("final_val_loss")
     @classmethod
-    def _finite(cls, value: float) -> float:
-        if value != value or value in (float("inf"), float("-inf")):
+    def _finite(cls, value: float | None) -> float | None:
+        if value is not None and value != value or value in (float("inf"), float("-inf")):
             raise ValueError(f"final_val_loss is {value}, not a finite number")
         return value
 
@@ -242,6 +243,8 @@ class ResultRecord(Strict):
     steps: int | None = None
     stopped_early: bool = False
     attempts: int = 1  # > 1: the backend resubmitted the run after losing it with its machine (ray)
+    # the user's script that ran: command, workdir, git commit and dirty flag or a files hash
+    script: dict[str, Any] | None = None
     planner: str = "offline"
     rationale: str = ""
     targets: list[str] = []

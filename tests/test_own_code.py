@@ -41,7 +41,7 @@ hypothesis:
 def config_with_user_factors(paths: RunPaths) -> cfg.TrainConfig:
     return cfg.from_dict({"experiment_id": "exp_0001", "model": "my_mlp", "dataset": "my_blobs",
                           "metrics_path": str(paths.metrics("exp_0001")), "opt": "adamw", "width": 32,
-                          "note": "it's \"quoted\"\n$(rm -rf /)"})
+                          "note": "it's \"quoted\"\n$(rm -rf /)", "declared": "model,dataset,opt,width,note"})
 
 
 def echo_run(tmp_path):
@@ -53,17 +53,19 @@ def echo_run(tmp_path):
     return CommandExecutor(f"{sys.executable} {script}").run(config, paths, 60), paths, config
 
 
-def test_the_script_gets_every_factor_flat_in_its_config_json(tmp_path):
+def test_the_script_gets_every_factor_flat_in_its_config_json_and_none_of_the_built_in_defaults(tmp_path):
     result, paths, _ = echo_run(tmp_path)
     assert result.status == "completed", result.error
     seen = json.loads(paths.metrics("exp_0001").read_text())["seen"]
     assert (seen["model"], seen["dataset"], seen["opt"], seen["width"]) == ("my_mlp", "my_blobs", "adamw", 32)
-    assert seen["note"] == "it's \"quoted\"\n$(rm -rf /)" and seen["learning_rate"] == 3e-4
+    assert seen["note"] == "it's \"quoted\"\n$(rm -rf /)"
+    assert "learning_rate" not in seen and "max_steps" not in seen and "device" not in seen
+    assert seen["seed"] == 0 and seen["experiment_id"] == "exp_0001"
 
 
 def test_every_finite_number_the_script_reports_is_kept_and_a_non_finite_one_is_null(tmp_path):
     result, _, config = echo_run(tmp_path)
-    record = to_record(result, cfg.to_dict(config), {}, "")
+    record = to_record(result, cfg.handed(config), {}, "")
     assert record.metrics["val_acc"] == pytest.approx(0.7) and record.metrics["broken"] is None
     assert record.config["opt"] == "adamw" and record.config["width"] == 32
 

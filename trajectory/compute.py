@@ -2,8 +2,10 @@
 
 Compute is training seconds (each record's `train_time_s`) and training steps (its
 `steps`). The walk is every design point of the grid at GRID_SEEDS seeds, each run to
-its max_steps; its seconds are estimated from this study's own runs: their seconds
-per step (median, runs of the same shape first) times the point's max_steps.
+its max_steps (or, where the point does not set one, as long as this study's runs that
+ran in full: a script's length is what it ran, never an assumed default); its seconds
+are estimated from this study's own runs: their seconds per step (median, runs of the
+same shape first) times those steps.
 """
 from __future__ import annotations
 
@@ -47,9 +49,11 @@ def grid_walk(records: list[ResultRecord], space: Space, seeds: int = GRID_SEEDS
     if not rates:
         return None
     every = [x for xs in rates.values() for x in xs]
+    full = [r.steps for r in records if r.status == "completed" and r.steps and not r.stopped_early]
+    length = int(statistics.median(full)) if full else _DEFAULT_STEPS
     seconds, steps, points = 0.0, 0, space.points()
     for point in points:
-        n = point.get("max_steps") or _DEFAULT_STEPS
+        n = point["max_steps"] if "max_steps" in space.grid else length  # points hold the trainer's defaults
         rate = statistics.median(rates.get(shape(point), every))
         seconds += seeds * n * rate
         steps += seeds * n
