@@ -101,7 +101,7 @@ def comparison_rule(spec: PredictionSpec) -> tuple[str, float]:
 
 def comparison_needs(spec: PredictionSpec) -> str:
     op, value = comparison_rule(spec)
-    return f"{op} {value:.2f}" if spec.relative else f"{op} {value:g}"
+    return f"{op} {value:.2f}" if spec.relative else f"{op} {value + 0.0:g}"  # + 0.0: "< 0", never "< -0"
 
 
 def equivalence_rule(spec: PredictionSpec) -> tuple[str, tuple[float, float]]:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from trajectory.effects import fmt
+from trajectory.sides import shown
 
 
 def _conf(value) -> str:
@@ -96,8 +97,8 @@ def tree(graph: dict) -> str:
         items = []
         for p in (p for p in predictions if p["hypothesis"] == h["id"]):
             status = p["status"] + (f": {p['reason']}" if p.get("reason") and p["status"] == "untestable" else "")
-            if p.get("evidence") is not None:
-                status += f", e-value {p['evidence']:.3g}"
+            if shown(p):
+                status += f", {shown(p)}"
             item = f"{p['id']} [{_conf(p['confidence'])} {status}] {p['text']}\n     = {p['definition']}"
             item += "".join(f"\n     {line}" for line in found_lines(p))
             if p.get("parent"):
