@@ -84,7 +84,10 @@ def trajectory_items(graph: dict) -> list:
     for p in graph["predictions"]:
         if p.get("parent"):
             after = f" after {p['after']}" if p.get("after") else ""
-            items.append(_llm_or_plain(f"{p['id']} refines {p['parent']}{after}: {p['reason'] or 'no reason given'}",
+            # an interaction on its own parent scopes it (graph.py's "scopes" edge); the rest refine
+            spec = p.get("spec") or {}
+            verb = "scopes" if spec.get("kind") == "interaction" and spec.get("of") == p["parent"] else "refines"
+            items.append(_llm_or_plain(f"{p['id']} {verb} {p['parent']}{after}: {p['reason'] or 'no reason given'}",
                                        p.get("compiled_by") == "llm"))
     for h in graph["hypotheses"]:
         if h.get("parent"):

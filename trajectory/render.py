@@ -101,8 +101,9 @@ def tree(graph: dict) -> str:
                 status += f", {shown(p)}"
             item = f"{p['id']} [{_conf(p['confidence'])} {status}] {p['text']}\n     = {p['definition']}"
             item += "".join(f"\n     {line}" for line in found_lines(p))
-            if p.get("parent"):
-                item += f"\n     (from {p['parent']}: {p['reason']})" if p.get("reason") else f"\n     (from {p['parent']})"
+            if p.get("parent"):  # a child's scoped prediction shares its reason, shown once at the child
+                own = p.get("reason") and p["reason"] != h.get("reason")
+                item += f"\n     (from {p['parent']}: {p['reason']})" if own else f"\n     (from {p['parent']})"
             items.append([item])
         for group in groups:
             if group[0]["hypothesis"] == h["id"]:
