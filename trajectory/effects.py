@@ -14,7 +14,7 @@ the reference region to the other). A reader wants what the sentence said instea
   interaction:            the effect in each region and how much weaker it is in the second
 
 Everything here is pure (numbers and specs in, frozen dataclasses and strings out);
-`trajectory.findings` gathers the numbers from the log, and every rendering (tree,
+`trajectory.findings` gathers the numbers from the log, and every rendering (tree, effects figure,
 live view, report, dashboard, trajectory.json) formats what this module returns.
 """
 from __future__ import annotations
