@@ -1,4 +1,5 @@
 import json
+import re
 
 from parser.checker.verdicts import assess_all
 from parser.schema import Hypothesis
@@ -90,3 +91,42 @@ def test_evolution_is_replayed_identically_and_shows_in_trajectory_and_tree(tmp_
     graph = json.loads((run / "trajectory.json").read_text())
     assert {"from": "p1", "to": "p1.1", "kind": "refines"} in graph["edges"]
     assert "p1.1" in tree(graph) and "from p1" in tree(graph)
+
+
+def test_a_refinement_states_the_smaller_effect_it_confirmed_as_a_ratio():
+    [refined] = changes_after(hypothesis(comparison(threshold=0.5)), twenty_percent_better())
+    assert re.fullmatch(r"p1's pre/post final_val_loss is 0\.\d\d× \[0\.\d\d, 0\.\d\d\] \(90% interval, 5 pairs\): "
+                        r"real \(e-value \S+ for ratio < 1\.00\) but smaller than the ratio < 0\.50 claimed; "
+                        r"refined to ratio < 0\.\d\d, the end of its interval nearest no effect", refined.reason)
+    assert f"ratio < {1 - refined.spec.threshold:.2f}," in refined.reason
+
+
+def strong_at_one_rate_none_at_the_other():
+    none = pairs([(2.0, 2.0), (2.01, 2.0), (1.99, 2.0), (2.0, 2.0), (2.01, 2.0)], start=11)
+    return twenty_percent_better(lr=3e-4) + [r.model_copy(update={"config": dict(r.config, learning_rate=1e-4)})
+                                             for r in none]
+
+
+def test_a_child_and_its_scoped_prediction_state_each_levels_ratio_and_the_difference():
+    changes = changes_after(hypothesis(comparison(threshold=0.05)), strong_at_one_rate_none_at_the_other())
+    [child] = [c for c in changes if isinstance(c, Hypothesis)]
+    [scoped] = child.predictions
+    assert scoped.reason == child.reason
+    assert re.match(r"p1's pre/post final_val_loss is 1\.\d\d× \[.*\] at learning_rate=0\.0001 and 0\.8\d× \[.*\] "
+                    r"at learning_rate=0\.0003: weaker at learning_rate=0\.0001 by 1\.\d\d× \[.*\] \(90% intervals\), "
+                    r"confidence \d\.\d\d, e-value \S+ for a weaker effect at learning_rate=0\.0001$", scoped.reason)
+
+
+def test_the_report_gives_every_evolved_prediction_its_reason(tmp_path):
+    from trajectory import document
+
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "research_log.jsonl").write_text("".join(r.model_dump_json() + "\n"
+                                                    for r in strong_at_one_rate_none_at_the_other()))
+    study = open_study(run, hypothesis(comparison(threshold=0.05)),
+                       Space({k: v if isinstance(v, list) else [v] for k, v in GRID.items()}), "", resume=True)
+    study.close()
+    items = document.trajectory_items(json.loads((run / "trajectory.json").read_text()))
+    scoped = [i for i in items if i.startswith("p1@learning_rate scopes p1")]
+    assert scoped and "no reason given" not in " ".join(map(str, items))

@@ -50,4 +50,4 @@ def test_the_live_panel_shows_the_running_step_the_budget_and_each_prediction(tm
         view.close()
     text = screen.getvalue()
     assert "experiments 1/20" in text and "step 100/300" in text and "ETA 20s" in text
-    assert "p1" in text and "0.93 undecided" in text and "e-value 4.2" in text
+    assert "p1" in text and "0.93 undecided" in text and "e-value 4.2 for the claim" in text

@@ -14,6 +14,7 @@ import re
 
 from parser import ranges
 from trajectory.llm_notes import accounting_line
+from trajectory.sides import shown
 
 METHOD = [
     "Both arms of a comparison run with the same seed, so seed noise cancels in their "
@@ -24,7 +25,9 @@ METHOD = [
     "spread); the confidence is its mass above zero. An interaction compares the effect's "
     "mean between two regions. A prediction is confirmed (refuted) when its confidence "
     "passes 0.9 (0.1) and the anytime-valid t-test e-value for that side passes 20, so "
-    "looking after every run does not inflate false decisions (Ville's inequality).",
+    "looking after every run does not inflate false decisions (Ville's inequality). Each "
+    "e-value shown is for the side the confidence leans to, and says so: for the claim, or "
+    "against it, with that side in the prediction's terms.",
     "The planner scores every candidate run (the next seed of a design cell an open "
     "prediction can use) by its expected information gain per expected second: the drop in "
     "each informed prediction's binary entropy, simulated from the current posterior "
@@ -50,7 +53,7 @@ def prediction_items(graph: dict) -> list:
         found = p.get("found") or {}
         runs = [("bold", f"{p['id']} ({p['hypothesis']}):"), ("llm" if by_llm else "", " " + p["text"]),
                 ("", " -- "), ("bold", p["status"]),
-                ("", f" (confidence {_num(p['confidence'], '.2f')}, e-value {_num(p['evidence'])}, "
+                ("", f" (confidence {_num(p['confidence'], '.2f')}, {shown(p) or 'no e-value yet'}, "
                      f"{p['n_pairs']} {'runs' if p['spec']['kind'] == 'bound' else 'pairs'}). ")]
         if found.get("text"):
             runs.append(("", f"Found: {found['text']}. "))
@@ -81,7 +84,10 @@ def trajectory_items(graph: dict) -> list:
     for p in graph["predictions"]:
         if p.get("parent"):
             after = f" after {p['after']}" if p.get("after") else ""
-            items.append(_llm_or_plain(f"{p['id']} refines {p['parent']}{after}: {p['reason'] or 'no reason given'}",
+            # an interaction on its own parent scopes it (graph.py's "scopes" edge); the rest refine
+            spec = p.get("spec") or {}
+            verb = "scopes" if spec.get("kind") == "interaction" and spec.get("of") == p["parent"] else "refines"
+            items.append(_llm_or_plain(f"{p['id']} {verb} {p['parent']}{after}: {p['reason'] or 'no reason given'}",
                                        p.get("compiled_by") == "llm"))
     for h in graph["hypotheses"]:
         if h.get("parent"):

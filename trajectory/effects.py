@@ -14,7 +14,7 @@ the reference region to the other). A reader wants what the sentence said instea
   interaction:            the effect in each region and how much weaker it is in the second
 
 Everything here is pure (numbers and specs in, frozen dataclasses and strings out);
-`trajectory.findings` gathers the numbers from the log, and every rendering (tree,
+`trajectory.findings` gathers the numbers from the log, and every rendering (tree, effects figure,
 live view, report, dashboard, trajectory.json) formats what this module returns.
 """
 from __future__ import annotations
@@ -101,7 +101,7 @@ def comparison_rule(spec: PredictionSpec) -> tuple[str, float]:
 
 def comparison_needs(spec: PredictionSpec) -> str:
     op, value = comparison_rule(spec)
-    return f"{op} {value:.2f}" if spec.relative else f"{op} {value:g}"
+    return f"{op} {value:.2f}" if spec.relative else f"{op} {value + 0.0:g}"  # + 0.0: "< 0", never "< -0"
 
 
 def equivalence_rule(spec: PredictionSpec) -> tuple[str, tuple[float, float]]:

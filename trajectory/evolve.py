@@ -14,17 +14,19 @@
   hypothesis scoped to that factor: "the effect is smaller at <lowest level>".
 
 Every new prediction is judged on runs after the one that triggered it, never on the
-data that suggested it.
+data that suggested it, and carries its reason: the difference it confirmed, in the
+prediction's own terms (the ratio or difference, with its interval and the e-value's side).
 """
 from __future__ import annotations
 
 import math
 
+from parser.checker import stats
 from parser.checker.verdicts import Verdict, judge, since
 from parser.checker.evidence import Evidence, gather, inside
 from parser.checker.pairs import PairIndexes, once_per_pair_state
 from parser.schema import Condition, Hypothesis, Prediction, ResultRecord
-from trajectory import curves, effects
+from trajectory import curves, effects, sides
 
 
 def _round2(x: float, down: bool = True) -> float:
@@ -55,13 +57,21 @@ def refinement(prediction: Prediction, verdict: Verdict, by_id: dict[str, Predic
         return None
     shown = f"{bound:.0%}" if spec.relative else f"{bound:g}"
     old = f"{spec.threshold:.0%}" if spec.relative else f"{spec.threshold:g}"
+    refined = spec.model_copy(update={"threshold": bound})
     return Prediction(
         id=f"{prediction.id}.1", text=f"{prediction.text} [refined: by {shown}, not {old}]",
-        spec=spec.model_copy(update={"threshold": bound}), compiled_by="evolution",
-        parent=prediction.id, after=after,
-        reason=(f"{prediction.id} refuted at {old} after {verdict.n_pairs} pairs, but the effect is "
-                f"real: {effects.comparison(spec, j.posterior.mean, (lo, hi)).value()} "
-                f"(90% interval) supports {shown}"))
+        spec=refined, compiled_by="evolution", parent=prediction.id, after=after,
+        reason=_smaller(prediction.id, spec, refined, verdict, j, (lo, hi)))
+
+
+def _smaller(pid: str, spec, refined, verdict: Verdict, j, interval: tuple[float, float]) -> str:
+    """'p1's pre/post steps_to_target is 0.91× [0.89, 0.93] (90% interval, 6 pairs): real (e-value
+    1.2e+03 for ratio < 1.00) but smaller than the ratio < 0.80 claimed; refined to ratio < 0.92'."""
+    found = effects.comparison(spec, j.posterior.mean, interval)
+    real = sides.rule(spec.model_copy(update={"threshold": 0.0}))  # any effect at all in the claimed direction
+    return (f"{pid}'s {effects.arms_label(spec)} is {found.value()} (90% interval, {verdict.n_pairs} pairs): real "
+            f"({sides.evidence_for(j.evidence, real)}) but smaller than the {sides.rule(spec)} claimed; "
+            f"refined to {sides.rule(refined)}, the end of its interval nearest no effect")
 
 
 def narrowed(prediction: Prediction, verdict: Verdict, by_id: dict[str, Prediction],
@@ -117,30 +127,39 @@ def _levels(spec, idx, factor: str):
         return None
     means = sorted(levels, key=lambda k: sum(levels[k]) / len(levels[k]))
     low, high = means[0], means[-1]
-    j = judge(Evidence("difference", tuple(levels[high]), view.noise(spec.relative),
-                       versus=tuple(levels[low])))
+    noise = view.noise(spec.relative)
+    j = judge(Evidence("difference", tuple(levels[high]), noise, versus=tuple(levels[low])))
     if j is None or j.status != "confirmed":
         return None
-    return low, high, j
+    at = {k: stats.region_mean(levels[k], noise) for k in (low, high)}  # each level's effect, for the reason
+    return low, high, j, {k: effects.comparison(spec, post.mean, post.interval()) for k, post in at.items()}
 
 
-def _child(hypothesis, prediction, factor, low, high, j, after, new_id) -> Hypothesis:
+def _child(hypothesis, prediction, factor, low, high, j, at, after, new_id) -> Hypothesis:
     spec = prediction.spec
     condition = Condition(variable=factor, op="==", value=low)
     scoped = spec.model_copy(update={"kind": "interaction", "of": prediction.id,
                                      "condition": condition, "threshold": 0.0})
+    reason = _differs(prediction.id, spec, factor, low, high, j, at)
     pred = Prediction(id=f"{prediction.id}@{factor}", compiled_by="evolution", spec=scoped,
                       text=f"The effect in {prediction.id} is smaller at {factor} = {low}",
-                      parent=prediction.id, after=after)
-    lo, hi = j.posterior.interval(0.9)
+                      parent=prediction.id, after=after, reason=reason)
     return Hypothesis(
         id=new_id, parent=hypothesis.id, after=after, predictions=[pred],
         initial_config=hypothesis.initial_config,
         claim=(f"The effect of {spec.factor} ({spec.arm} vs {spec.baseline}) on {spec.metric_name()} "
                f"depends on {factor}"),
-        reason=(f"the {effects.arms_label(spec)} effect is weaker at {factor}={low} than at {factor}={high} by "
-                f"{effects.weaker(spec, j.posterior.mean, (lo, hi)).value()} (90% interval), "
-                f"confidence {j.confidence:.2f}, e-value {j.evidence:.3g}"))
+        reason=reason)
+
+
+def _differs(pid: str, spec, factor: str, low, high, j, at: dict) -> str:
+    """'p1's pre/post steps_to_target is 0.90× [...] at learning_rate=0.0003 and 0.45× [...] at
+    learning_rate=0.001: weaker at learning_rate=0.0003 by 2.00× [...] (90% intervals), ...'."""
+    lo, hi = j.posterior.interval(0.9)
+    weaker = effects.weaker(spec, j.posterior.mean, (lo, hi))
+    return (f"{pid}'s {effects.arms_label(spec)} is {at[low].value()} at {factor}={low} and {at[high].value()} at "
+            f"{factor}={high}: weaker at {factor}={low} by {weaker.value()} (90% intervals), confidence "
+            f"{j.confidence:.2f}, {sides.evidence_for(j.evidence, f'a weaker effect at {factor}={low}')}")
 
 
 def evolve(hypotheses: list[Hypothesis], verdicts: dict[str, Verdict], records: list[ResultRecord],

@@ -61,16 +61,78 @@ def _curves(plt, records: list, factor: str | None, path: Path) -> None:
     plt.close(fig)
 
 
+STATUS_COLOURS = {"confirmed": "tab:green", "refuted": "tab:red"}  # open ones: grey
+
+
+def effect_panels(graph: dict) -> list[tuple[str, list[tuple[dict, dict]]]]:
+    """The predictions' effects in their own terms, grouped by what they measure: (axis label,
+    [(prediction, effect dict)]). An interaction is drawn as what it is judged on: how much
+    weaker the effect is in its second region (`trajectory.effects.weaker`)."""
+    panels: dict[str, list] = {}
+    for p in graph["predictions"]:
+        e = (p.get("found") or {}).get("effect")
+        if not e:
+            continue
+        if "drop" in e:
+            label = f"{p['id']}: the effect is weaker where {e['there']['where']} by"
+            e = e["drop"]
+        else:
+            label = e["label"].rstrip(":")
+        panels.setdefault(label, []).append((p, e))
+    return list(panels.items())
+
+
+def _effect_row(ax, y: int, p: dict, e: dict) -> list[float]:
+    """One prediction's estimate, 90% interval and threshold (a short dashed mark on its row, a
+    shaded span for an equivalence's margin), its numbers right of the axis; returns the x
+    values it needs in view."""
+    lo, hi = e["interval"]
+    colour = STATUS_COLOURS.get(p["status"], "tab:gray")
+    ax.errorbar(e["estimate"], y, xerr=[[e["estimate"] - lo], [hi - e["estimate"]]], fmt="o", color=colour, capsize=4)
+    ax.text(1.02, y, e["text"].replace(e["label"], "", 1).strip(" :"), transform=ax.get_yaxis_transform(),
+            va="center", fontsize=7)
+    rule, xs = e.get("rule"), [lo, hi]
+    if rule and rule["op"] == "within":
+        a, b = rule["value"]
+        ax.fill_betweenx([y - 0.35, y + 0.35], a, b, color="tab:blue", alpha=0.12, lw=0)
+        xs += [a, b]
+    elif rule:
+        ax.vlines(rule["value"], y - 0.4, y + 0.4, color="black", lw=1.2, ls="--")
+        xs.append(rule["value"])
+    return xs
+
+
+def _effect_panel(ax, label: str, items: list[tuple[dict, dict]]) -> None:
+    xs = [x for y, (p, e) in enumerate(items) for x in _effect_row(ax, y, p, e)]
+    ratio = items[0][1]["unit"] == "×"
+    if items[0][0]["spec"]["kind"] != "bound":  # no effect at all: 1× or a zero difference
+        ax.axvline(1.0 if ratio else 0.0, color="grey", lw=0.6)
+        xs.append(1.0 if ratio else 0.0)
+    span = (max(xs) - min(xs)) or abs(max(xs)) or 1.0
+    ax.set_xlim(min(xs) - 0.08 * span, max(xs) + 0.08 * span)
+    if ratio:
+        ax.xaxis.set_major_formatter(lambda x, _: f"{x:g}×")
+    ax.set_yticks(range(len(items)), [f"{p['id']} ({p['status']})" for p, _ in items], fontsize=8)
+    ax.set_ylim(len(items) - 0.5, -0.5)
+    ax.set_xlabel(label, fontsize=8)
+    ax.tick_params(axis="x", labelsize=8)
+
+
 def _effects(plt, graph: dict, path: Path) -> None:
-    shown = [p for p in graph["predictions"] if p["effect"] is not None and p["interval"]]
-    fig, ax = plt.subplots(figsize=(7, 0.6 * max(len(shown), 1) + 1.2))
-    for y, p in enumerate(shown):
-        lo, hi = p["interval"]
-        ax.errorbar(p["effect"], y, xerr=[[p["effect"] - lo], [hi - p["effect"]]], fmt="o", capsize=4)
-    ax.set_yticks(range(len(shown)), [f"{p['id']} ({p['status']})" for p in shown])
-    ax.axvline(0, color="grey", lw=0.8, ls="--")
-    ax.set(xlabel="effect estimate, 90% credible interval (log-ratio for relative predictions)")
-    fig.tight_layout()
+    """Each prediction's effect in the units its text uses: the ratio arm/baseline (×), the
+    difference, the metric's mean for a bound, with the claim's threshold."""
+    panels = effect_panels(graph)
+    rows = [len(items) for _, items in panels] or [1]
+    fig, axes = plt.subplots(len(rows), 1, figsize=(9, 0.4 * sum(rows) + 1.0 * len(rows) + 0.4), squeeze=False,
+                             gridspec_kw={"height_ratios": rows})
+    if not panels:
+        axes[0][0].text(0.5, 0.5, "no effect estimated yet", ha="center", va="center")
+        axes[0][0].set_axis_off()
+    for ax, (label, items) in zip(axes[:, 0], panels):
+        _effect_panel(ax, label, items)
+    fig.suptitle("90% credible intervals; dashed: the claim's threshold; shaded: an equivalence's margin; "
+                 "grey line: no effect", fontsize=8)
+    fig.tight_layout()  # it makes room for each row's numbers right of its axis
     fig.savefig(path, dpi=100)
     plt.close(fig)
 
@@ -115,7 +177,8 @@ def draw(run_dir: Path, graph: dict, records: list) -> list[tuple[str, str]]:
     arms = f" by {factor}" if factor else ""
     out_list = [(f"{FIGURES_DIR}/confidence.png", "Confidence of each prediction after each experiment"),
                 (f"{FIGURES_DIR}/val_curves.png", f"Validation loss curves{arms}"),
-                (f"{FIGURES_DIR}/effects.png", "Effect estimates with 90% credible intervals")]
+                (f"{FIGURES_DIR}/effects.png", "Each prediction's effect in its own terms (the ratio arm/baseline, "
+                 "the difference, or a bound's mean) with its 90% credible interval and the claim's threshold")]
     with_curve, seen = [], set()
     for p in graph["predictions"]:  # one panel per comparison and variable (an interaction shares its source's)
         c = (p.get("found") or {}).get("curve")

@@ -19,7 +19,7 @@ from parser.checker.pairs import PairIndexes, holds
 from parser.checker.regions import region, source_spec
 from parser.checker.verdicts import Verdict, since
 from parser.schema import Prediction, PredictionSpec, ResultRecord
-from trajectory import curves, effects
+from trajectory import curves, effects, sides
 
 LIMIT = 1000  # more pairs than this: "the estimate sits at the threshold"
 
@@ -197,13 +197,14 @@ def finding(prediction: Prediction, by_id: dict[str, Prediction], records: list[
     curve's crossing interval, `curves.STOPPED_MASS` in a study its verdicts stopped)."""
     if verdict.status == "untestable":
         return {"effect": None, "text": None, "sentence": f"untestable in this space: {verdict.reason}",
-                "cells": [], "to_decide": None}
+                "cells": [], "to_decide": None, "evidence": None}
     found = scores(prediction, by_id, records, ranges)
     est = effect(prediction, by_id, verdict, found)
     cell_list = cells(prediction, by_id, found, varying)
     return {"effect": est.as_dict() if est else None, "text": est.text() if est else None,
             "sentence": effects.sentence(prediction.spec, verdict.status, est),
             "cells": cell_list, "to_decide": to_decide(prediction, by_id, verdict, found, seconds, cell_list),
+            "evidence": sides.of_verdict(prediction.spec, source_spec(prediction, by_id), verdict),
             "curve": curves.along(prediction, by_id, records, mass=mass),
             "caveat": unreached(source_spec(prediction, by_id), found)}
 

@@ -13,7 +13,7 @@ import sys
 import time
 from pathlib import Path
 
-from trajectory import effects
+from trajectory import effects, sides
 
 STEP_LINE = re.compile(r"^step (\d+) \| train ([\d.naninf]+) \| val ([\d.naninf]+) \| ([\d.]+)s")
 
@@ -36,17 +36,30 @@ def progress(out_path: Path, max_steps: int) -> tuple[int, float | None, float |
     return None
 
 
+def _specs(pid: str, by_id: dict) -> tuple:
+    """(spec, source) of a prediction, (None, None) when the view was not told it."""
+    p = by_id.get(pid)
+    source = by_id[p.spec.of].spec if p and p.spec.kind == "interaction" and p.spec.of in by_id else None
+    return (p.spec if p else None), source
+
+
 def estimates(verdicts: dict, predictions=None) -> dict[str, str]:
     """Each verdict's estimate in its prediction's own terms (`trajectory.effects`), where known."""
     by_id = {p.id: p for p in predictions or []}
     out = {}
     for pid, v in verdicts.items():
-        p = by_id.get(pid)
-        source = by_id[p.spec.of].spec if p and p.spec.kind == "interaction" and p.spec.of in by_id else None
-        text = effects.short(p.spec, source, v.effect, v.interval) if p else None
+        spec, source = _specs(pid, by_id)
+        text = effects.short(spec, source, v.effect, v.interval) if spec else None
         if text:
             out[pid] = text
     return out
+
+
+def evidence(verdicts: dict, predictions=None) -> dict[str, str]:
+    """Each verdict's e-value with its side (`trajectory.sides`), where it has one."""
+    by_id = {p.id: p for p in predictions or []}
+    found = {pid: sides.of_verdict(*_specs(pid, by_id), v) for pid, v in verdicts.items()}
+    return {pid: e["text"] for pid, e in found.items() if e}
 
 
 def verdict_text(verdicts: dict, predictions=None) -> str:
@@ -125,11 +138,11 @@ class LiveView(PlainView):
             tail = f"step {step}/{max_steps}" + (f"  val {val:.4f}" if val is not None else "") + \
                 (f"  ETA {eta:.0f}s" if eta is not None else f"  {time.monotonic() - started:.0f}s")
             table.add_row(f"{eid}", bar, tail)
-        shown = estimates(self.verdicts, self.predictions)
+        shown, sided = estimates(self.verdicts, self.predictions), evidence(self.verdicts, self.predictions)
         for pid, v in self.verdicts.items():
             conf = "  -  " if v.confidence is None else f"{v.confidence:.2f}"
-            evidence = "" if v.evidence is None else f"e-value {v.evidence:.3g}"
-            table.add_row(f"  {pid}", f"{conf} {v.status}", evidence + (f"  {shown[pid]}" if pid in shown else ""))
+            table.add_row(f"  {pid}", f"{conf} {v.status}",
+                          sided.get(pid, "") + (f"  {shown[pid]}" if pid in shown else ""))
         return table
 
     def close(self) -> None:

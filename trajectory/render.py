@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from trajectory.effects import fmt
+from trajectory.sides import shown
 
 
 def _conf(value) -> str:
@@ -96,12 +97,13 @@ def tree(graph: dict) -> str:
         items = []
         for p in (p for p in predictions if p["hypothesis"] == h["id"]):
             status = p["status"] + (f": {p['reason']}" if p.get("reason") and p["status"] == "untestable" else "")
-            if p.get("evidence") is not None:
-                status += f", e-value {p['evidence']:.3g}"
+            if shown(p):
+                status += f", {shown(p)}"
             item = f"{p['id']} [{_conf(p['confidence'])} {status}] {p['text']}\n     = {p['definition']}"
             item += "".join(f"\n     {line}" for line in found_lines(p))
-            if p.get("parent"):
-                item += f"\n     (from {p['parent']}: {p['reason']})" if p.get("reason") else f"\n     (from {p['parent']})"
+            if p.get("parent"):  # a child's scoped prediction shares its reason, shown once at the child
+                own = p.get("reason") and p["reason"] != h.get("reason")
+                item += f"\n     (from {p['parent']}: {p['reason']})" if own else f"\n     (from {p['parent']})"
             items.append([item])
         for group in groups:
             if group[0]["hypothesis"] == h["id"]:

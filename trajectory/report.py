@@ -21,6 +21,7 @@ from parser.schema import StopRecord
 from planner.space import Space
 from trajectory import compute, dashboard, document, figures, graph, llm_notes
 from trajectory.render import found_lines, tree
+from trajectory.sides import shown
 from trajectory.study import Study, StudyError, open_study, replay_into
 
 
@@ -110,7 +111,7 @@ def verdict_lines(g: dict) -> list[str]:
     lines = []
     for p in g["predictions"]:
         conf = "-" if p["confidence"] is None else f"{p['confidence']:.2f}"
-        ev = "" if p["evidence"] is None else f", e-value {p['evidence']:.3g}"
+        ev = f", {shown(p)}" if shown(p) else ""
         lines.append(f"{p['id']}: {p['status']} (confidence {conf}{ev}, {p['n_pairs']} pairs) {p['text']}")
         lines += [f"    {line}" for line in found_lines(p)]
     return lines
