@@ -98,7 +98,7 @@ def test_the_ray_backend_runs_the_users_command_with_the_same_contract(ray_insta
 
     script = tmp_path / "echo.py"
     script.write_text(ECHO)
-    executor = RayExecutor(command=f"{sys.executable} {script}")
+    executor = RayExecutor(script=f"{sys.executable} {script}")
     paths = RunPaths.under(tmp_path / "run")
     result = executor.run(config_with_user_factors(paths), paths, 120)
     executor.close()

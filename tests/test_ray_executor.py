@@ -184,3 +184,30 @@ def test_ray_is_imported_only_when_the_backend_is_made_and_named_when_missing():
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert "pip install ray" in out.stdout
+
+
+# --- the researcher's own script, from its run: section ----------------------------------
+
+def test_a_run_section_runs_as_a_ray_task_in_its_workdir_with_its_own_run_dir(ray_instance, tmp_path):
+    from executor.script import RunSpec
+    from tests.test_run_section import LINE, SCRIPT
+
+    (tmp_path / "proj").mkdir()
+    (tmp_path / "proj" / "train.py").write_text(SCRIPT + "\nopen('here.txt', 'w').write('ran')\n")
+    spec = RunSpec((sys.executable, "train.py", "--lr={lr}", "--seed={seed}", "--sleep=0.05", "--steps=400"),
+                   str(tmp_path / "proj"), stdout=LINE, steps=None, grace_s=1.0, text="train.py")
+    executor = RayExecutor(script=spec)
+    paths = RunPaths.under(tmp_path / "run")
+    try:
+        first = TrainConfig(experiment_id="exp_0001", seed=3, user_factors={"lr": 0.5}, declared="lr", threads=1)
+        stopped = TrainConfig(experiment_id="exp_0002", seed=3, user_factors={"lr": 0.5}, declared="lr", threads=1,
+                              stop_at_loss=0.5)
+        done = [executor.run(c, paths, 120) for c in (first, stopped)]
+    finally:
+        executor.close()
+    assert [r.status for r in done] == ["completed", "completed"], done[0].error
+    full, early = (json.loads(paths.metrics(e).read_text()) for e in ("exp_0001", "exp_0002"))
+    assert full["steps"] == 400 and full["stopped_early"] is False and full["final_val_loss"] < 0.1
+    assert early["stopped_early"] is True and early["steps"] < 400 and early["val_curve"][-1][1] <= 0.5
+    assert (tmp_path / "proj" / "here.txt").exists()  # it ran in its workdir
+    assert done[0].script["workdir"] == str(tmp_path / "proj")

@@ -68,6 +68,16 @@ def verdict_text(verdicts: dict, predictions=None) -> str:
                      + (f" ({shown[pid]})" if pid in shown else "") for pid, v in verdicts.items())
 
 
+def outcome(record) -> str:
+    """A finished run in a few words: its val loss, else (a script of the user's may report
+    only its own numbers) its first final metric, else why it failed."""
+    if record.status != "completed":
+        return f"{record.status}: {record.error}"
+    finals = {k: v for k, v in (record.metrics or {}).items() if k.startswith("final_") and isinstance(v, (int, float))}
+    name = "final_val_loss" if "final_val_loss" in finals else next(iter(finals), None)
+    return f"{name}={finals[name]:.4f}" if name else "completed"
+
+
 class PlainView:
     """One line per finished run: greppable, fine in a log file."""
 
@@ -78,8 +88,7 @@ class PlainView:
         pass
 
     def end_run(self, record, verdicts: dict, done: int, budget: int, predictions=None) -> None:
-        loss = (record.metrics or {}).get("final_val_loss")
-        what = f"final_val_loss={loss:.4f}" if loss is not None else f"{record.status}: {record.error}"
+        what = outcome(record)
         print(f"{record.experiment_id} {record.status:9s} {what}  ({record.wall_time_s:.1f}s)  "
               f"[{done}/{budget}] | {verdict_text(verdicts, predictions)}", file=self.stream, flush=True)
 
@@ -121,8 +130,7 @@ class LiveView(PlainView):
         self.live.console.print(self._line(record))
 
     def _line(self, record) -> str:
-        loss = (record.metrics or {}).get("final_val_loss")
-        what = f"val loss {loss:.4f}" if loss is not None else f"[red]{record.status}[/]: {record.error}"
+        what = outcome(record) if record.status == "completed" else f"[red]{record.status}[/]: {record.error}"
         return f"{record.experiment_id} {what} ({record.wall_time_s:.1f}s)"
 
     def _render(self):
