@@ -16,9 +16,10 @@ from executor import config as cfg
 from executor.base import RunPaths
 from executor import identity
 from executor.config import TrainConfig
+from executor.local import timed_step
 from executor.script import RunSpec
 from executor.plugins import joined
-from executor.slots import Slots, parse_workers
+from executor.slots import Slots, parse_workers, visible_gpus
 from parser.hypothesis import (HypothesisError, effective_text, hypothesis_name, load_hypothesis,
                                search_space)
 from parser import run_spec
@@ -32,6 +33,7 @@ from planner.llm import add_arguments as add_llm_arguments
 from planner.llm import make_planner, make_session
 from planner.offline import OfflinePlanner
 from planner.space import Space
+from trajectory import compute
 from trajectory.compute import summary as compute_summary
 from trajectory.graph import VERDICTS_STOP
 from trajectory.live import PlainView, make_view
@@ -155,6 +157,12 @@ def builtin_trainer(args, script: RunSpec | None = None) -> bool:
     return args.executor in ("local", None) or (args.executor == "ray" and script is None)
 
 
+def on_cpu(args, script: RunSpec | None) -> bool:
+    """Whether the built-in trainer's runs will train on this machine's CPU."""
+    return builtin_trainer(args, script) and args.executor != "ray" and \
+        (args.device == "cpu" or (not args.device.startswith("cuda") and not visible_gpus()))
+
+
 def prepare_data(names: list[str], data_dir: str | None, source: Path) -> None:
     """Fetch or verify every corpus once, here, before anything is written or run."""
     for name in names:
@@ -176,6 +184,7 @@ class LoopOptions:
     slots: Slots = field(default_factory=lambda: Slots(1))  # runs at once, and each one's resources
     plugins: tuple[str, ...] = ()  # every training process loads them (the hypothesis' as loaded)
     declared: tuple[str, ...] = ()  # a study of the user's script: the factors it declares, all it is handed
+    rehearsal: str = ""  # GPU-sized runs on a CPU: how to rehearse smaller (trajectory.compute.rehearsal)
 
     @classmethod
     def from_args(cls, args: argparse.Namespace, slots: Slots | None = None) -> "LoopOptions":
@@ -250,7 +259,8 @@ def finish(run: Run, result, study: Study, options: LoopOptions, view, trackers)
     study.append(record)
     trackers.log_run(record, len(study.records))
     trackers.log_confidences(len(study.records), study.verdicts)
-    view.end_run(record, study.verdicts, len(study.records), options.max_experiments, study.predictions)
+    view.end_run(record, study.verdicts, len(study.records), options.max_experiments, study.predictions,
+                 compute.left_text(study.records, options.max_experiments, options.slots.n))
 
 
 def nothing_left(study: Study, planner: Planner | None = None) -> str:
@@ -280,7 +290,7 @@ def research(study: Study, planner: Planner, executor, options: LoopOptions, vie
     pool = ThreadPoolExecutor(slots.n) if slots.n > 1 else None
     queue: list[Run] = []
     running: dict[Future, Run] = {}
-    free, numbered, checks = set(range(slots.n)), last_id(study), Checks()
+    free, numbered, checks, costed = set(range(slots.n)), last_id(study), Checks(), False
     try:
         while True:
             while len(running) < slots.n and not stop_reason(study, options, started, len(running), checks):
@@ -301,6 +311,11 @@ def research(study: Study, planner: Planner, executor, options: LoopOptions, vie
                 run = running.pop(future)
                 free.add(run.slot)
                 finish(run, future.result(), study, options, view, trackers)
+                cost = None if costed else compute.cost_text(study.records, options.max_experiments, slots.n,
+                                                             options.rehearsal)
+                if cost:  # the first finished run says what the study will cost on this machine
+                    view.note(cost)
+                    costed = True
     finally:
         if pool is not None:
             pool.shutdown(wait=False, cancel_futures=True)
@@ -325,7 +340,8 @@ def main(argv=None) -> int:
         options = LoopOptions.from_args(args, Slots.plan(args.workers, args.device, args.executor))
         study = open_from_args(args, session, script)
         options = replace(options, plugins=tuple(study.hypothesis.plugins),
-                          declared=tuple(study.hypothesis.initial_config) if script else ())
+                          declared=tuple(study.hypothesis.initial_config) if script else (),
+                          rehearsal=compute.rehearsal(study.space) if on_cpu(args, script) else "")
         trackers.start(study.run_dir.name, study.hypothesis.model_dump(), study.run_dir)
     except (HypothesisError, StudyError, TrackerUnavailable) as e:
         print(f"error: {e}", file=sys.stderr)
@@ -341,6 +357,10 @@ def main(argv=None) -> int:
                            study.hypothesis.claim, session)
     attach(session, study)  # the LLM's refinements and children after each run (nothing offline)
     view = make_view(args.quiet)
+    if options.rehearsal:  # GPU-sized runs on a CPU: say what they cost before the user waits
+        point = dict(compute.largest(study.space), data_dir=options.data_dir, device="cpu", **options.slots.config(0))
+        cost = compute.upfront_text(timed_step(point), point, options.max_experiments, options.slots.n)
+        view.note(f"cost: {cost}; {options.rehearsal}")
     try:
         reason = research(study, planner, executor, options, view, trackers)
     except KeyboardInterrupt:

@@ -124,3 +124,24 @@ class LocalExecutor:
             for proc in list(self.live):
                 with contextlib.suppress(Exception):
                     proc.kill()
+
+
+def timed_step(values: dict, timeout_s: float = 300.0) -> float | None:
+    """Seconds one training step of the config `values` takes here: `executor.train --dry-run`
+    times a forward and backward pass; None if it could not say (it fails, or times out)."""
+    import json
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "dry.json"
+        path.write_text(json.dumps(cfg.to_dict(cfg.from_dict(dict(values, experiment_id="dry_step")))))
+        try:
+            done = subprocess.run([sys.executable, "-m", "executor.train", str(path), "--dry-run"],
+                                  capture_output=True, text=True, timeout=timeout_s,
+                                  cwd=Path(__file__).resolve().parent.parent)
+        except (OSError, subprocess.SubprocessError):
+            return None
+    for line in done.stdout.splitlines():
+        if line.startswith("step_time_s: "):
+            return float(line.split(": ", 1)[1])
+    return None

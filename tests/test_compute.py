@@ -50,3 +50,40 @@ def test_the_loops_last_line_gives_the_compute_and_the_walks(tmp_path, capsys):
     assert code == 0
     last = capsys.readouterr().out.strip().splitlines()[-1]
     assert last.startswith("compute: ") and "the full 3-seed grid walk (24 runs)" in last
+
+
+# --- what a study will cost, said before the user waits -------------------------------------
+
+def test_gpu_sized_runs_are_named_with_the_flags_that_rehearse_them_smaller():
+    from trajectory.compute import rehearsal
+    headline = Space({"norm_position": ["pre", "post"], "max_steps": [1000], "seq_len": [256], "batch_size": [32]})
+    assert "--set max_steps=100 --set seq_len=64" in rehearsal(headline)
+    assert rehearsal(Space({"norm_position": ["pre", "post"], "max_steps": [300], "seq_len": [64],
+                            "batch_size": [16]})) == ""  # the quickstart: minutes, not hours
+
+
+def test_the_upfront_cost_is_one_timed_step_times_the_steps_and_evaluations_of_every_run():
+    from trajectory.compute import upfront_text
+    point = {"max_steps": 1000, "eval_interval": 50, "eval_batches": 3}  # 20 evals of 3 forwards = 20 steps
+    text = upfront_text(0.3, point, budget=20, workers=2)
+    assert "~51.0 min for 20 runs of up to ~5.1 min" in text and "2 at a time" in text
+    assert upfront_text(None, point, 20) == "the first run will say what the study costs"
+
+
+def test_the_time_left_is_the_median_run_times_the_runs_the_budget_still_allows():
+    from trajectory.compute import cost_text, left_text
+    runs = [_run("exp_0001", 10, 200).model_copy(update={"wall_time_s": 60.0}),
+            _run("exp_0002", 10, 200).model_copy(update={"wall_time_s": 120.0}),
+            _run("exp_0003", 10, 200).model_copy(update={"wall_time_s": 90.0})]
+    assert left_text(runs, budget=5, workers=1) == "~3.0 min left at most"  # 2 runs of 90 s
+    assert left_text(runs, budget=3) == ""
+    assert cost_text(runs, budget=5, workers=2).startswith("cost: ~1.5 min for the 2 runs left at most")
+    assert cost_text([], budget=5) is None
+
+
+def test_the_first_finished_run_says_what_the_study_will_cost(tmp_path, capsys):
+    assert loop.main(["--hypothesis", str(ROOT / "examples" / "quickstart.yaml"), "--executor", "sim", "--sim",
+                      str(ROOT / "examples" / "sim_truth.yaml"), "--max-experiments", "4",
+                      "--out", str(tmp_path / "run")]) == 0
+    said = capsys.readouterr().out
+    assert said.count("cost: ~") == 1 and "for the 3 runs left at most" in said

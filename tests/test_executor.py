@@ -112,3 +112,11 @@ def test_two_runs_at_once_from_two_threads(backend, tmp_path):
     assert [r.experiment_id for r in results] == ["exp_0001", "exp_0002"]
     losses = [read_metrics(r.metrics_path)[0]["final_val_loss"] for r in results]
     assert losses[0] != losses[1]  # two seeds, two runs: not one result written twice
+
+
+def test_a_timed_step_says_how_long_one_training_step_of_a_config_takes_here():
+    from executor.local import timed_step
+    tiny = dict(model="transformer_tiny", dataset="synthetic", seq_len=32, batch_size=4, threads=1)
+    seconds = timed_step(tiny)
+    assert seconds is not None and 0 < seconds < 60
+    assert timed_step(dict(tiny, model="no_such_model")) is None  # a config the trainer refuses says nothing

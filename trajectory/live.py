@@ -87,17 +87,25 @@ class PlainView:
     def start_run(self, experiment_id: str, out_path: Path, max_steps: int, done: int, budget: int) -> None:
         pass
 
-    def end_run(self, record, verdicts: dict, done: int, budget: int, predictions=None) -> None:
+    def end_run(self, record, verdicts: dict, done: int, budget: int, predictions=None, left: str = "") -> None:
         what = outcome(record)
         print(f"{record.experiment_id} {record.status:9s} {what}  ({record.wall_time_s:.1f}s)  "
-              f"[{done}/{budget}] | {verdict_text(verdicts, predictions)}", file=self.stream, flush=True)
+              f"[{done}/{budget}{', ' + left if left else ''}] | {verdict_text(verdicts, predictions)}",
+              file=self.stream, flush=True)
+
+    def note(self, text: str) -> None:
+        """A line the user should read before waiting (what the study will cost)."""
+        print(text, file=self.stream, flush=True)
 
     def close(self) -> None:
         pass
 
 
 class QuietView(PlainView):
-    def end_run(self, record, verdicts: dict, done: int, budget: int, predictions=None) -> None:
+    def end_run(self, record, verdicts: dict, done: int, budget: int, predictions=None, left: str = "") -> None:
+        pass
+
+    def note(self, text: str) -> None:
         pass
 
 
@@ -114,7 +122,7 @@ class LiveView(PlainView):
         self.running: dict[str, tuple[Path, int, float]] = {}
         self.verdicts: dict = {}
         self.predictions: list = []
-        self.done, self.budget, self.last = 0, 0, []
+        self.done, self.budget, self.last, self.left = 0, 0, [], ""
         self.live = Live(get_renderable=self._render, console=self.console, refresh_per_second=2,
                          transient=True)
         self.live.start()
@@ -123,11 +131,14 @@ class LiveView(PlainView):
         self.running[experiment_id] = (out_path, max_steps, time.monotonic())
         self.done, self.budget = done, budget
 
-    def end_run(self, record, verdicts: dict, done: int, budget: int, predictions=None) -> None:
+    def end_run(self, record, verdicts: dict, done: int, budget: int, predictions=None, left: str = "") -> None:
         self.running.pop(record.experiment_id, None)
-        self.verdicts, self.done, self.budget = verdicts, done, budget
+        self.verdicts, self.done, self.budget, self.left = verdicts, done, budget, left
         self.predictions = predictions or []
         self.live.console.print(self._line(record))
+
+    def note(self, text: str) -> None:
+        self.live.console.print(text)
 
     def _line(self, record) -> str:
         what = outcome(record) if record.status == "completed" else f"[red]{record.status}[/]: {record.error}"
@@ -138,7 +149,7 @@ class LiveView(PlainView):
         from rich.table import Table
 
         table = Table.grid(padding=(0, 1))
-        table.add_row(f"[bold]experiments[/] {self.done}/{self.budget}")
+        table.add_row(f"[bold]experiments[/] {self.done}/{self.budget}" + (f", {self.left}" if self.left else ""))
         for eid, (out, max_steps, started) in list(self.running.items()):
             state = progress(out, max_steps)
             step, val, eta = state if state else (0, None, None)
