@@ -236,3 +236,39 @@ def test_the_own_script_example_runs_as_it_is_from_its_hypothesis_file(tmp_path)
     assert len(logged) == 4 and all(r["status"] == "completed" for r in logged), logged[0].get("error")
     assert all(len(r["metrics"]["val_curve"]) == 6 and r["steps"] == 150 for r in logged)
     assert all((tmp_path / "run" / "work" / r["experiment_id"] / "log.csv").exists() for r in logged)
+
+
+CSV_SCRIPT = """
+import argparse, csv, os
+p = argparse.ArgumentParser()
+p.add_argument("--lr", type=float)
+p.add_argument("--seed", type=int)
+p.add_argument("--out", default="out")
+a = p.parse_args()
+os.makedirs(a.out, exist_ok=True)
+with open(os.path.join(a.out, "metrics.csv"), "w", newline="") as f:
+    w = csv.writer(f)
+    w.writerow(["epoch", "step", "train_loss", "val_loss"])
+    for step in range(10, 60, 10):
+        loss = 3.0 / (1 + a.lr * step) + 0.001 * a.seed
+        w.writerow([0, step, f"{loss + 0.1:.6f}", ""])
+        w.writerow([0, step, "", f"{loss:.6f}"])
+"""
+
+
+def test_a_metrics_file_the_script_writes_in_its_run_dir_is_read_with_several_workers(tmp_path):
+    run = f"""
+    command: {sys.executable} train.py --lr={{lr}} --seed={{seed}} --out={{run_dir}}
+    workdir: proj
+    metrics:
+      file: "{{run_dir}}/metrics.csv"
+    """
+    path = study_file(tmp_path, run, config="lr: [0.5, 0.1]")
+    (tmp_path / "proj" / "train.py").write_text(CSV_SCRIPT)
+    assert run_loop(path, tmp_path / "out", "--workers", "2") == 0
+    logged = records(tmp_path / "out")
+    assert logged and all(r["status"] == "completed" for r in logged)
+    assert all(r["metrics"]["val_curve"][-1][0] == 50 and "final_train_loss" in r["metrics"] for r in logged)
+    assert all((tmp_path / "out" / "work" / r["experiment_id"] / "metrics.csv").exists() for r in logged)
+    graph = json.loads((tmp_path / "out" / "trajectory.json").read_text())
+    assert graph["predictions"][0]["status"] == "confirmed"
