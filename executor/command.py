@@ -47,7 +47,7 @@ from pathlib import Path
 from executor import config as cfg
 from executor import script
 from executor.atomic import write_atomic
-from executor.base import RunPaths, RunResult, START_FAILED_EXIT, die_with_parent, fresh_start, outcome
+from executor.base import RunPaths, RunResult, START_FAILED_EXIT, die_with_parent, fresh_start, outcome, stderr_tail
 from executor.identity import identity
 from executor.script import Reader, RunSpec
 
@@ -127,7 +127,7 @@ def read_out(reader: Reader, spec: RunSpec, handed: dict, code, timed_out: bool,
     result = outcome(eid, code, timed_out, wall, paths, timeout_s)
     if result.status == "completed" and metrics is None:
         where = f"run.metrics.stdout {spec.stdout!r}" if spec.stdout else f"the metrics file {spec.file!r}"
-        tail = script.stdout_tail(paths.out(eid))
+        tail = stderr_tail(paths.out(eid))  # the end of its stdout: what it printed instead
         return RunResult(eid, "failed", code, wall, paths.metrics(eid),
                          f"no output matched {where}; the end of its stdout is kept", tail, "metrics_missing")
     return result

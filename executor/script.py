@@ -34,7 +34,6 @@ ALIASES = {"global_step": "step", "iter": "step", "iteration": "step", "eval_los
 # What the run's own numbers are not: bookkeeping the loop writes itself.
 OWN_KEYS = ("steps", "stopped_early", "train_time_s")
 POLL_S = 0.1
-TAIL_BYTES = 2000
 
 
 @dataclass(frozen=True)
@@ -217,16 +216,6 @@ def assemble(points: list[dict], stopped: bool = False, steps: int | None = None
     out["steps"] = int(ran) if ran is not None else None
     out["stopped_early"] = stopped
     return out
-
-
-def stdout_tail(path: Path, limit: int = TAIL_BYTES) -> str:
-    try:
-        with open(path, "rb") as f:
-            f.seek(0, os.SEEK_END)
-            f.seek(max(0, f.tell() - limit))
-            return f.read().decode(errors="replace")
-    except OSError:
-        return ""
 
 
 # --- running -----------------------------------------------------------------------------
