@@ -56,13 +56,13 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--ray-address", help="Ray cluster for --executor ray (default: a local Ray instance)")
     p.add_argument("--workers", type=_workers, default=1, metavar="N|auto",
                    help="runs at once (default 1); auto: one per GPU, else one per two cores")
-    p.add_argument("--command", help="your training command (the run: section's command; see README)")
+    p.add_argument("--command", help="your training command (the run: section's command; see docs/own_script.md)")
     p.add_argument("--workdir", help="the folder your command runs in (run.workdir)")
     p.add_argument("--metrics-stdout", metavar="REGEX", help="read metrics from stdout lines (run.metrics.stdout)")
     p.add_argument("--metrics-file", metavar="PATH", help="read metrics from a file it writes (run.metrics.file)")
     p.add_argument("--steps-factor", metavar="FACTOR", help="the factor that sets a run's length (run.steps)")
     p.add_argument("--plugin", action="append", default=[], metavar="PATH_OR_MODULE",
-                   help="a model or dataset for the built-in trainer (see README; repeatable)")
+                   help="a model or dataset for the built-in trainer (see docs/plugins.md; repeatable)")
     p.add_argument("--sim", type=Path, help="true effects and noise (YAML) for --executor sim")
     p.add_argument("--seed", type=int, default=0, help="first seed of every design cell")
     p.add_argument("--max-seeds", type=int, default=10, help="replicates per design cell (default 10)")

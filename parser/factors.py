@@ -174,7 +174,7 @@ def _to_bool(value: Any) -> bool:
 _CONVERTERS = {"float": _to_float, "int": _to_int, "str": _to_str, "bool": _to_bool}
 
 _ELSEWHERE = ("to run your own training script, use --executor command --command \"python train.py\"; "
-              "to run it in the built-in trainer, register it with --plugin (see the README)")
+              "to run it in the built-in trainer, register it with --plugin (see docs/plugins.md)")
 
 
 def _check_registries(config: dict[str, Any]) -> dict[str, Any]:
