@@ -106,13 +106,28 @@ def measure(read: Callable[[], Sample]) -> float | None:
     return busy_elsewhere(start, read())
 
 
-def for_run(threads: int, device_type: str, apply: Callable[[int], None]) -> "Governor | None":
-    """An explicit count wins (applied now); else, on a CPU, a Governor to start before
-    training. On CUDA the intra-op threads do little: torch's default stays."""
+def env_threads(environ) -> int | None:
+    """OMP_NUM_THREADS when it names a positive count (torch itself reads it), else None."""
+    text = environ.get("OMP_NUM_THREADS", "").strip()
+    return int(text) if text.isdigit() and int(text) > 0 else None
+
+
+def for_run(threads: int, device_type: str, apply: Callable[[int], None],
+            environ=os.environ) -> "tuple[Governor | None, dict]":
+    """A Governor to start before training, or None and the metrics of a fixed count.
+
+    A count someone chose wins, applied now: the config's `threads`, else OMP_NUM_THREADS.
+    On CUDA the intra-op threads do little: torch's default stays.
+    """
     if threads > 0:
         apply(threads)
-        return None
-    return Governor.here(apply) if device_type == "cpu" else None
+        return None, {"threads": threads, "threads_source": "config"}
+    if env_threads(environ):
+        apply(env_threads(environ))
+        return None, {"threads": env_threads(environ), "threads_source": "OMP_NUM_THREADS"}
+    if device_type != "cpu":
+        return None, {"threads": None, "threads_source": "default"}
+    return Governor.here(apply), {}
 
 
 @dataclass

@@ -305,7 +305,7 @@ def train(config: TrainConfig, dry_run: bool = False, started: float | None = No
     seed_everything(config.seed)
     device = pick_device(config.device)
     # An explicit `threads` wins; else, on a CPU, the count follows the cores free (executor/threads.py)
-    governor = threads.for_run(config.threads, device.type, torch.set_num_threads)
+    governor, fixed = threads.for_run(config.threads, device.type, torch.set_num_threads)
     with timed(phases, "data"):
         corpus, train_seqs, val_seqs = prepare(config, device)
     check_fits(config, corpus.vocab_size, device)
@@ -322,8 +322,7 @@ def train(config: TrainConfig, dry_run: bool = False, started: float | None = No
     run["compile_time_s"] = compile_s
     n_params = sum(p.numel() for p in model.parameters())
     metrics = summarize(config, run, corpus, len(train_seqs), n_params, device)
-    metrics.update(governor.metrics() if governor else
-                   {"threads": torch.get_num_threads(), "threads_source": "config" if config.threads else "default"})
+    metrics.update(governor.metrics() if governor else fixed)
     # Where the process's time went (bench/overhead.py reads it): phases in seconds, and
     # wall-clock stamps of this run's start and of the moment before the metrics write.
     phases.update(compile=compile_s or 0.0, train=run["train_time_s"])

@@ -90,9 +90,15 @@ def test_the_governor_starts_with_the_free_cores_and_follows_the_load():
 
 def test_an_explicit_thread_count_wins_and_cuda_keeps_torchs_default():
     applied = []
-    assert threads.for_run(3, "cpu", applied.append) is None and applied == [3]
-    assert threads.for_run(0, "cuda", applied.append) is None and applied == [3]
-    assert isinstance(threads.for_run(0, "cpu", applied.append), threads.Governor)
+    assert threads.for_run(3, "cpu", applied.append, environ={"OMP_NUM_THREADS": "2"}) == \
+        (None, {"threads": 3, "threads_source": "config"})
+    assert threads.for_run(0, "cpu", applied.append, environ={"OMP_NUM_THREADS": "2"}) == \
+        (None, {"threads": 2, "threads_source": "OMP_NUM_THREADS"})
+    assert threads.for_run(0, "cuda", applied.append, environ={}) == \
+        (None, {"threads": None, "threads_source": "default"})
+    assert applied == [3, 2]
+    governor, _ = threads.for_run(0, "cpu", applied.append, environ={"OMP_NUM_THREADS": "lots"})
+    assert isinstance(governor, threads.Governor)
 
 
 def test_this_machine_can_be_measured():
@@ -129,7 +135,8 @@ def tiny(tmp_path, **overrides) -> TrainConfig:
     return replace(base, **overrides)
 
 
-def test_a_run_without_threads_records_the_count_it_measured(tmp_path, torch_threads):
+def test_a_run_without_threads_records_the_count_it_measured(tmp_path, torch_threads, monkeypatch):
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     metrics = train_mod.train(tiny(tmp_path))
     cores = len(threads.usable_cores())
     assert metrics["threads_source"] == "measured" and metrics["cores"] == cores
