@@ -26,7 +26,7 @@ from typing import Callable
 
 SLACK = 0.3  # of a core: background noise (shells, the loop between runs) still counts as free
 MIN_WINDOW_S = 0.1  # /proc/stat counts in 10 ms ticks: 0.1 s on 2 cores reads to 0.05 of a core
-RECHECK_S = 2.0  # a running trainer looks again at most this often (at its eval points)
+RECHECK_S = 2.0  # a running trainer looks again this often: a core taken mid-run is given back soon
 
 
 def usable_cores() -> list[int]:
@@ -166,11 +166,11 @@ class Governor:
         return self.threads
 
     def recheck(self, step: int) -> None:
-        """At an eval point: choose again from the load since the last look, if that was
-        RECHECK_S ago or more (a short window reads mostly noise)."""
-        now = self.read()
-        if now.wall - self.last.wall < RECHECK_S:
+        """Choose again from the load since the last look, once RECHECK_S have passed (a
+        shorter window reads mostly noise). Called every step: until then it costs a clock read."""
+        if time.monotonic() - self.last.wall < RECHECK_S:
             return
+        now = self.read()
         wanted = choose(self.cores, busy_elsewhere(self.last, now))
         self.last = now
         if wanted != self.threads:

@@ -166,7 +166,7 @@ def train_loop(config: TrainConfig, model, step_model, opt, train_seqs, val_seqs
     `step_model` trains (compiled or not; it shares `model`'s weights); `model` evaluates.
     With `stop_at_loss` it ends at the first evaluation at or below that loss: the rest of
     the curve enters no score (parser/checker/early_stop.py). A `governor` looks at the
-    machine's load again at each eval point and changes the thread count if it moved.
+    machine's load every few seconds and changes the thread count if it moved.
     """
     device = train_seqs.device
     start = time.perf_counter()  # train_time_s covers every evaluation, step 0's included
@@ -178,13 +178,13 @@ def train_loop(config: TrainConfig, model, step_model, opt, train_seqs, val_seqs
     step = 0
     for step in range(1, config.max_steps + 1):
         loss = train_step(config, step_model, opt, train_seqs[next(batches)], step)
+        if governor is not None:  # CPU only: reading the load costs no device sync
+            governor.recheck(step)
         last = step == config.max_steps
         since_eval.add(loss)
         health.add(loss, step, close=step % HEALTH_EVERY == 0 or last)
         if step % config.eval_interval == 0 or last:
             health.check()  # syncs, so the eval timing starts clean
-            if governor is not None:
-                governor.recheck(step)
             train_curve.append([step, since_eval.pop()])
             eval_start = time.perf_counter()
             val_curve.append([step, evaluate(model, val_seqs, config.batch_size)])

@@ -1,5 +1,6 @@
 """Threads for the cores actually free: the choice from injected load, the trainer's record of it."""
 import json
+import time
 from dataclasses import replace
 
 import pytest
@@ -75,17 +76,30 @@ class Canned:
 def test_the_governor_starts_with_the_free_cores_and_follows_the_load():
     applied = []
     canned = Canned(at(0, 0, 0), at(1, 1.0, 0.0),  # made, started: one core busy elsewhere
-                    at(2, 2.0, 1.0),  # a look too soon after the start: no change
                     at(4, 4.0, 1.5),  # 3 s on: half a core still busy elsewhere
                     at(8, 8.0, 5.5))  # 4 s on: it is gone (own CPU covers all the busy time)
     gov = threads.Governor(cores=2, apply=applied.append, read=canned)
     assert gov.start() == 1 and gov.busy == pytest.approx(1.0)
-    gov.recheck(step=25)
     gov.recheck(step=50)
     gov.recheck(step=75)
     assert applied == [1, 2] and gov.changes == [[75, 2]] and gov.threads == 2
     assert gov.metrics() == {"threads": 2, "threads_source": "measured", "cores": 2,
                              "busy_cores_elsewhere": pytest.approx(1.0), "thread_changes": [[75, 2]]}
+
+
+def test_the_governor_does_not_look_again_within_seconds_of_its_last_look(monkeypatch):
+    monkeypatch.setattr(threads, "RECHECK_S", 60.0)  # however slow the machine, 100 calls take less
+    reads = []
+
+    def now():
+        reads.append(1)
+        return at(time.monotonic(), 0.0, 0.0)
+
+    gov = threads.Governor(cores=2, apply=lambda n: None, read=now)
+    gov.start()
+    for step in range(100):
+        gov.recheck(step)
+    assert len(reads) == 2 and gov.changes == []  # made and started only
 
 
 def test_an_explicit_thread_count_wins_and_cuda_keeps_torchs_default():
