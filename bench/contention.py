@@ -15,7 +15,7 @@ reader can tell a quiet machine from a shared one.
 Settings: w1 = --workers 1, threads chosen by the trainer (executor/threads.py);
 w1-1t = --workers 1 with OMP_NUM_THREADS=1 (the one-thread floor); w1-2t = --workers 1
 with OMP_NUM_THREADS=2 (torch's default before the choice: a thread per core);
-w2 = --workers 2. Target: busy >= 0.6x idle for each setting, and w1 busy >= w1-1t busy.
+w1-2t-passive = the same without spin-waiting (OMP_WAIT_POLICY=PASSIVE); w2 = --workers 2. Target: busy >= 0.6x idle for each setting, and w1 busy >= w1-1t busy.
 """
 from __future__ import annotations
 
@@ -36,7 +36,9 @@ sys.path.insert(0, str(ROOT))
 
 from executor import threads  # noqa: E402
 
-SETTINGS = {"w1": (1, None), "w1-1t": (1, "1"), "w1-2t": (1, "2"), "w2": (2, None)}
+# name: (--workers, environment); an OMP_NUM_THREADS fixes the count (executor/threads.py)
+SETTINGS = {"w1": (1, {}), "w1-1t": (1, {"OMP_NUM_THREADS": "1"}), "w1-2t": (1, {"OMP_NUM_THREADS": "2"}),
+            "w1-2t-passive": (1, {"OMP_NUM_THREADS": "2", "OMP_WAIT_POLICY": "PASSIVE"}), "w2": (2, {})}
 HOG = [sys.executable, "-c", "while True: pass"]
 
 
@@ -52,12 +54,10 @@ def one_core_busy(busy: bool):
             hog.wait()
 
 
-def study(workers: int, omp: str | None, runs: int, out: Path) -> dict:
+def study(workers: int, extra_env: dict, runs: int, out: Path) -> dict:
     """One quickstart study; wall time, the runs' median tokens/s and the threads they used."""
-    env = dict(os.environ)
-    env.pop("OMP_NUM_THREADS", None)
-    if omp:
-        env["OMP_NUM_THREADS"] = omp
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OMP_")}
+    env.update(extra_env)
     cmd = [sys.executable, str(ROOT / "loop.py"), "--hypothesis", str(ROOT / "examples" / "quickstart.yaml"),
            "--max-experiments", str(runs), "--workers", str(workers), "--out", str(out), "--quiet"]
     start = time.perf_counter()
@@ -94,12 +94,12 @@ def measure(names: list[str], runs: int, repeats: int, tmp: Path) -> dict:
     for k in range(repeats):
         shift = k % len(trials)
         for name, busy in trials[shift:] + trials[:shift]:
-            workers, omp = SETTINGS[name]
+            workers, env = SETTINGS[name]
             before = busy_elsewhere()  # what others ran just before: the machine's sharing, not ours
             with one_core_busy(busy):
-                r = study(workers, omp, runs, tmp / f"{name}-{'busy' if busy else 'idle'}-{k}")
+                r = study(workers, env, runs, tmp / f"{name}-{'busy' if busy else 'idle'}-{k}")
             results[(name, busy)].append(dict(r, elsewhere=before))
-            print(f"repeat {k}: {name:6} {'busy' if busy else 'idle'}: {r['wall_s']:6.1f} s, "
+            print(f"repeat {k}: {name:13} {'busy' if busy else 'idle'}: {r['wall_s']:6.1f} s, "
                   f"{r['tokens_per_s'] / 1e3:6.1f}k tokens/s, threads {r['threads']}, "
                   f"{before:.2f} cores busy elsewhere just before", flush=True)
     return results
@@ -109,12 +109,12 @@ def report(names: list[str], results: dict, runs: int, repeats: int) -> None:
     med = {key: {f: statistics.median(r[f] for r in rs) for f in ("wall_s", "tokens_per_s", "elsewhere")}
            for key, rs in results.items()}
     print(f"\nmedians of {repeats} ({runs} quickstart runs a study); busy = one core held by a busy loop")
-    print(f"{'setting':8} {'idle tok/s':>11} {'busy tok/s':>11} {'busy/idle':>9} "
+    print(f"{'setting':13} {'idle tok/s':>11} {'busy tok/s':>11} {'busy/idle':>9} "
           f"{'idle wall':>9} {'busy wall':>9} {'threads idle/busy':>18} {'elsewhere idle/busy':>20}")
     for name in names:
         idle, busy = med[(name, False)], med[(name, True)]
         used = [sorted({t for r in results[(name, b)] for t in r["threads"]}) for b in (False, True)]
-        print(f"{name:8} {idle['tokens_per_s'] / 1e3:10.1f}k {busy['tokens_per_s'] / 1e3:10.1f}k "
+        print(f"{name:13} {idle['tokens_per_s'] / 1e3:10.1f}k {busy['tokens_per_s'] / 1e3:10.1f}k "
               f"{busy['tokens_per_s'] / idle['tokens_per_s']:8.2f}x {idle['wall_s']:8.1f}s {busy['wall_s']:8.1f}s "
               f"{str(used[0]):>9}/{str(used[1]):8} {idle['elsewhere']:10.2f}/{busy['elsewhere']:.2f}")
     if "w1" in names and "w1-1t" in names:
