@@ -99,7 +99,7 @@ def measure(names: list[str], runs: int, repeats: int, tmp: Path) -> dict:
             with one_core_busy(busy):
                 r = study(workers, env, runs, tmp / f"{name}-{'busy' if busy else 'idle'}-{k}")
             results[(name, busy)].append(dict(r, elsewhere=before))
-            print(f"repeat {k}: {name:13} {'busy' if busy else 'idle'}: {r['wall_s']:6.1f} s, "
+            print(f"repeat {k}: {name:13} {'busy' if busy else 'idle'}: {r['wall_s']:6.1f} s ({r['n']} runs), "
                   f"{r['tokens_per_s'] / 1e3:6.1f}k tokens/s, threads {r['threads']}, "
                   f"{before:.2f} cores busy elsewhere just before", flush=True)
     return results
