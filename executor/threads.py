@@ -5,9 +5,9 @@ after every op and spin there, so once another process holds a core, the thread 
 shares it is descheduled for whole time slices while the others spin and wait for it.
 Measured on 2 cores (BENCHMARKS.md, "Threads on a shared machine"): the quickstart's
 model trains at ~200k tokens/s with 2 threads and ~175k with 1 on an idle machine, and
-with one core held by a busy process, 4k-30k with 2 threads against 90k-175k with 1.
-Not spinning (OMP_WAIT_POLICY=PASSIVE) is no cure: 2 threads then train at 82k idle
-and 56k busy, both below 1 thread. So the count follows the load: the cores this
+with one core held by a busy process, 4k-29k with 2 threads against 88k-176k with 1.
+Not spinning (OMP_WAIT_POLICY=PASSIVE) is no cure: 2 threads then train at ~80k idle
+and 28k-84k busy, both below 1 thread. So the count follows the load: the cores this
 process may use (sched_getaffinity) less those other processes keep busy, read from
 /proc/stat over a window, minus this process's own CPU time in that window (so a run
 measuring itself, or the loop measuring with runs in flight, counts correctly).
@@ -24,7 +24,10 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
-SLACK = 0.3  # of a core: background noise (shells, the loop between runs) still counts as free
+# Of a core: background noise (shells, the loop between runs) still counts as free. A
+# judgement, not a fit: tried against a 15-50% duty-cycle busy loop, the 2-core machine was
+# already shared by other work and 2 threads lost to 1 at every duty (4k-7k against 60k-82k).
+SLACK = 0.3
 MIN_WINDOW_S = 0.1  # /proc/stat counts in 10 ms ticks: 0.1 s on 2 cores reads to 0.05 of a core
 RECHECK_S = 2.0  # a running trainer looks again this often: a core taken mid-run is given back soon
 
