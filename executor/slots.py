@@ -1,7 +1,11 @@
 """How many runs go at once (--workers), and what each one may use.
 
 On GPUs every worker gets one card (CUDA_VISIBLE_DEVICES, through the config's
-`cuda_devices`); on a CPU the cores are split evenly (the config's `threads`).
+`cuda_devices`); on a CPU each worker gets an even share of the cores this process may
+use (sched_getaffinity) as its most threads, and, where a share has more than one, at
+each run's start only as many as are free then (executor/threads.py: threads that share
+a core with another busy process spin against each other). One worker leaves the
+choice to the trainer, which measures the load itself and follows it as it trains.
 `--workers auto`: one per visible GPU, else one per two cores (up to 8): a small
 model's step does not keep more than a couple of cores busy, and two runs side by
 side use a small machine better than one run with all of them.
@@ -12,6 +16,9 @@ import os
 import shutil
 import subprocess
 from dataclasses import dataclass, field
+from typing import Callable
+
+from executor import threads as threads_mod
 
 MAX_AUTO = 8
 
@@ -46,16 +53,25 @@ def parse_workers(text: str) -> int | str:
     return n
 
 
+def busy_now() -> float | None:
+    """Cores' worth kept busy by other processes (runs in flight included) over a short window."""
+    cpus = threads_mod.usable_cores()
+    return threads_mod.measure(lambda: threads_mod.sample(cpus))
+
+
 @dataclass(frozen=True)
 class Slots:
     n: int  # runs at once
-    threads: int = 0  # torch threads per run; 0 = torch's default (one worker)
+    threads: int = 0  # most torch threads per run; 0 = the trainer's own choice (one worker)
     gpus: tuple[str, ...] = field(default=())  # one per slot, round robin; () = leave the env alone
+    cores: int = 0  # the cores shared out (0: not split)
+    busy: Callable[[], float | None] = field(default=busy_now, compare=False, repr=False)
 
     @classmethod
     def plan(cls, workers: int | str, device: str = "auto", executor: str = "local",
-             cpus: int | None = None, gpus: list[str] | None = None) -> "Slots":
-        cpus = cpus or os.cpu_count() or 1
+             cpus: int | None = None, gpus: list[str] | None = None,
+             busy: Callable[[], float | None] = busy_now) -> "Slots":
+        cpus = cpus or len(threads_mod.usable_cores())
         if executor == "ray":  # Ray places each task and sets its GPUs itself
             return cls(MAX_AUTO if workers == "auto" else workers)
         wants_gpu = device in ("auto", "cuda") or device.startswith("cuda")
@@ -67,13 +83,20 @@ class Slots:
             return cls(1)
         if gpus and device in ("auto", "cuda"):
             return cls(workers, max(1, cpus // workers), tuple(gpus))
-        return cls(workers, max(1, cpus // workers))
+        return cls(workers, max(1, cpus // workers), cores=cpus, busy=busy)
 
     def config(self, slot: int) -> dict:
-        """The config fields a run in this slot gets."""
+        """The config fields a run in this slot gets, as the run starts (the runs already in
+        flight count as busy, so the slots together never ask for more than is free)."""
         if self.n == 1:
             return {}
-        out = {"threads": self.threads}
+        out = {"threads": self.share_now()}
         if self.gpus:
             out["cuda_devices"] = self.gpus[slot % len(self.gpus)]
         return out
+
+    def share_now(self) -> int:
+        """The share, or fewer where other work holds cores; a share of 1 needs no look."""
+        if self.threads <= 1 or not self.cores:
+            return self.threads
+        return threads_mod.choose(self.cores, self.busy(), cap=self.threads)

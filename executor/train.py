@@ -47,6 +47,7 @@ from executor.curve import convergence_step
 from executor.config import TrainConfig
 from executor.optim import make_optimizer
 from executor.plugins import PluginError, load_config_plugins
+from executor import threads
 from executor.step import (HEALTH_EVERY, CompileFailed, Diverged, Health, LossMeter, check_health,
                            compile_step_model, lm_loss, step_loss, train_step)
 
@@ -161,12 +162,14 @@ def run_dry(config: TrainConfig, model, opt, train_seqs: torch.Tensor) -> dict:
     return info
 
 
-def train_loop(config: TrainConfig, model, step_model, opt, train_seqs, val_seqs) -> dict:
+def train_loop(config: TrainConfig, model, step_model, opt, train_seqs, val_seqs,
+               governor: threads.Governor | None = None) -> dict:
     """The fixed-step loop; returns curves and timing. Host syncs only at eval points.
 
     `step_model` trains (compiled or not; it shares `model`'s weights); `model` evaluates.
     With `stop_at_loss` it ends at the first evaluation at or below that loss: the rest of
-    the curve enters no score (parser/checker/early_stop.py).
+    the curve enters no score (parser/checker/early_stop.py). A `governor` looks at the
+    machine's load every few seconds and changes the thread count if it moved.
     """
     device = train_seqs.device
     start = time.perf_counter()  # train_time_s covers every evaluation, step 0's included
@@ -178,6 +181,8 @@ def train_loop(config: TrainConfig, model, step_model, opt, train_seqs, val_seqs
     step = 0
     for step in range(1, config.max_steps + 1):
         loss = train_step(config, step_model, opt, train_seqs[next(batches)], step)
+        if governor is not None:  # CPU only: reading the load costs no device sync
+            governor.recheck(step)
         last = step == config.max_steps
         since_eval.add(loss)
         health.add(loss, step, close=step % HEALTH_EVERY == 0 or last)
@@ -302,8 +307,8 @@ def train(config: TrainConfig, dry_run: bool = False, started: float | None = No
     select_gpus(config.cuda_devices)
     seed_everything(config.seed)
     device = pick_device(config.device)
-    if config.threads > 0:
-        torch.set_num_threads(config.threads)
+    # An explicit `threads` wins; else, on a CPU, the count follows the cores free (executor/threads.py)
+    governor, fixed = threads.for_run(config.threads, device.type, torch.set_num_threads)
     with timed(phases, "data"):
         corpus, train_seqs, val_seqs = prepare(config, device)
     check_fits(config, corpus.vocab_size, device)
@@ -314,10 +319,13 @@ def train(config: TrainConfig, dry_run: bool = False, started: float | None = No
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     step_model, compile_s = compile_step_model(config, model, train_seqs[: config.batch_size])
-    run = train_loop(config, model, step_model, opt, train_seqs, val_seqs)
+    if governor is not None:
+        governor.start()  # the load measured over data, model and compile: little idle wait
+    run = train_loop(config, model, step_model, opt, train_seqs, val_seqs, governor)
     run["compile_time_s"] = compile_s
     n_params = sum(p.numel() for p in model.parameters())
     metrics = summarize(config, run, corpus, len(train_seqs), n_params, device)
+    metrics.update(governor.metrics() if governor else fixed)
     # Where the process's time went (bench/overhead.py reads it): phases in seconds, and
     # wall-clock stamps of this run's start and of the moment before the metrics write.
     phases.update(compile=compile_s or 0.0, train=run["train_time_s"])

@@ -20,7 +20,7 @@ KEYS = {"final_val_loss", "best_val_loss", "final_val_bpc", "val_curve", "train_
         "convergence_epoch", "epochs", "steps", "stopped_early", "train_time_s", "tokens_per_s", "peak_memory_mb",
         "n_train_samples", "n_params", "device", "dataset_sha256", "entropy_floor", "torch_version",
         "peak_gpu_memory_mb", "peak_rss_mb", "precision", "compile", "compile_time_s", "phases_s",
-        "started_unix", "finished_unix"}
+        "started_unix", "finished_unix", "threads", "threads_source"}
 
 
 def tiny(tmp_path, **overrides) -> TrainConfig:
