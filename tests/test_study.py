@@ -31,10 +31,10 @@ def timed(tmp_path, monkeypatch):
     real = study._write
 
     def make(durations):
-        def slow_write(stop_reason):
+        def slow_write(*args):
             clock.now += durations[min(len(written), len(durations) - 1)]
             written.append(clock.now)
-            return real(stop_reason)
+            return real(*args)
         study._write = slow_write
         return study, written
     yield make
