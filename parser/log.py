@@ -35,6 +35,12 @@ def append(path: Path, record: Record) -> int:
         return f.tell()
 
 
+def as_logged(record: Record) -> Record:
+    """The record as a replay reads it back from its line (tuples become lists, say): what the
+    study folds, so that the state a loop builds is the state a replay of its log builds."""
+    return _parse(record.model_dump_json().encode()) or record  # one it can't read back: as before
+
+
 def _repair_tail(path: Path) -> None:
     """Cut a torn last line (no newline, not a record) left by a crash mid-append; a whole
     record that only lacks its newline gets one."""

@@ -117,6 +117,7 @@ class Study:
         After a run the derived files are rewritten (paced) and the LLM, if any, looks at
         the study; after an accepted LLM proposal they are rewritten at once."""
         self._busy()  # a write that failed off the loop's path fails the loop here, before more is logged
+        record = log.as_logged(record)
         end = log.append(self.log_path, record)
         if isinstance(record, (ResultRecord, EvolutionRecord)):
             self.apply(record)
