@@ -128,3 +128,25 @@ def test_the_checkpoint_holds_the_state_only(tmp_path):
     run = copy_of(finished_study(), tmp_path / "run")
     header, payload = (run / checkpoint.CHECKPOINT_NAME).read_bytes().split(b"\n", 1)
     assert set(pickle.loads(payload)) == set(checkpoint.STATE)
+
+
+def test_a_run_cut_off_between_its_log_line_and_its_fold_is_folded_at_the_next_resume(tmp_path, monkeypatch):
+    """Ctrl-C mid-append: the line is logged, the state never took it; the loop's stop must
+    not write that state as the log's checkpoint."""
+    run = copy_of(finished_study(), tmp_path / "run", only_log=True)
+    rest = [line for line in split(run, 8).splitlines(keepends=True) if b'"experiment_id"' in line]
+    ninth, tenth = log.read(run / log.LOG_NAME, data=b"".join(rest[:2])).records
+    h, space = _hypothesis(run)
+    study = open_study(run, h, space, "", resume=True)
+    study.append(ninth)
+
+    def ctrl_c(record):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(study, "_apply_run", ctrl_c)
+    with pytest.raises(KeyboardInterrupt):
+        study.append(tenth)
+    monkeypatch.undo()
+    study.stop("interrupted by the user", "now")  # what the loop does on Ctrl-C
+    study.close()
+    again = resumed(run)
+    assert len(again.records) == 10 and folded(again) == folded(replayed(run))

@@ -8,15 +8,16 @@ import pytest
 from parser.schema import Hypothesis
 from planner.space import Space
 from tests.records import comparison, pairs
-from trajectory import study as study_module
-from trajectory.study import PACED_FROM, open_study
+from trajectory import writes
+from trajectory.study import open_study
+from trajectory.writes import PACED_FROM
 
 GRID = {"model": ["transformer_small"], "dataset": ["synthetic"], "norm_position": ["pre", "post"],
         "learning_rate": [3e-4], "dataset_fraction": [0.1]}
 
 
 class Clock:
-    """time.monotonic for the study, moved on only by its writes (so no test reads this machine's speed)."""
+    """time.monotonic for the study's writes, moved on by them and by the test (no test reads this machine's speed)."""
     def __init__(self):
         self.now = 0.0
 
@@ -29,7 +30,7 @@ def timed(tmp_path, monkeypatch):
     """A study whose k-th write takes durations[k] seconds of a fake clock; returns the write count.
     With `held`, the writes from the held-th on wait for `held.release` (set) once begun."""
     clock = Clock()
-    monkeypatch.setattr(study_module.time, "monotonic", clock)
+    monkeypatch.setattr(writes.time, "monotonic", clock)
     h = Hypothesis(claim="pre-norm helps", predictions=[comparison(threshold=0.5)], initial_config=GRID)
     study = open_study(tmp_path / "run", h, Space(dict(GRID)), "", resume=False)
     written = []

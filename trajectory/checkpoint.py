@@ -63,7 +63,7 @@ def save(study, data: bytes) -> None:
     header = {"version": VERSION, "origin": study.origin, "offset": study.log_offset,
               "log_sha256": hashlib.sha256(data[:study.log_offset]).hexdigest(),
               "payload_sha256": hashlib.sha256(payload).hexdigest(), "skipped": study.log_skipped,
-              "write_s": study.steady}
+              "write_s": study.writes.steady}
     _write_atomic(study.run_dir / CHECKPOINT_NAME, json.dumps(header).encode() + b"\n" + payload)
 
 
@@ -87,8 +87,9 @@ def restore(study, data: bytes) -> bool:
     for name in STATE:
         setattr(study, name, state[name])
     study.log_offset, study.log_skipped = offset, list(header["skipped"])
-    study.last_took = study.steady = float(header["write_s"])  # how long the derived files take to write
-    study.saved_paced = study.paced
+    writes = study.writes  # how long the derived files take to write: a resume's first write goes by it
+    writes.last_took = writes.steady = float(header["write_s"])
+    study.saved_paced = writes.paced
     for number in study.log_skipped:  # as a replay from the start would
         print(f"warning: {study.log_path}:{number}: skipping a malformed log line", file=sys.stderr)
     return True

@@ -10,8 +10,6 @@ has exactly the state it had when it stopped.
 from __future__ import annotations
 
 import os
-import threading
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,10 +22,7 @@ from planner.space import Space, extension, unreachable_reason
 from trajectory import checkpoint, curves, dashboard, graph, runlock
 from trajectory.evolve import evolve
 from trajectory.render import tree
-
-
-WRITE_PACE = 19.0  # after a write of w seconds, the next waits 19 w: writes <= 5% of the time
-PACED_FROM = 0.25  # seconds: a write quicker than this (a study of up to a few thousand runs) is never skipped
+from trajectory.writes import Writes
 
 
 class StudyError(Exception):
@@ -48,20 +43,16 @@ class Study:
     lock: runlock.RunLock | None = None  # run_dir/.lock, held while this process owns the study
     evolutions: list[EvolutionRecord] = field(default_factory=list)  # the LLM's proposals, as logged
     evolver: object = None  # called with the study after each added run: the LLM proposing refinements and children
-    next_write: float = 0.0  # time.monotonic() before which append() leaves the derived files be
-    last_took: float = 0.0  # seconds the previous write took
-    steady: float = 0.0  # the quicker of the last two writes: what pacing goes by
-    saved_paced: bool = False  # `paced` as the checkpoint has it: a resume's first write goes by it
+    saved_paced: bool = False  # `writes.paced` as the checkpoint has it: a resume's first write goes by it
     indexes: Indexes = field(default_factory=Indexes)  # what has been read of the log, for checker and planner
     log_offset: int = 0  # bytes of the log the state has folded: what a checkpoint stands for
     log_skipped: list[int] = field(default_factory=list)  # its malformed lines, passed over
     restored: int = 0  # runs taken from the checkpoint when the study was opened (0: a full replay)
     unsaved: int = 0  # records folded since the checkpoint was written
-    folding: bool = False  # an apply is under way, or broke off: the state is then no checkpoint's
-    writing: threading.Thread | None = None  # a write of the derived files under way off the loop's path
-    write_error: BaseException | None = None  # what that write raised, raised again in the loop
+    whole: bool = True  # the state is the fold of the log's first log_offset bytes (not after a broken-off append)
 
     def __post_init__(self):
+        self.writes = Writes(lambda *args: self._write(*args))
         self.origin = checkpoint.origin(self.hypothesis, self.space)  # before anything extends the space
         self.hypotheses = self.hypotheses or [self.hypothesis.model_copy(deep=True)]
         self.indexes.pairs.ranges = dict(self.space.ranges)  # the checker reads along them
@@ -116,30 +107,32 @@ class Study:
         """A new record: logged first, then applied to the state (a narrative is only logged).
         After a run the derived files are rewritten (paced) and the LLM, if any, looks at
         the study; after an accepted LLM proposal they are rewritten at once."""
-        self._busy()  # a write that failed off the loop's path fails the loop here, before more is logged
+        self.writes.busy()  # a write that failed off the loop's path fails the loop here, before more is logged
         record = log.as_logged(record)
+        whole, self.whole = self.whole, False  # from the line's write until the state has it too
         end = log.append(self.log_path, record)
         if isinstance(record, (ResultRecord, EvolutionRecord)):
             self.apply(record)
-        if not self.folding:
+        self.whole = whole
+        if whole:
             self.log_offset = end
         if isinstance(record, ResultRecord):
-            if time.monotonic() >= self.next_write and not self._busy():
-                self._rewrite()
+            if self.writes.due():
+                self.writes.soon(self.snapshot())
             if self.evolver is not None:
                 self.evolver(self)
         elif isinstance(record, EvolutionRecord):
             self.settle()
-            self._rewrite()
+            self.writes.soon(self.snapshot())
 
     def apply(self, record: ResultRecord | EvolutionRecord) -> None:
         """Take a logged record into the state; replay applies the log's records the same way."""
-        self.folding = True  # stays set if this breaks off half done
+        whole, self.whole = self.whole, False  # stays so if this breaks off half done
         if isinstance(record, EvolutionRecord):
             self._apply_evolution(record)
         else:
             self._apply_run(record)
-        self.folding = False
+        self.whole = whole
         self.unsaved += 1
 
     def _apply_run(self, record: ResultRecord) -> None:
@@ -177,64 +170,13 @@ class Study:
 
     def write(self, stop_reason: str | None = None) -> dict:
         """Rewrite the derived files here and now (after any write under way); returns the graph."""
-        self.settle()
-        return self._timed(stop_reason, self._snapshot())
-
-    def _rewrite(self) -> None:
-        """Rewrite the derived files: here while that is quick, else in a thread, so that the
-        loop goes on (a long study's trajectory takes seconds to build). A thread's write shows
-        the state as it was when the write began; append() starts no other until it is done."""
-        if not self.paced:
-            self.write()
-            return
-        self.writing = threading.Thread(target=self._in_background, args=(self._snapshot(),),
-                                        name="study-write")
-        self.writing.start()
-
-    def _in_background(self, state: dict) -> None:
-        try:
-            self._timed(None, state)
-        except BaseException as e:  # raised again in the loop's thread, at its next append or settle
-            self.write_error = e
+        return self.writes.now(stop_reason, self.snapshot())
 
     def settle(self) -> None:
-        """Wait for a write under way; raise what it raised."""
-        if self.writing is not None:
-            self.writing.join()
-            self.writing = None
-        self._raise_write_error()
+        """Wait for a write of the derived files under way in a thread; raise what it raised."""
+        self.writes.settle()
 
-    def _busy(self) -> bool:
-        """Whether a write is under way off the loop's path (one that has ended is collected)."""
-        if self.writing is not None and not self.writing.is_alive():
-            self.settle()
-        return self.writing is not None
-
-    def _raise_write_error(self) -> None:
-        error, self.write_error = self.write_error, None
-        if error is not None:
-            raise error
-
-    @property
-    def paced(self) -> bool:
-        """Whether writing the derived files has grown slow: then it is paced, and done off the loop's path."""
-        return self.steady > PACED_FROM
-
-    def _timed(self, stop_reason: str | None, state: dict) -> dict:
-        """One write, and the pacing after it: it takes at most ~5% of the loop (a long study's
-        trajectory takes a while to write; the log is the record anyway). It paces by the
-        quicker of the last two writes: a write grows slow with the study, steadily, while a
-        one-off slow one (the first, paying for imports, or one on a machine busy for a moment)
-        says nothing about the next."""
-        start = time.monotonic()
-        g = self._write(stop_reason, state)
-        took = time.monotonic() - start
-        self.steady = min(took, self.last_took)
-        self.last_took = took
-        self.next_write = time.monotonic() + WRITE_PACE * self.steady if self.paced else 0.0
-        return g
-
-    def _snapshot(self) -> dict:
+    def snapshot(self) -> dict:
         """What the derived files show, copied so that the loop may go on changing the study."""
         return {"hypotheses": [h.model_copy(update={"predictions": list(h.predictions)}) for h in self.hypotheses],
                 "records": list(self.records), "verdicts": self.verdicts, "history": list(self.history),
@@ -250,15 +192,13 @@ class Study:
     def save(self) -> None:
         """Write the checkpoint of the folded state, if anything was folded since the last one
         or the writes have turned slow (never from a state an apply broke off in the middle of)."""
-        if (self.unsaved or self.paced != self.saved_paced) and not self.folding and self.lock is not None:
+        if (self.unsaved or self.writes.paced != self.saved_paced) and self.whole and self.lock is not None:
             checkpoint.save(self, self.log_path.read_bytes())
-            self.unsaved, self.saved_paced = 0, self.paced
+            self.unsaved, self.saved_paced = 0, self.writes.paced
 
     def close(self) -> None:
         """Give up the run directory: wait for a write under way, then remove the lock."""
-        if self.writing is not None:
-            self.writing.join()
-            self.writing = None
+        self.writes.wait()
         if self.lock is not None:
             self.lock.release()
             self.lock = None
@@ -268,7 +208,7 @@ class Study:
         self.settle()
         end = log.append(self.log_path, StopRecord(reason=reason, n_experiments=len(self.records),
                                                    finished_at=finished_at))
-        if not self.folding:
+        if self.whole:
             self.log_offset = end
         g = self.write(reason)
         self.save()
@@ -298,7 +238,7 @@ def open_study(run_dir: Path, hypothesis: Hypothesis, space: Space, source_text:
         study.refresh()
         replay_into(study)
         study.save()  # the next resume starts from here
-        study._rewrite()
+        study.writes.soon(study.snapshot())
     except BaseException:
         lock.release()
         raise
