@@ -108,3 +108,14 @@ def test_a_write_that_fails_off_the_loops_path_fails_the_loop(timed):
     study.append(runs[2])  # starts the write, which fails in its thread
     with pytest.raises(OSError, match="No space left"):
         study.settle()
+
+
+def test_the_files_written_a_piece_at_a_time_are_the_text_json_would_write_at_once():
+    from trajectory.graph import dumps
+    from tests.sim_study import finished_study
+    graph = json.loads((finished_study() / "trajectory.json").read_text())
+    odd = {"nan": float("nan"), "text": "é <b>", "keys": {1: "one", None: 2}, "deep": [[[[1]]], {}, []]}
+    for value in (graph, odd, [], {}, "x", 1.5):
+        for options in ({}, {"separators": (",", ":")}, {"ensure_ascii": False, "default": str}):
+            assert dumps(value, **options) == json.dumps(value, **options)
+            assert dumps(value, 4, **options) == json.dumps(value, **options)

@@ -61,38 +61,41 @@ def save(study, data: bytes) -> None:
     state = {name: getattr(study, name) for name in STATE}
     payload = _dumps(state)
     header = {"version": VERSION, "origin": study.origin, "offset": study.log_offset,
-              "log_sha256": hashlib.sha256(data[:study.log_offset]).hexdigest(),
-              "payload_sha256": hashlib.sha256(payload).hexdigest(), "skipped": study.log_skipped,
-              "write_s": study.writes.steady}
+              "log_sha256": _sha256(memoryview(data)[:study.log_offset]), "payload_sha256": _sha256(payload),
+              "skipped": study.log_skipped, "write_s": study.writes.steady}
     _write_atomic(study.run_dir / CHECKPOINT_NAME, json.dumps(header).encode() + b"\n" + payload)
 
 
 def restore(study, data: bytes) -> bool:
     """Take the checkpoint's state into `study` if it describes a prefix of `data` (the log's
     bytes) for this study's code and inputs; False (the study untouched) if not."""
-    path = study.run_dir / CHECKPOINT_NAME
     try:
-        with open(path, "rb") as f:
+        with open(study.run_dir / CHECKPOINT_NAME, "rb") as f:
             header = json.loads(f.readline())
             payload = f.read()
-        offset = header["offset"]
-        valid = header["version"] == VERSION and header["origin"] == study.origin and \
-            0 <= offset <= len(data) and hashlib.sha256(data[:offset]).hexdigest() == header["log_sha256"] \
-            and hashlib.sha256(payload).hexdigest() == header["payload_sha256"]
-        state = _loads(payload) if valid else None
-    except (OSError, ValueError, KeyError, TypeError, pickle.UnpicklingError, EOFError, AttributeError):
-        return False  # missing, torn or from another version: replay the log
-    if state is None or set(state) != set(STATE):
+        offset, skipped, write_s = int(header["offset"]), list(header["skipped"]), float(header["write_s"])
+        if header["version"] != VERSION or header["origin"] != study.origin or not 0 <= offset <= len(data) \
+                or _sha256(memoryview(data)[:offset]) != header["log_sha256"] \
+                or _sha256(payload) != header["payload_sha256"]:
+            return False  # another log, study or program: replay the log
+        state = _loads(payload)
+    except Exception:  # noqa: BLE001 (missing, torn, unreadable: it is only a cache of the log)
+        return False
+    if not isinstance(state, dict) or set(state) != set(STATE):
         return False
     for name in STATE:
         setattr(study, name, state[name])
-    study.log_offset, study.log_skipped = offset, list(header["skipped"])
+    study.log_offset, study.log_skipped = offset, skipped
     writes = study.writes  # how long the derived files take to write: a resume's first write goes by it
-    writes.last_took = writes.steady = float(header["write_s"])
+    writes.last_took = writes.steady = write_s
     study.saved_paced = writes.paced
-    for number in study.log_skipped:  # as a replay from the start would
+    for number in skipped:  # as a replay from the start would
         print(f"warning: {study.log_path}:{number}: skipping a malformed log line", file=sys.stderr)
     return True
+
+
+def _sha256(data) -> str:
+    return hashlib.sha256(data).hexdigest()
 
 
 def _write_atomic(path: Path, data: bytes) -> None:

@@ -251,6 +251,9 @@ def replay_into(study: Study, from_checkpoint: bool = True) -> None:
     data = study.log_path.read_bytes() if study.log_path.exists() else b""
     if from_checkpoint and checkpoint.restore(study, data):
         study.restored = len(study.records)
+        # the checkpoint leaves out the indexes' views (caches): rebuilt here, as the next run's
+        # checker would, and not in the first iteration, beside the first write's thread
+        assess_all(study.predictions, study.records, study.unreachable, study.indexes.pairs)
     tail = log.read(study.log_path, study.log_offset, data)
     for record in log.state_records(tail.records, {r.experiment_id for r in study.records}):
         study.apply(record)
