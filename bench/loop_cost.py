@@ -4,10 +4,14 @@
 
 For each size N, a log of N finished seed-paired runs of the quickstart's space
 (simulated metrics, seeds 0..N/8) is written; then the bench times, in-process,
-what one iteration of the loop costs besides training: replaying the log into a
-study and the first proposal (what --resume pays once), then, per iteration, one
-more record folded in (checker, evolution, history, the trajectory write, which
-Study.add paces to at most ~5% of the loop's time) and the planner's next proposal.
+what one iteration of the loop costs besides training: opening the study on the
+log alone (a full replay, as with no checkpoint or a stale one) and the first
+proposal; then, after the study stops (which leaves its checkpoint), what --resume
+pays once: opening it again and the first proposal; then, per iteration, one more
+record folded in (checker, evolution, history, the trajectory write, which the study
+paces to at most ~5% of the loop's time and, once it is slow, runs in a thread) and
+the planner's next proposal. Halfway through the iterations one write is made due,
+so the slowest iteration includes one that starts a write.
 
 Two worlds: "decided", the quickstart's simulated truth (every prediction is
 settled early, so later proposals only check that), and "open", the same space
@@ -86,22 +90,34 @@ def measure(n: int, repeats: int, world: str) -> dict:
         records = make_log(run_dir, n + repeats, executor, hypothesis)
         extra = records[n:]
         (run_dir / log.LOG_NAME).write_text("".join(r.model_dump_json() + "\n" for r in records[:n]))
-        start = time.perf_counter()
-        study = open_study(run_dir, hypothesis, Space(search_space(hypothesis)), "", resume=True)
-        planner = OfflinePlanner(max_seeds=10**6)
-        # the first proposal reads the whole log into the planner's ledger: part of resuming
-        planner.propose(study.predictions, study.verdicts, study.records, study.space, (), study.indexes)
-        replay = time.perf_counter() - start
+        replay, study, _ = opened(run_dir, hypothesis)
+        study.stop("the bench stops it", now())
+        study.close()
+        resume, study, planner = opened(run_dir, hypothesis)
         times = []
-        for record in extra:
+        for k, record in enumerate(extra):
+            if k == len(extra) // 2:
+                study.settle()
+                study.writes.next_write = 0.0  # the pacing would wait ~19 writes' time: make one due now
             start = time.perf_counter()
             study.append(record)
             planner.propose(study.predictions, study.verdicts, study.records, study.space, (), study.indexes)
             times.append(time.perf_counter() - start)
         open_ = sum(not v.decided for v in study.verdicts.values())
         study.close()
-    return {"n": n, "world": world, "replay_s": replay, "iteration_s": statistics.median(times),
-            "max_s": max(times), "open": open_, "predictions": len(study.verdicts)}
+    return {"n": n, "world": world, "replay_s": replay, "resume_s": resume, "restored": study.restored,
+            "iteration_s": statistics.median(times), "max_s": max(times), "open": open_,
+            "predictions": len(study.verdicts)}
+
+
+def opened(run_dir: Path, hypothesis) -> tuple[float, object, OfflinePlanner]:
+    """Seconds to open the study and make the first proposal (what a loop pays before its first run)."""
+    start = time.perf_counter()
+    study = open_study(run_dir, hypothesis, Space(search_space(hypothesis)), "", resume=True)
+    planner = OfflinePlanner(max_seeds=10**6)
+    # the first proposal reads the log into the planner's ledger, unless the checkpoint held it
+    planner.propose(study.predictions, study.verdicts, study.records, study.space, (), study.indexes)
+    return time.perf_counter() - start, study, planner
 
 
 def main() -> None:
@@ -110,12 +126,13 @@ def main() -> None:
     p.add_argument("--repeats", type=int, default=20)
     p.add_argument("--worlds", nargs="+", default=["decided", "open"], choices=["decided", "open"])
     args = p.parse_args()
-    print(f"{'world':>8s} {'logged runs':>12s} {'resume replay':>14s} {'per iteration':>14s} "
+    print(f"{'world':>8s} {'logged runs':>12s} {'full replay':>12s} {'resume':>8s} {'per iteration':>14s} "
           f"{'slowest':>9s} {'open predictions':>17s}")
     for n in args.sizes:
         for world in args.worlds:
             r = measure(n, args.repeats, world)
-            print(f"{world:>8s} {r['n']:12d} {r['replay_s']:13.2f}s {r['iteration_s']:13.3f}s "
+            assert r["restored"] == n, "the resume did not start from the checkpoint"
+            print(f"{world:>8s} {r['n']:12d} {r['replay_s']:11.2f}s {r['resume_s']:7.2f}s {r['iteration_s']:13.3f}s "
                   f"{r['max_s']:8.3f}s {r['open']:>8d} of {r['predictions']}", flush=True)
 
 

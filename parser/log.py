@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -22,7 +23,8 @@ KINDS = {"stop": StopRecord, "evolution": EvolutionRecord, "narrative": Narrativ
 LOG_NAME = "research_log.jsonl"
 
 
-def append(path: Path, record: Record) -> None:
+def append(path: Path, record: Record) -> int:
+    """Append the record's line; returns the log's length in bytes after it."""
     line = record.model_dump_json() + "\n"
     if path.exists():
         _repair_tail(path)
@@ -30,6 +32,13 @@ def append(path: Path, record: Record) -> None:
         f.write(line.encode())
         f.flush()
         os.fsync(f.fileno())
+        return f.tell()
+
+
+def as_logged(record: Record) -> Record:
+    """The record as a replay reads it back from its line (tuples become lists, say): what the
+    study folds, so that the state a loop builds is the state a replay of its log builds."""
+    return _parse(record.model_dump_json().encode()) or record  # one it can't read back: as before
 
 
 def _repair_tail(path: Path) -> None:
@@ -64,23 +73,40 @@ def _last_line_start(f, end: int, block: int = 1 << 16) -> int:
     return 0
 
 
+@dataclass(frozen=True)
+class Read:
+    """The valid records of a log from some byte on, and how far they account for it."""
+
+    records: list
+    end: int  # bytes read up to: a torn last line is not read, a whole record lacking its newline is
+    skipped: list[int]  # line numbers of the malformed lines passed over (warned about)
+
+
 def replay(path: Path) -> list[Record]:
     """All valid records in order. A bad line is skipped with a warning; the log stays."""
-    if not path.exists():
-        return []
-    records: list[Record] = []
-    lines = path.read_bytes().split(b"\n")
-    for number, raw in enumerate(lines, start=1):
-        if not raw.strip():
-            continue
-        record = _parse(raw)
-        if record is None:
-            torn = number == len(lines)  # no newline after it: a crash mid-append
-            if not torn:
+    return read(path).records if path.exists() else []
+
+
+def read(path: Path, start: int = 0, data: bytes | None = None) -> Read:
+    """The records from byte `start` on (a line boundary an earlier `read` ended at), with
+    the same warnings, numbered by the line in the whole log, as a replay from the start."""
+    data = path.read_bytes() if data is None else data
+    first = data.count(b"\n", 0, start) + 1
+    lines = data[start:].split(b"\n")
+    records, skipped, end = [], [], start
+    for number, raw in enumerate(lines, start=first):
+        last = number == first + len(lines) - 1  # no newline after it
+        if raw.strip():
+            record = _parse(raw)
+            if record is None and last:
+                break  # torn: a crash mid-append, cut off by the next one
+            if record is None:
                 print(f"warning: {path}:{number}: skipping a malformed log line", file=sys.stderr)
-            continue
-        records.append(record)
-    return records
+                skipped.append(number)
+            else:
+                records.append(record)
+        end += len(raw) + (not last)
+    return Read(records, end, skipped)
 
 
 def _parse(raw: bytes) -> Record | None:
@@ -105,10 +131,19 @@ def experiments(records: list) -> list[ResultRecord]:
     return out
 
 
-def state_records(records: list) -> list[ResultRecord | EvolutionRecord]:
-    """What a replay folds, in log order: the experiments (one per id) and the evolution proposals."""
-    runs = {id(r) for r in experiments(records)}
-    return [r for r in records if id(r) in runs or isinstance(r, EvolutionRecord)]
+def state_records(records: list, folded=()) -> list[ResultRecord | EvolutionRecord]:
+    """What a replay folds, in log order: the experiments (one per id, none of the ids in
+    `folded` again) and the evolution proposals."""
+    seen, out = set(folded), []
+    for r in records:
+        if isinstance(r, ResultRecord):
+            if r.experiment_id in seen:
+                continue
+            seen.add(r.experiment_id)
+        elif not isinstance(r, EvolutionRecord):
+            continue
+        out.append(r)
+    return out
 
 
 def llm_totals(records: list) -> tuple[int, int]:

@@ -13,12 +13,12 @@ trajectory.json, so a reloading browser never reads half a page.
 """
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
 from executor.atomic import write_atomic
 from trajectory.figures import compared_factor, curves_by_arm
+from trajectory.graph import dumps
 
 DASHBOARD_NAME = "dashboard.html"
 TEMPLATE = Path(__file__).with_name("dashboard_template.html")
@@ -47,7 +47,8 @@ def _finite(value):
 
 def embed(value) -> str:
     """JSON that can sit inside <script>: '<' only occurs in strings, where \\u003c means the same."""
-    return json.dumps(_finite(value), allow_nan=False, default=str).replace("<", "\\u003c")
+    text = dumps(_finite(value), 3, allow_nan=False, default=str)  # in pieces: a write in a thread leaves the loop be
+    return text.replace("<", "\\u003c")
 
 
 def html(graph: dict, records: list) -> str:

@@ -46,6 +46,7 @@ def study_graph(study: Study, stop_reason: str | None) -> dict:
 
 def write_reports(study: Study) -> dict:
     """Every report of the study as it stands; returns the trajectory graph they show."""
+    study.settle()  # a write still under way off the loop's path would land after these
     stop = last_stop(study.run_dir)
     g = study_graph(study, stop.reason if stop else None)
     shown = figures.draw(study.run_dir, g, study.records)

@@ -1,6 +1,7 @@
 """A study's run directory and its in-memory state, rebuilt from the log.
 
-Opening a study replays `research_log.jsonl` (that is all `--resume` needs);
+Opening a study replays `research_log.jsonl` (that is all `--resume` needs), from the
+checkpoint of its folded state where one matches the log (`trajectory.checkpoint`);
 each new record is appended to the log first, then applied to the verdicts,
 the evolution of the hypotheses and the confidence history, then the trajectory
 is rewritten. Replay applies the same records in the same order, so a resumed study
@@ -8,9 +9,7 @@ has exactly the state it had when it stopped.
 """
 from __future__ import annotations
 
-import fcntl
 import os
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,13 +19,10 @@ from parser.checker.verdicts import Verdict, assess_all
 from parser.schema import EvolutionRecord, Hypothesis, NarrativeRecord, Prediction, ResultRecord, StopRecord
 from planner.base import Indexes
 from planner.space import Space, extension, unreachable_reason
-from trajectory import curves, dashboard, graph
+from trajectory import checkpoint, curves, dashboard, graph, runlock
 from trajectory.evolve import evolve
 from trajectory.render import tree
-
-
-WRITE_PACE = 19.0  # after a write of w seconds, the next waits 19 w: writes <= 5% of the time
-PACED_FROM = 0.25  # seconds: a write quicker than this (a study of up to a few thousand runs) is never skipped
+from trajectory.writes import Writes
 
 
 class StudyError(Exception):
@@ -44,14 +40,20 @@ class Study:
     history: list[dict] = field(default_factory=list)
     hypotheses: list[Hypothesis] = field(default_factory=list)  # root, then evolved ones
     extensions: list[dict] = field(default_factory=list)  # values the space gained, and why
-    lock: object = None  # the open, flocked run_dir/.lock while this process owns the study
+    lock: runlock.RunLock | None = None  # run_dir/.lock, held while this process owns the study
     evolutions: list[EvolutionRecord] = field(default_factory=list)  # the LLM's proposals, as logged
     evolver: object = None  # called with the study after each added run: the LLM proposing refinements and children
-    next_write: float = 0.0  # time.monotonic() before which append() leaves the derived files be
-    last_took: float = 0.0  # seconds the previous write took
+    saved_paced: bool = False  # `writes.paced` as the checkpoint has it: a resume's first write goes by it
     indexes: Indexes = field(default_factory=Indexes)  # what has been read of the log, for checker and planner
+    log_offset: int = 0  # bytes of the log the state has folded: what a checkpoint stands for
+    log_skipped: list[int] = field(default_factory=list)  # its malformed lines, passed over
+    restored: int = 0  # runs taken from the checkpoint when the study was opened (0: a full replay)
+    unsaved: int = 0  # records folded since the checkpoint was written
+    whole: bool = True  # the state is the fold of the log's first log_offset bytes (not after a broken-off append)
 
     def __post_init__(self):
+        self.writes = Writes(lambda *args: self._write(*args))
+        self.origin = checkpoint.origin(self.hypothesis, self.space)  # before anything extends the space
         self.hypotheses = self.hypotheses or [self.hypothesis.model_copy(deep=True)]
         self.indexes.pairs.ranges = dict(self.space.ranges)  # the checker reads along them
 
@@ -105,23 +107,33 @@ class Study:
         """A new record: logged first, then applied to the state (a narrative is only logged).
         After a run the derived files are rewritten (paced) and the LLM, if any, looks at
         the study; after an accepted LLM proposal they are rewritten at once."""
-        log.append(self.log_path, record)
-        if isinstance(record, ResultRecord):
+        self.writes.busy()  # a write that failed off the loop's path fails the loop here, before more is logged
+        record = log.as_logged(record)
+        whole, self.whole = self.whole, False  # from the line's write until the state has it too
+        end = log.append(self.log_path, record)
+        if isinstance(record, (ResultRecord, EvolutionRecord)):
             self.apply(record)
-            if time.monotonic() >= self.next_write:
-                self.write()
+        self.whole = whole
+        if whole:
+            self.log_offset = end
+        if isinstance(record, ResultRecord):
+            if self.writes.due():
+                self.writes.soon(self.snapshot())
             if self.evolver is not None:
                 self.evolver(self)
         elif isinstance(record, EvolutionRecord):
-            self.apply(record)
-            self.write()
+            self.settle()
+            self.writes.soon(self.snapshot())
 
     def apply(self, record: ResultRecord | EvolutionRecord) -> None:
         """Take a logged record into the state; replay applies the log's records the same way."""
+        whole, self.whole = self.whole, False  # stays so if this breaks off half done
         if isinstance(record, EvolutionRecord):
             self._apply_evolution(record)
         else:
             self._apply_run(record)
+        self.whole = whole
+        self.unsaved += 1
 
     def _apply_run(self, record: ResultRecord) -> None:
         """One finished run: verdicts, evolution, history."""
@@ -157,37 +169,50 @@ class Study:
         self.refresh()
 
     def write(self, stop_reason: str | None = None) -> dict:
-        """Rewrite the derived files; append() paces this so it takes at most ~5% of the loop
-        (a long study's trajectory takes a while to write; the log is the record anyway).
-        It paces by the quicker of the last two writes: a write grows slow with the study,
-        steadily, while a one-off slow one (the first, paying for imports, or one on a
-        machine busy for a moment) says nothing about the next."""
-        start = time.monotonic()
-        g = self._write(stop_reason)
-        took = time.monotonic() - start
-        steady = min(took, self.last_took)
-        self.last_took = took
-        self.next_write = time.monotonic() + WRITE_PACE * steady if steady > PACED_FROM else 0.0
+        """Rewrite the derived files here and now (after any write under way); returns the graph."""
+        return self.writes.now(stop_reason, self.snapshot())
+
+    def settle(self) -> None:
+        """Wait for a write of the derived files under way in a thread; raise what it raised."""
+        self.writes.settle()
+
+    def snapshot(self) -> dict:
+        """What the derived files show, copied so that the loop may go on changing the study."""
+        return {"hypotheses": [h.model_copy(update={"predictions": list(h.predictions)}) for h in self.hypotheses],
+                "records": list(self.records), "verdicts": self.verdicts, "history": list(self.history),
+                "extensions": list(self.extensions)}
+
+    def _write(self, stop_reason: str | None, state: dict) -> dict:
+        g = graph.build(state["hypotheses"], state["records"], state["verdicts"], state["history"], stop_reason)
+        g["space_extensions"] = state["extensions"]
+        graph.write(self.run_dir / graph.TRAJECTORY_NAME, g)
+        dashboard.write(self.run_dir, g, state["records"])
         return g
 
-    def _write(self, stop_reason: str | None) -> dict:
-        g = graph.build(self.hypotheses, self.records, self.verdicts, self.history, stop_reason)
-        g["space_extensions"] = self.extensions
-        graph.write(self.run_dir / graph.TRAJECTORY_NAME, g)
-        dashboard.write(self.run_dir, g, self.records)
-        return g
+    def save(self) -> None:
+        """Write the checkpoint of the folded state, if anything was folded since the last one
+        or the writes have turned slow (never from a state an apply broke off in the middle of)."""
+        if (self.unsaved or self.writes.paced != self.saved_paced) and self.whole and self.lock is not None:
+            checkpoint.save(self, self.log_path.read_bytes())
+            self.unsaved, self.saved_paced = 0, self.writes.paced
 
     def close(self) -> None:
-        """Give up the run directory (the lock would go with the process anyway)."""
+        """Give up the run directory: wait for a write under way, then remove the lock."""
+        self.writes.wait()
         if self.lock is not None:
-            self.lock.close()
+            self.lock.release()
             self.lock = None
 
     def stop(self, reason: str, finished_at: str) -> str:
-        """Log why the study stopped, write the final trajectory, return the tree."""
-        log.append(self.log_path, StopRecord(reason=reason, n_experiments=len(self.records),
-                                             finished_at=finished_at))
-        return tree(self.write(reason))
+        """Log why the study stopped, write the final trajectory and the checkpoint, return the tree."""
+        self.settle()
+        end = log.append(self.log_path, StopRecord(reason=reason, n_experiments=len(self.records),
+                                                   finished_at=finished_at))
+        if self.whole:
+            self.log_offset = end
+        g = self.write(reason)
+        self.save()
+        return tree(g)
 
 
 def open_study(run_dir: Path, hypothesis: Hypothesis, space: Space, source_text: str,
@@ -200,39 +225,40 @@ def open_study(run_dir: Path, hypothesis: Hypothesis, space: Space, source_text:
     if resume and not has_log:
         raise StudyError(f"nothing to resume: {run_dir / log.LOG_NAME} does not exist")
     _check_writable(run_dir)
-    lock = _lock(run_dir)
-    copy = run_dir / "hypothesis.yaml"
-    if not copy.exists():
-        copy.write_text(source_text)
-    study = Study(run_dir, hypothesis, space)
-    study.lock = lock
-    study.refresh()
-    replay_into(study)
-    study.write()
+    try:
+        lock = runlock.take(run_dir)
+    except runlock.Busy as e:
+        raise StudyError(f"{e}; one study takes one loop at a time") from None
+    try:
+        copy = run_dir / "hypothesis.yaml"
+        if not copy.exists():
+            copy.write_text(source_text)
+        study = Study(run_dir, hypothesis, space)
+        study.lock = lock
+        study.refresh()
+        replay_into(study)
+        study.save()  # the next resume starts from here
+        study.writes.soon(study.snapshot())
+    except BaseException:
+        lock.release()
+        raise
     return study
 
 
-def replay_into(study: Study) -> None:
-    """Apply the log's runs and LLM evolution proposals: the same steps, in the same order, as when it ran."""
-    for record in log.state_records(log.replay(study.log_path)):
+def replay_into(study: Study, from_checkpoint: bool = True) -> None:
+    """Apply the log's runs and LLM evolution proposals: the same steps, in the same order, as
+    when it ran; from the checkpoint's state where one matches the start of the log."""
+    data = study.log_path.read_bytes() if study.log_path.exists() else b""
+    if from_checkpoint and checkpoint.restore(study, data):
+        study.restored = len(study.records)
+        # the checkpoint leaves out the indexes' views (caches): rebuilt here, as the next run's
+        # checker would, and not in the first iteration, beside the first write's thread
+        assess_all(study.predictions, study.records, study.unreachable, study.indexes.pairs)
+    tail = log.read(study.log_path, study.log_offset, data)
+    for record in log.state_records(tail.records, {r.experiment_id for r in study.records}):
         study.apply(record)
-
-
-def _lock(run_dir: Path):
-    """One study, one writer. flock dies with its process, so a crash leaves no stale lock."""
-    handle = open(run_dir / ".lock", "a+")
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        handle.seek(0)
-        holder = handle.read().strip() or "another process"
-        handle.close()
-        raise StudyError(f"{run_dir} is being run by {holder}; one study takes one loop at a time") from None
-    handle.seek(0)
-    handle.truncate()
-    handle.write(f"pid {os.getpid()}\n")
-    handle.flush()
-    return handle
+    study.log_offset = tail.end
+    study.log_skipped += tail.skipped
 
 
 def _check_writable(run_dir: Path) -> None:
