@@ -69,11 +69,44 @@ def run(name: str, draw: int) -> dict:
     prediction = next(p for p in study.predictions if p.id == "p1")
     scores = [e.score for e in benefits(prediction.spec, study.records)]
     true = true_score(truth, prediction, {"p1": prediction}, study.space.cells(prediction.spec.factor))
+    track = forecasts(prediction, study.records)
     shift = -math.log(1 - prediction.spec.threshold)
     return {"draw": draw, "status": v.status, "confidence": v.confidence, "effect": math.exp(-v.effect),
             "interval": sorted(math.exp(-x) for x in v.interval), "evidence": v.evidence, "n_pairs": v.n_pairs,
             "runs": len(study.records), "decided_at_run": decided_at if v.decided else None, "stop": reason,
-            "plain": plain_interval(scores), "true_ratio": math.exp(-(true + shift))}
+            "plain": plain_interval(scores), "true_ratio": math.exp(-(true + shift)), "forecasts": track}
+
+
+def forecasts(prediction, records) -> dict:
+    """After each pair while p1 is open: the report's forecast of more pairs (trajectory/findings.py:
+    the posterior's noise, n - 1 df, at least 1) and the guard's own (`verdicts.more_to_decide`);
+    for each, how many came true (decided within that many more pairs) and how often a forecast
+    of one more pair was followed, one pair later, by the same forecast, still open."""
+    from parser.checker import stats
+    from parser.checker.evidence import gather
+    from parser.checker.verdicts import judge, more_to_decide
+
+    by_id = {prediction.id: prediction}
+    steps = []  # (pairs so far, decided?, report's k, guard's k)
+    for end in range(2, len(records) + 1, 2):
+        ev = gather(prediction, by_id, records[:end])
+        j = judge(ev)
+        if j is None:
+            continue
+        if j.status != "undecided":
+            steps.append((len(ev.scores), True, 0, 0))
+            break
+        delta = (sum(ev.scores) / len(ev.scores)) / ev.noise.scale
+        k = stats.more_scores_to_decide(delta, len(ev.scores), limit=1000)
+        steps.append((len(ev.scores), False, None if k is None else max(k, 1), more_to_decide(ev)))
+    out = {}
+    for which, col in (("report", 2), ("guard", 3)):
+        made = [(s[0], s[col]) for s in steps if not s[1] and s[col] is not None]
+        decided_at = next((s[0] for s in steps if s[1]), None)
+        true_ = sum(decided_at is not None and decided_at <= n + k for n, k in made)
+        repeated = sum(1 for a, b in zip(steps, steps[1:]) if not a[1] and not b[1] and a[col] == 1 and b[col] == 1)
+        out[which] = {"made": len(made), "came_true": true_, "one_more_repeated": repeated}
+    return out
 
 
 def main(argv=None) -> int:
@@ -94,6 +127,12 @@ def main(argv=None) -> int:
             print(f"  draw {r['draw']:2d}: {r['status']:9s} {r['confidence']:.2f} after {r['runs']:2d} runs "
                   f"(decided at run {r['decided_at_run'] or '-'}), e-value {r['evidence']:.3g}, "
                   f"{r['effect']:.4f} [{lo:.4f}, {hi:.4f}] over {r['n_pairs']} pairs; plain paired {plain_text}")
+        for which in ("report", "guard"):
+            made = sum(r["forecasts"][which]["made"] for r in rows)
+            true_ = sum(r["forecasts"][which]["came_true"] for r in rows)
+            repeated = sum(r["forecasts"][which]["one_more_repeated"] for r in rows)
+            print(f"  forecasts ({which}): {made} made while open, {true_} came true; "
+                  f"'1 more pair' repeated a pair later, still open: {repeated}")
         decided = [r for r in rows if r["decided_at_run"]]
         right = [r for r in decided if r["status"] == "confirmed"]
         runs = [r["decided_at_run"] for r in decided]

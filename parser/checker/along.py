@@ -1,7 +1,7 @@
 """Verdicts along a declared range: the effect as a line, its seed noise from the line's residuals.
 
 A factor declared as a range (`parser/ranges.py`) may be run at many distinct values with one
-seed-pair each, which leaves no replicate inside a design cell for `stats.pooled_moments` to
+seed-pair each, which leaves no replicate inside a design cell for `stats.seed_noise` to
 measure the seed noise from (the prior alone would speak). For a prediction conditioned on
 such a variable (the range factor itself, or n_train_samples when dataset_fraction is the
 range; u = log x on a log range, x on a linear one) whose pairs span at least MIN_VALUES
