@@ -211,9 +211,9 @@ def _interaction(spec: PredictionSpec, source: PredictionSpec, idx: Index,
     if found is not None:
         return Evidence("difference", tuple(y - m for y in here.scores), found.line.noise,
                         versus=tuple(there.scores), shift=-m, ids=found.ids, along=found)
-    return Evidence("difference", tuple(y - m for y in here.scores), region_noise([here, there], everything, source.relative),
-                    versus=tuple(there.scores), shift=-m, ids=_ids(here, there), cells=_cells(here),
-                    versus_cells=_cells(there))
+    noise = region_noise([here, there], everything, source.relative)
+    return Evidence("difference", tuple(y - m for y in here.scores), noise, versus=tuple(there.scores),
+                    shift=-m, ids=_ids(here, there), cells=_cells(here), versus_cells=_cells(there))
 
 
 def _on_line(spec: PredictionSpec, source: PredictionSpec, idx: Index, here: View, there: View,
