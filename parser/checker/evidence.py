@@ -9,9 +9,9 @@ planner asks what one more score would do. A prediction conditioned on a declare
 (`along.py`) takes its noise from a line through the comparison's pairs instead, and an
 interaction along one is judged on that line.
 
-Noise. The posterior and the guard read the same residuals: the within-cell scatter of the
-region's own pairs (`stats.seed_noise`, no prior once a cell has a replicate). Until then a
-stand-in worth one degree of freedom is learned from the study (`stand_in`): the within-cell
+Noise. The posterior and the guard read the same residuals: the scatter of the region's own
+pairs within their cells (`stats.residuals`; no prior once the region has two scores). With
+one score a stand-in worth one degree of freedom is learned from the study (`stand_in`): the
 noise of the comparison's other cells, else the spread between its single pairs (an upper
 bound: it holds any real gap between cells), and the fixed guess only before any of these.
 """
@@ -122,9 +122,9 @@ def _evidence(spec: PredictionSpec, source: PredictionSpec, idx: Index, ranges: 
 
 
 def stand_in(region: dict, everything: View, relative: bool) -> float:
-    """The seed-noise scale to use while the region's cells hold no replicate, learned from the study:
+    """The seed-noise scale to use while the region holds one score, learned from the study:
 
-      the within-cell noise of the comparison's other cells (outside the region), when they have a replicate;
+      the noise of the comparison's other cells (outside the region, `stats.residuals`), when they have any;
       else the sd of the cells' single scores (the gap between cells counts as noise: too wide, never too narrow);
       else the fixed guess: a 10% spread of a log-ratio, 5% of the metric's magnitude for a difference.
     """

@@ -9,18 +9,20 @@ their design cell's mean, with a seed-noise variance sigma^2 shared by the cells
 A prediction is about the mean over the K cells it has, each cell weighing the same
 (as the balanced grid a researcher would walk): mu_R = (1/K) sum_c mu_c. Then
 
-    s^2 = SS_w / nu,   SS_w = sum_c sum_i (y_ci - ybar_c)^2,   nu = n - K = sum_c (n_c - 1)
+    s^2 = SS / nu,   SS = sum_c sum_i (y_ci - ybar_c)^2,   nu = n - K = sum_c (n_c - 1)
     mu_R | data ~ t_nu(ybar_R, s sqrt(v)),   ybar_R = (1/K) sum_c ybar_c,   v = sum_c (1/n_c) / K^2
 
-which is the paired Student t of DESIGN.md section 4 when there is one cell, at any
-scale of noise (0.1% or 30%: `seed_noise`). Only while the cells hold no replicate at
-all (nu = 0) does a stand-in scale speak, worth one degree of freedom: one learned
-from the study (`evidence.py`: the comparison's other cells, else the spread between
-single pairs), the fixed guess only before anything else is known.
+(cells holding a single score share one mean in SS and nu: `residuals`), which is the
+paired Student t of DESIGN.md section 4 when there is one cell, at any scale of noise
+(0.1% or 30%: `seed_noise`). Only while there is a single score (nu = 0) does a stand-in
+scale speak, worth one degree of freedom: one learned from the study (`evidence.py`: the
+comparison's other cells, else the spread between single pairs), the fixed guess only
+before anything else is known.
 
 The guard (`stratified_evalue`) reads the same model: the t statistic of the same
 ybar_R / (s sqrt(v)), with the same nu, so a posterior settled by the within-cell
-noise is not held back by a guard that counts the gap between cells as noise.
+noise is not held back by a guard that counts the gap between cells as noise. (The
+general conjugate pooling, `pooled_noise`, is kept for the benches that use it.)
 """
 from __future__ import annotations
 
