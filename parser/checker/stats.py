@@ -177,14 +177,25 @@ def strata(scores: Sequence[float], cells: Sequence | None = None) -> Strata:
     if not cells:
         m, ss = _mean_ss(scores)
         return Strata(len(scores), 1, m, 1 / len(scores), ss, len(scores) - 1)
-    groups: dict = {}
-    for y, c in zip(scores, cells):
-        groups.setdefault(c, Moments()).add(y)
+    if len(scores) <= 16:
+        found: dict = {}
+        for y, c in zip(scores, cells):
+            found.setdefault(c, Moments()).add(y)
+        groups = list(found.values())
+        k = len(groups)
+        ss, df = residuals(groups)
+        mean, v = math.fsum(m.mean for m in groups) / k, math.fsum(1 / m.n for m in groups) / (k * k)
+        return Strata(len(scores), k, mean, v, ss, df)
+    codes: dict = {}  # more scores: numpy
+    index = np.fromiter((codes.setdefault(c, len(codes)) for c in cells), dtype=np.intp, count=len(scores))
+    y = np.asarray(scores, dtype=float)
+    counts = np.bincount(index)
+    means = np.bincount(index, weights=y) / counts
+    within = np.bincount(index, weights=np.square(y - means[index]))  # two passes: exact at any scale
+    groups = [Moments(int(n), float(m), float(q)) for n, m, q in zip(counts, means, within)]
     k = len(groups)
-    ss, df = residuals(groups.values())
-    mean = math.fsum(m.mean for m in groups.values()) / k
-    v = math.fsum(1 / m.n for m in groups.values()) / (k * k)
-    return Strata(len(scores), k, mean, v, ss, df)
+    ss, df = residuals(groups)
+    return Strata(len(scores), k, float(means.mean()), float(np.sum(1.0 / counts)) / (k * k), ss, df)
 
 
 def stratified_mean(st: Strata, noise: Pooled) -> Posterior:
