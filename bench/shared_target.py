@@ -3,6 +3,7 @@ with the true drop exactly at its margin, through the real loop on the simulator
 
     python bench/shared_target.py                       # 200 draws at seed noise x1 and x3
     python bench/shared_target.py --draws 20 --scales 1
+    python bench/shared_target.py --cell-effect 14 61 --scales 1 3   # the error a cell's pairs share
 
 The study is bench/curves.py's range design (dataset_fraction declared as a range from 0.05
 to 1.0, three points to start, the offline planner placing more; a 60-run budget):
@@ -93,12 +94,55 @@ def one(job: tuple[int, float, float]) -> dict:
             "basis": v.basis[:30], "runs": len(study.records), "stop": why[:40]}
 
 
+def cell_effect(index: int, space: str, scale: float, seeds: int = 400, firsts: int = 40) -> list[dict]:
+    """How much a design cell's pairs share through the target its first pair fixes, in sim case
+    `index` (bench/sim_cases.py) at seed noise x`scale`: for each cell, the sd of one pair's
+    score (the target fixed by seed 0's pair) and the sd, over `firsts` first pairs, of the cell's
+    mean score at the target that pair fixes (the shared error a cell's pairs carry)."""
+    import statistics
+
+    from bench.sim_cases import SPACES, case
+
+    c = case(index, space, None, scale)
+    config = SPACES[space]
+    out = []
+    for lr in config["learning_rate"]:
+        for fraction in config["dataset_fraction"]:
+            cell = dict(c.hypothesis["hypothesis"]["initial_config"], learning_rate=lr, dataset_fraction=fraction)
+            curves = [tuple(simulate(c.truth, dict(cell, norm_position=arm, seed=s))["val_curve"]
+                            for arm in ("pre", "post")) for s in range(seeds)]
+
+            def score(a, b, target):
+                pre, post = stats.steps_to_target(a, b, target)
+                return math.log(post / pre)
+
+            means = []
+            for first in range(firsts):
+                target = stats.pair_target(*curves[first])
+                means.append(statistics.fmean(score(a, b, target) for a, b in curves[firsts:]))
+            target = stats.pair_target(*curves[0])
+            pair_sd = statistics.stdev(score(a, b, target) for a, b in curves[firsts:])
+            out.append({"learning_rate": lr, "dataset_fraction": fraction, "pair_sd": pair_sd,
+                        "shared_sd": statistics.stdev(means)})
+    return out
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--draws", type=int, default=200)
     p.add_argument("--scales", type=float, nargs="+", default=[1.0, 3.0])
     p.add_argument("--jobs", type=int, default=2)
+    p.add_argument("--cell-effect", type=int, nargs="+", metavar="STUDY",
+                   help="instead: the shared error of each cell of these sim-case studies (`cell_effect`)")
+    p.add_argument("--space", default="quickstart", help="with --cell-effect: the sim cases' space")
     args = p.parse_args(argv)
+    if args.cell_effect:
+        for index in args.cell_effect:
+            for x in args.scales:
+                for row in cell_effect(index, args.space, x):
+                    print(f"study {index} x{x:g} lr {row['learning_rate']:g} fraction {row['dataset_fraction']:g}: "
+                          f"one pair's sd {row['pair_sd']:.3f}, the cell's shared error sd {row['shared_sd']:.4f}")
+        return 0
     fade = at_margin()
     started = time.perf_counter()
     jobs = [(d, BASE_SIGMA * x, fade) for x in args.scales for d in range(args.draws)]
