@@ -55,7 +55,7 @@ sys.path.insert(0, str(ROOT))
 import yaml  # noqa: E402
 
 import loop  # noqa: E402
-from bench.sim_cases import case  # noqa: E402
+from bench.sim_cases import NOISE, TEMPLATES, case  # noqa: E402
 from executor.sim import SimExecutor  # noqa: E402
 from planner.baselines import GridPlanner, RandomPlanner  # noqa: E402
 from parser.checker import stats  # noqa: E402
@@ -80,10 +80,11 @@ def make_planner(name: str, args, index: int):
 
 def run_study(job: tuple) -> dict:
     """One simulated study with one planner, through the loop; its scored outcome.
-    job: (index, planner, budget, space[, written loss target])."""
+    job: (index, planner, budget, space[, written loss target[, noise scale]])."""
     index, planner_name, budget, space, *written = job
     target = written[0] if written else None
-    c = case(index, space, target)
+    noise_scale = written[1] if len(written) > 1 else 1.0
+    c = case(index, space, target, noise_scale)
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
         source = Path(tmp) / "hypothesis.yaml"
         source.write_text(yaml.safe_dump(c.hypothesis, sort_keys=False))
@@ -104,7 +105,8 @@ def run_study(job: tuple) -> dict:
     all_decided = all(study.verdicts[pid].decided for pid in verdicts)
     runs = runs_to_decide(study, list(verdicts)) if all_decided else len(study.records)
     walk = grid_walk(study.records, study.space)
-    return {"study": index, "case": c.name, "noise": c.noise, "planner": planner_name, "target": target,
+    return {"study": index, "case": c.name, "noise": c.noise, "noise_scale": noise_scale,
+            "planner": planner_name, "target": target,
             "floor": fewest_runs(c), "grid_size": grid_size(c),
             "runs": runs, "all_decided": all_decided, "stop": reason,
             # compute (training seconds, simulated) until decided (or spent, if never), and the walk's
@@ -298,6 +300,38 @@ def table(summary: dict) -> str:
     return "\n".join(lines)
 
 
+def study_indices(n: int, names: str | None) -> list[int]:
+    """The first n study indices, or the first n whose template is one of `names` (comma-separated)."""
+    if not names:
+        return list(range(n))
+    wanted = names.split(",")
+    unknown = [w for w in wanted if w not in TEMPLATES]
+    if unknown:
+        raise SystemExit(f"--cases {', '.join(unknown)}: not a template of bench/sim_cases.py ({', '.join(TEMPLATES)})")
+    names_ = list(TEMPLATES)
+    return [i for i in range(n * len(names_)) if names_[i % len(names_)] in wanted][:n]
+
+
+def levels_table(outcomes: list[dict]) -> str:
+    """Per planner and seed-noise level: accuracy, decisions at the threshold, and the runs until
+    each decided prediction was decided for good (median)."""
+    lines = [f"{'by noise level':22s}{'accuracy':>16s}{'at threshold':>16s}{'decided':>10s}{'runs (median)':>15s}"]
+    for name in PLANNERS:
+        for level in NOISE:
+            mine = [o for o in outcomes if o["planner"] == name and o["noise"] == level]
+            if not mine:
+                continue
+            ds = decisions(mine)
+            definite = [d for d in ds if d["truth"] != "at"]
+            at = [v for o in mine for v in o["verdicts"].values() if v["truth"] == "at"]
+            runs = [v["runs"] for o in mine for v in o["verdicts"].values() if v["runs"]]
+            right = sum(d["correct"] for d in definite)
+            at_false = sum(v["status"] in ("confirmed", "refuted") for v in at)
+            lines.append(f"{name + ' ' + level:22s}{f'{right}/{len(definite)}':>16s}{f'{at_false}/{len(at)}':>16s}"
+                         f"{len(ds):>10d}{(statistics.median(runs) if runs else float('nan')):>15.1f}")
+    return "\n".join(lines)
+
+
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--studies", type=int, default=45, help="simulated studies (default 45: 15 cases x 3 noise levels)")
@@ -309,6 +343,10 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help=f"comma-separated subset of {', '.join(PLANNERS)} (default all)")
     p.add_argument("--target", type=float, default=None, metavar="LOSS",
                    help="write this val loss target into every convergence-speed prediction")
+    p.add_argument("--cases", default=None, metavar="NAME[,NAME]",
+                   help="only studies of these sim_cases templates (--studies of them, noise levels in turn)")
+    p.add_argument("--noise-scale", type=float, default=1.0, metavar="X",
+                   help="multiply every case's seed noise by X (x0.05: a 0.1%% loss spread; x3: a 30%%+ steps spread)")
     p.add_argument("--jobs", type=int, default=2, help="worker processes (default 2)")
     p.add_argument("--out", type=Path, default=RESULTS, help=f"results JSON (default {RESULTS.relative_to(ROOT)})")
     return p.parse_args(argv)
@@ -320,7 +358,8 @@ def main(argv=None) -> int:
     planners = [name for name in PLANNERS if name in args.planners.split(",")]
     if not planners:
         raise SystemExit(f"--planners {args.planners!r}: name some of {', '.join(PLANNERS)}")
-    jobs = [(i, name, args.budget, args.space, args.target) for i in range(n) for name in planners]
+    indices = study_indices(n, args.cases)
+    jobs = [(i, name, args.budget, args.space, args.target, args.noise_scale) for i in indices for name in planners]
     started = time.perf_counter()
     if args.jobs > 1:
         with ProcessPoolExecutor(args.jobs) as pool:
@@ -330,21 +369,26 @@ def main(argv=None) -> int:
     wall = time.perf_counter() - started
     summary = summarize(outcomes)
     command = " ".join(["python", "bench/planners.py", *(argv if argv is not None else sys.argv[1:])])
-    cases = [case(i, args.space, args.target) for i in range(n)]
+    cases = [case(i, args.space, args.target, args.noise_scale) for i in indices]
     if args.out == RESULTS:  # the default file holds the default run only
         suffix = (f"-{args.space}" if args.space != "quickstart" else "") + \
             (f"-target{args.target:g}" if args.target is not None else "") + \
+            (f"-noise{args.noise_scale:g}" if args.noise_scale != 1.0 else "") + \
+            (f"-{args.cases.replace(',', '+')}" if args.cases else "") + \
             (f"-{'+'.join(planners)}" if len(planners) < len(PLANNERS) else "")
         args.out = RESULTS.with_name(f"planners{suffix}.json")
     at = sum(any(c.truth_of(pid) == "at" for pid in c.scores) for c in cases)
     written = f", loss target {args.target:g} written in" if args.target is not None else ""
+    written += f", seed noise x{args.noise_scale:g}" if args.noise_scale != 1.0 else ""
     print(f"command: {command}\nstudies: {n} per planner ({at} hold a prediction exactly at its threshold, "
           f"so cannot end fully decided without a false decision), space {args.space}{written}, "
           f"budget {args.budget} runs, "
           f"wall time {wall:.1f} s\n")
     print(table(summary))
+    print("\n" + levels_table(outcomes))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"command": command, "studies": n, "budget": args.budget, "target": args.target,
+                                    "noise_scale": args.noise_scale,
                                     "wall_time_s": round(wall, 1), "summary": summary,
                                     "cases": [{"study": c.draw, "case": c.name, "noise": c.noise,
                                                "scores": c.scores, "truth": c.truth.model_dump()}

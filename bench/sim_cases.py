@@ -114,12 +114,14 @@ class Case:
         return "at" if abs(score) < AT_TOLERANCE else "true" if score > 0 else "false"
 
 
-def case(index: int, space: str = "quickstart", target: float | None = None) -> Case:
+def case(index: int, space: str = "quickstart", target: float | None = None, noise_scale: float = 1.0) -> Case:
     """Study `index`: template index % 15, noise level cycling so 45 cover every pair.
 
     `target`: a val loss written into every convergence-speed prediction ("reaches val loss
     2.3 20% sooner"), so no design cell's first pair has to train in full to set one; the
-    truth (and an AT level) is then solved at that loss."""
+    truth (and an AT level) is then solved at that loss. `noise_scale` multiplies every
+    seed-noise term of the level (x0.05: a converged loss's 0.1% spread; x3: a noisy
+    steps-to-target's 30% and more), the surface staying as it is."""
     config = SPACES[space]
     names = list(TEMPLATES)
     name = names[index % len(names)]
@@ -127,11 +129,13 @@ def case(index: int, space: str = "quickstart", target: float | None = None) -> 
     predictions, effects, at = TEMPLATES[name]
     if target is not None:
         predictions = [written(p, target) for p in predictions]
-    tau_arm, floor_arm = NOISE[noise]
+    tau_arm, floor_arm = (noise_scale * x for x in NOISE[noise])
+    noise_terms = {"tau_shared": 0.1 * noise_scale, "tau_arm": tau_arm, "floor_shared": 0.01 * noise_scale,
+                   "floor_arm": floor_arm, "draw": index}
     raw_truth = {"curve": {"initial": 5.0, "floor": 2.0, "tau": 60}, "n_train_samples": {"per_fraction": 3076},
-                 "effects": effects, "noise": {"tau_shared": 0.1, "tau_arm": tau_arm, "floor_shared": 0.01,
-                                               "floor_arm": floor_arm, "draw": index}}
-    hypothesis = {"hypothesis": {"name": f"{name}-{noise}-{index}", "claim": f"simulated case {name}",
+                 "effects": effects, "noise": noise_terms}
+    scaled = f"-x{noise_scale:g}" if noise_scale != 1.0 else ""
+    hypothesis = {"hypothesis": {"name": f"{name}-{noise}{scaled}-{index}", "claim": f"simulated case {name}",
                                  "predictions": predictions, "initial_config": config}}
     compiled = compile_all(predictions, config_space(config))
     truth = _solve(raw_truth, compiled, at, config) if at else Truth.model_validate(raw_truth)

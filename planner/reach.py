@@ -42,10 +42,10 @@ def reach(pid: str, ev: Evidence, room: int, runs_left: int, per: int) -> Reach:
     Reachable when the estimate, or an end of its 90% interval, would be decided within
     both (`verdicts.projection`)."""
     unit = "runs" if per == 1 else "pairs"
-    n, options = projection(ev)
-    needs = {which: None for which, _, _ in options}
-    for which, delta, bound in options:
-        k = stats.more_scores_to_decide(delta, n, bound=bound, limit=LIMIT)
+    p = projection(ev)
+    needs = {which: None for which, _, _ in p.options}
+    for which, delta, bound in p.options:
+        k = stats.more_scores_to_decide(delta, p.n, bound=bound, limit=LIMIT, cells=p.cells)
         if k is not None:
             k = max(k, 1)  # undecided now: at least one more
             needs[which] = k if needs[which] is None else min(needs[which], k)

@@ -36,8 +36,8 @@ def test_confidence_equals_the_closed_form_student_t_posterior():
     y = [math.log(0.9) - math.log(a / b) for a, b in losses]  # threshold 10%
     mean = sum(y) / 3
     ss = sum((v - mean) ** 2 for v in y)
-    s = math.sqrt((1 * 0.1 ** 2 + ss) / (1 + 2))
-    expected = 1 - sp.t.cdf(0, 3, loc=mean, scale=s / math.sqrt(3))
+    s = math.sqrt(ss / 2)  # Jeffreys: the plain paired t of DESIGN.md, no prior scale
+    expected = 1 - sp.t.cdf(0, 2, loc=mean, scale=s / math.sqrt(3))
     verdict = assess_all([comparison(threshold=0.1)], pairs(losses))["p1"]
     assert verdict.confidence == pytest.approx(expected)
     assert verdict.n_pairs == 3
@@ -140,9 +140,9 @@ def test_equivalence_is_confirmed_when_the_ratio_stays_inside_the_margin():
     z = [-math.log(a / b) for a, b in [(2.0, 2.01), (2.01, 2.0), (1.99, 2.0), (2.0, 2.0),
                                         (2.005, 2.0), (1.995, 2.0)]]
     mean = sum(z) / 6
-    s = math.sqrt((0.1 ** 2 + sum((v - mean) ** 2 for v in z)) / (1 + 5))
+    s = math.sqrt(sum((v - mean) ** 2 for v in z) / 5)  # Jeffreys: the pairs' own scatter
     m, se = math.log(1.05), s / math.sqrt(6)
-    expected = sp.t.cdf((m - mean) / se, 6) - sp.t.cdf((-m - mean) / se, 6)
+    expected = sp.t.cdf((m - mean) / se, 5) - sp.t.cdf((-m - mean) / se, 5)
     assert verdict.confidence == pytest.approx(expected)
 
 

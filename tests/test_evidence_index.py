@@ -73,7 +73,12 @@ def test_growing_log_matches_fresh_scan_at_every_step():
     cells = {}
     for e in benefits(preds[0].spec, records):
         cells.setdefault(e.cell, []).append(e.score)
-    batch = stats.pooled_noise(list(cells.values()), stats.PRIOR_LOG_SCALE)
+    moments = []  # the same noise in one batch: every cell's scores at once (stats.seed_noise)
+    for ys in cells.values():
+        moments.append(stats.Moments())
+        for y in ys:
+            moments[-1].add(y)
+    batch = stats.seed_noise(moments, stats.PRIOR_LOG_SCALE)
     assert ev.noise.df == batch.df and math.isclose(ev.noise.scale, batch.scale, rel_tol=1e-12)
     assert len({(r.config["norm_position"], r.seed, r.config["dataset_fraction"]) for r in log}) < len(log)
 

@@ -13,7 +13,9 @@ def test_where_most_of_the_grid_informs_nothing_the_planner_decides_in_fewer_run
     # middle fraction and middle learning rate inform neither prediction
     mine, grid = study(0, "offline"), study(0, "grid")
     assert mine["all_decided"] and grid["all_decided"]
-    assert mine["runs"] <= 0.7 * grid["runs"]
+    # 12 runs against 16: the stratified guard reads a cell's replicates, so p1's three
+    # cells need a fourth pair (one replicated cell and a single gave one df, not two)
+    assert mine["runs"] <= 0.75 * grid["runs"]
     assert all(v["status"] == "confirmed" and v["truth"] == "true" for v in mine["verdicts"].values())
 
 

@@ -81,9 +81,16 @@ def test_binary_entropy_closed_form():
 
 
 def _posterior_after(n_pairs, n_cells, true_mu, sigma, rng):
+    """The checker's posterior: the cells' own noise (the fixed guess standing in for one pair)."""
     cells = [[rng.gauss(true_mu, sigma) for _ in range(n_pairs)] for _ in range(n_cells)]
-    noise = stats.pooled_noise(cells, prior_scale=0.1)
-    return stats.region_mean([y for c in cells for y in c], noise).prob_positive()
+    moments = []
+    for ys in cells:
+        moments.append(stats.Moments())
+        for y in ys:
+            moments[-1].add(y)
+    noise = stats.seed_noise(moments, stats.PRIOR_LOG_SCALE)
+    labels = [k for k, c in enumerate(cells) for _ in c]
+    return stats.stratified_mean(stats.strata([y for c in cells for y in c], labels), noise).prob_positive()
 
 
 def test_posterior_is_calibrated_when_effects_are_drawn_from_a_wide_prior():

@@ -24,12 +24,14 @@ def test_a_linear_scale_reads_the_factor_itself():
     assert fitted.crossing(0.5).value == pytest.approx(2.0)
 
 
-def test_the_noise_pools_the_prior_with_the_residuals():
+def test_the_noise_is_the_residuals_alone_and_the_prior_stands_in_only_without_them():
     points = [(1, 0.0), (2, 1.0), (3, 0.0), (4, 1.0)]  # slope 0.2, RSS 0.8
     fitted = trend.fit(points, prior_scale=0.5, log=False, prior_df=1.0)
     assert fitted.slope == pytest.approx(0.2)
-    assert fitted.df == pytest.approx(3.0)
-    assert fitted.scale == pytest.approx(math.sqrt((0.25 + 0.8) / 3.0))
+    assert fitted.df == pytest.approx(2.0)
+    assert fitted.scale == pytest.approx(math.sqrt(0.8 / 2.0))  # Jeffreys: no prior term
+    two = trend.fit(points[:2], prior_scale=0.5, log=False, prior_df=1.0)
+    assert (two.df, two.scale) == (1.0, 0.5)
 
 
 def test_the_band_is_narrowest_at_the_centre_of_the_data():

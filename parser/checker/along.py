@@ -1,7 +1,7 @@
 """Verdicts along a declared range: the effect as a line, its seed noise from the line's residuals.
 
 A factor declared as a range (`parser/ranges.py`) may be run at many distinct values with one
-seed-pair each, which leaves no replicate inside a design cell for `stats.pooled_moments` to
+seed-pair each, which leaves no replicate inside a design cell for `stats.seed_noise` to
 measure the seed noise from (the prior alone would speak). For a prediction conditioned on
 such a variable (the range factor itself, or n_train_samples when dataset_fraction is the
 range; u = log x on a log range, x on a linear one) whose pairs span at least MIN_VALUES
@@ -9,11 +9,13 @@ distinct values, the checker reads the paired scores on a line, as `trend.fit` d
 intercept per stratum g (the design cell without the range factor: the other factors' levels)
 and one common slope:
 
-    y_i = a_g(i) + b u_i + e_i,   e_i ~ N(0, sigma^2),   p(a, b) flat,   sigma^2 ~ Scaled-Inv-chi2(nu0, s0^2)
+    y_i = a_g(i) + b u_i + e_i,   e_i ~ N(0, sigma^2),   p(a, b) flat,   p(sigma) ~ 1 / sigma
 
     b_hat = Sxy / Sxx                   (sums of products about each stratum's own means)
     RSS = sum_i (y_i - ybar_g - b_hat (u_i - ubar_g))^2,   r = n - G - 1
-    s^2 = (nu0 s0^2 + RSS) / (nu0 + r),   b | data ~ t_{nu0 + r}(b_hat, s / sqrt(Sxx))
+    s^2 = RSS / r,   b | data ~ t_r(b_hat, s / sqrt(Sxx))
+
+(while r = 0, the stand-in scale s0 with one degree of freedom: `stats.seed_noise`)
 
 Noise. RSS is exactly the replicate pooling's within-cell sum of squares plus the lack of fit
 of the cell means from the line (n - k and k - G - 1 degrees of freedom for k cells), so
@@ -28,7 +30,7 @@ centroids (in u) of the two parts of the declared range that the condition split
 variable): c_main, c_versus, d = c_main - c_versus and drop = b d. The span comes from the
 declared range, so it does not move with where the runs went. Against the margin m:
 
-    drop - m | data ~ t_{nu0 + r}(d b_hat - m, |d| s / sqrt(Sxx))
+    drop - m | data ~ t_r(d b_hat - m, |d| s / sqrt(Sxx))
 
 guarded by the t e-value of the coefficient against the shifted null b0 = m / d (Lindon, Ham,
 Tingley & Bojinov 2022, anytime-valid linear models; Perez-Ortiz et al. 2024 for the t case):
@@ -79,9 +81,12 @@ class Line:
 
     @property
     def noise(self) -> stats.Pooled:
-        """s and nu: the prior pooled with the residuals."""
-        df = self.prior_df + self.resid_df
-        return stats.Pooled(math.sqrt((self.prior_df * self.prior_scale ** 2 + self.rss) / df), df)
+        """s and nu from the residuals alone (Jeffreys); the stand-in `prior_scale`, worth
+        `prior_df`, only while there are no residual degrees of freedom."""
+        r = self.resid_df
+        if r < 1:
+            return stats.Pooled(max(self.prior_scale, stats.MIN_SCALE), self.prior_df)
+        return stats.Pooled(max(math.sqrt(self.rss / r), stats.MIN_SCALE), float(r))
 
     def sample_sd(self) -> float | None:
         """s_e, the residuals' own scale (what the guard sees); None without residual df."""

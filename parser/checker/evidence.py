@@ -8,6 +8,12 @@ region plus the pooled seed noise; the checker turns it into a verdict, and the
 planner asks what one more score would do. A prediction conditioned on a declared range
 (`along.py`) takes its noise from a line through the comparison's pairs instead, and an
 interaction along one is judged on that line.
+
+Noise. The posterior and the guard read the same residuals: the scatter of the region's own
+pairs within their cells (`stats.residuals`; no prior once the region has two scores). With
+one score a stand-in worth one degree of freedom is learned from the study (`stand_in`): the
+noise of the comparison's other cells, else the spread between its single pairs (an upper
+bound: it holds any real gap between cells), and the fixed guess only before any of these.
 """
 from __future__ import annotations
 
@@ -32,6 +38,10 @@ class Evidence:
     scores: tuple[float, ...]
     noise: stats.Pooled
     versus: tuple[float, ...] = ()
+    # the design cell of each score (and of each `versus` score): the strata the posterior's
+    # mean and the guard read (`stats.strata`); empty: every score in one cell
+    cells: tuple = ()
+    versus_cells: tuple = ()
     margin: float = 0.0
     shift: float = 0.0  # score = effect + shift: how to report the effect itself
     ids: tuple[str, ...] = field(default=(), compare=False)
@@ -39,8 +49,12 @@ class Evidence:
     along: along.Along | None = None
 
     def plus(self, score: float, versus: bool = False) -> "Evidence":
-        """The evidence with one more score (the planner's what-if)."""
-        new = replace(self, versus=self.versus + (score,)) if versus else replace(self, scores=self.scores + (score,))
+        """The evidence with one more score (the planner's what-if), in the region's latest cell:
+        a replicate, which is what the planner's next seed of a cell is."""
+        if versus:
+            new = replace(self, versus=self.versus + (score,), versus_cells=_more(self.versus_cells))
+        else:
+            new = replace(self, scores=self.scores + (score,), cells=_more(self.cells))
         if self.on_line:  # the main region's scores carry the shift, the line's do not
             new = replace(new, along=self.along.plus(score if versus else score - self.shift, versus))
         return new
@@ -53,6 +67,14 @@ class Evidence:
     @property
     def n(self) -> int:
         return self.along.line.n if self.on_line else len(self.scores) + len(self.versus)
+
+
+def _more(cells: tuple) -> tuple:
+    return cells + cells[-1:]  # empty stays empty: one cell
+
+
+def _cells(view: View) -> tuple:
+    return tuple(e.cell for e in view.items)
 
 
 def _ids(*views) -> tuple[str, ...]:
@@ -85,17 +107,55 @@ def _evidence(spec: PredictionSpec, source: PredictionSpec, idx: Index, ranges: 
     if spec.kind == "bound":
         return _bound(spec, idx)
     everything = idx.view("all", _always)
-    noise = everything.noise(source.relative)
     if spec.kind == "interaction":
-        return _interaction(spec, source, idx, noise, ranges or {})
+        return _interaction(spec, source, idx, everything, ranges or {})
     line = _line(spec.condition, everything, ranges or {}, source.relative)
-    noise = line.line.noise if line else noise
     view = inside(idx, spec)
+    noise = line.line.noise if line else region_noise([view], everything, source.relative)
+    cells = () if line else _cells(view)  # along a range: the line's noise, and one stratum (`along.py`)
     if spec.kind == "equivalence":
-        return Evidence("between", tuple(view.scores), noise, margin=score_margin(spec), ids=_ids(view), along=line)
+        return Evidence("between", tuple(view.scores), noise, margin=score_margin(spec), ids=_ids(view), along=line,
+                        cells=cells)
     shift = stats.paired_score(1.0, 1.0, spec.direction, spec.threshold, spec.relative)
     return Evidence("mean", tuple(e.score + shift for e in view.items), noise, shift=shift, ids=_ids(view),
-                    along=line)
+                    along=line, cells=cells)
+
+
+def stand_in(region: dict, everything: View, relative: bool) -> float:
+    """The seed-noise scale to use while the region holds one score, learned from the study:
+
+      the noise of the comparison's other cells (outside the region, `stats.residuals`), when they have any;
+      else the sd of the cells' single scores (the gap between cells counts as noise: too wide, never too narrow);
+      else the fixed guess: a 10% spread of a log-ratio, 5% of the metric's magnitude for a difference.
+    """
+    ss, df = stats.residuals(m for key, m in everything.cells.items() if key not in region)
+    if df >= 1 and ss > 0:
+        return math.sqrt(ss / df)
+    between = stats.spread([m.mean for m in everything.cells.values()])
+    if between is not None:
+        return between
+    return guess(everything, relative)
+
+
+def guess(view: View, relative: bool) -> float:
+    """The fixed guess, the last resort of `stand_in`."""
+    if relative:
+        return stats.PRIOR_LOG_SCALE
+    return max(stats.PRIOR_ABS_FRACTION * view.abs_base / max(len(view.items), 1), stats.MIN_SCALE)
+
+
+def region_noise(views: list[View], everything: View, relative: bool) -> stats.Pooled:
+    """The seed noise of the region the views make up, each view's residuals read apart
+    (`stats.residuals`: an interaction's two regions keep their own means), as the guard
+    reads them (`stats.strata`); its stand-in learned (`stand_in`) while there are none."""
+    ss, df = 0.0, 0
+    for v in views:
+        a, b = stats.residuals(v.cells.values())
+        ss, df = ss + a, df + b
+    if df >= 1:
+        return stats.Pooled(max(math.sqrt(ss / df), stats.MIN_SCALE), float(df))
+    region = {key: m for v in views for key, m in v.cells.items()}
+    return stats.Pooled(max(stand_in(region, everything, relative), stats.MIN_SCALE), stats.PRIOR_DF)
 
 
 def _at(e: Scored, name: str):
@@ -115,9 +175,7 @@ def _line(condition, view: View, ranges: dict, relative: bool) -> along.Along | 
         return None
     points = tuple((where.u(x), e.score, tuple(kv for kv in e.cell if kv[0] != where.factor))
                    for e in view.items if where.ok(x := _at(e, name)))
-    prior = stats.PRIOR_LOG_SCALE if relative else \
-        stats.PRIOR_ABS_FRACTION * view.abs_base / max(len(view.items), 1)
-    found = along.Along(where, points, max(prior, 1e-12), ids=_ids(view))
+    found = along.Along(where, points, stand_in({}, view, relative), ids=_ids(view))
     if found.line is None or found.line.values < along.MIN_VALUES:
         return None
     return found
@@ -131,7 +189,7 @@ def score_margin(spec: PredictionSpec) -> float:
 
 
 def _interaction(spec: PredictionSpec, source: PredictionSpec, idx: Index,
-                 noise: stats.Pooled, ranges: dict) -> Evidence:
+                 everything: View, ranges: dict) -> Evidence:
     """Effect where the comparison was measured minus the effect where `spec.condition` holds
     (the regions as `regions.region` draws them), less the margin: the reference region's
     scores are shifted down by it, so the difference is positive when the effect is smaller
@@ -153,8 +211,9 @@ def _interaction(spec: PredictionSpec, source: PredictionSpec, idx: Index,
     if found is not None:
         return Evidence("difference", tuple(y - m for y in here.scores), found.line.noise,
                         versus=tuple(there.scores), shift=-m, ids=found.ids, along=found)
+    noise = region_noise([here, there], everything, source.relative)
     return Evidence("difference", tuple(y - m for y in here.scores), noise, versus=tuple(there.scores),
-                    shift=-m, ids=_ids(here, there))
+                    shift=-m, ids=_ids(here, there), cells=_cells(here), versus_cells=_cells(there))
 
 
 def _on_line(spec: PredictionSpec, source: PredictionSpec, idx: Index, here: View, there: View,
@@ -183,9 +242,8 @@ def _on_line(spec: PredictionSpec, source: PredictionSpec, idx: Index, here: Vie
 
 
 def _bound(spec: PredictionSpec, idx: Index) -> Evidence:
-    """y = bound - m (lower) or m - bound (higher), per run; noise pooled over every cell
-    of the bound's arm, its prior scaled by the runs inside the condition."""
+    """y = bound - m (lower) or m - bound (higher), per run, by design point; the noise of the
+    points inside the condition, its stand-in learned from the bound's other points."""
     view = inside(idx, spec)
-    prior = stats.PRIOR_ABS_FRACTION * (view.abs_base / len(view.items) if view.items else 1.0)
-    noise = idx.view("all", _always).noise(False, prior)
-    return Evidence("mean", tuple(view.scores), noise, ids=_ids(view))
+    noise = region_noise([view], idx.view("all", _always), relative=False)
+    return Evidence("mean", tuple(view.scores), noise, ids=_ids(view), cells=_cells(view))

@@ -119,12 +119,16 @@ class View:
         self.grouped[factor][0] = len(self.items)
         return groups
 
-    def noise(self, relative: bool, prior: float | None = None) -> stats.Pooled:
-        """Seed noise pooled over the view's cells, with the weak prior (`stats.pooled_moments`)."""
-        if prior is None:
-            prior = stats.PRIOR_LOG_SCALE if relative else \
+    def noise(self, relative: bool, stand_in: float | None = None) -> stats.Pooled:
+        """Seed noise pooled over the view's cells (`stats.seed_noise`: the data alone once a
+        cell has a replicate). Before that, `stand_in`, else the spread between the cells'
+        single scores, else the fixed guess (10% of a log-ratio, 5% of the metric)."""
+        if stand_in is None:
+            stand_in = stats.spread([m.mean for m in self.cells.values()])
+        if stand_in is None:
+            stand_in = stats.PRIOR_LOG_SCALE if relative else \
                 stats.PRIOR_ABS_FRACTION * self.abs_base / max(len(self.items), 1)
-        return stats.pooled_moments(self.cells.values(), max(prior, 1e-12))
+        return stats.seed_noise(self.cells.values(), stand_in)
 
 
 class Index:

@@ -1,18 +1,28 @@
 """Pure statistics for prediction confidence. Numbers in, numbers out; no I/O.
 
 Model. Each seed-paired run gives one score y (see `paired_score`), signed so
-the prediction holds when the mean score mu is positive. Scores are Normal with a
-seed-noise variance sigma^2 shared by every design cell of the prediction:
+the prediction holds when the mean score is positive. Scores are Normal around
+their design cell's mean, with a seed-noise variance sigma^2 shared by the cells:
 
-    y_ci ~ N(mu_c, sigma^2),   p(mu) flat,   sigma^2 ~ Scaled-Inv-chi2(nu0, s0^2)
+    y_ci ~ N(mu_c, sigma^2),   p(mu_c) flat,   p(sigma) ~ 1 / sigma   (Jeffreys: no scale guessed)
 
-Pooling the within-cell sums of squares across cells gives the posterior
+A prediction is about the mean over the K cells it has, each cell weighing the same
+(as the balanced grid a researcher would walk): mu_R = (1/K) sum_c mu_c. Then
 
-    s^2 = (nu0 s0^2 + sum_c sum_i (y_ci - ybar_c)^2) / (nu0 + sum_c (n_c - 1))
-    mu_R | data ~ t_{nu}(ybar_R, s / sqrt(n_R)),   nu = nu0 + sum_c (n_c - 1)
+    s^2 = SS / nu,   SS = sum_c sum_i (y_ci - ybar_c)^2,   nu = n - K = sum_c (n_c - 1)
+    mu_R | data ~ t_nu(ybar_R, s sqrt(v)),   ybar_R = (1/K) sum_c ybar_c,   v = sum_c (1/n_c) / K^2
 
-for the mean over the n_R pairs of a region R, so one pair already gives an honest
-(wide, heavy-tailed) answer and more seeds anywhere sharpen every region.
+(cells holding a single score share one mean in SS and nu: `residuals`), which is the
+paired Student t of DESIGN.md section 4 when there is one cell, at any scale of noise
+(0.1% or 30%: `seed_noise`). Only while there is a single score (nu = 0) does a stand-in
+scale speak, worth one degree of freedom: one learned from the study (`evidence.py`: the
+comparison's other cells, else the spread between single pairs), the fixed guess only
+before anything else is known.
+
+The guard (`stratified_evalue`) reads the same model: the t statistic of the same
+ybar_R / (s sqrt(v)), with the same nu, so a posterior settled by the within-cell
+noise is not held back by a guard that counts the gap between cells as noise. (The
+general conjugate pooling, `pooled_noise`, is kept for the benches that use it.)
 """
 from __future__ import annotations
 
@@ -26,9 +36,10 @@ from scipy.special import ndtri, stdtr, stdtrit
 
 from executor.curve import convergence_target
 
-PRIOR_DF = 1.0  # nu0: the prior is worth one degree of freedom
-PRIOR_LOG_SCALE = 0.1  # s0 for log-ratios: a 10% seed-to-seed spread before any data
-PRIOR_ABS_FRACTION = 0.05  # s0 for absolute differences: 5% of the metric's magnitude
+PRIOR_DF = 1.0  # nu0: a stand-in scale is worth one degree of freedom, and speaks only without replicates
+PRIOR_LOG_SCALE = 0.1  # the fixed guess for log-ratios: a 10% spread, before anything is known
+PRIOR_ABS_FRACTION = 0.05  # the fixed guess for absolute differences: 5% of the metric's magnitude
+MIN_SCALE = 1e-12  # s never reaches 0: identical replicates give a point, not a division by zero
 
 
 @dataclass(frozen=True)
@@ -90,6 +101,135 @@ def pooled_moments(cells: Iterable[Moments], prior_scale: float, prior_df: float
             ss += c.ss
             df += c.n - 1
     return Pooled(math.sqrt(ss / df), df)
+
+
+def residuals(cells: Iterable[Moments]) -> tuple[float, int]:
+    """(SS, df) of the seed noise in cells: each replicated cell about its own mean, and the
+    cells holding a single score about the mean of those singles,
+
+        SS = sum_{n_c > 1} SS_c + sum_{n_c = 1} (y_c - ybar_1)^2,   df = sum_{n_c > 1} (n_c - 1) + max(m - 1, 0)
+
+    for m single-score cells. A cell with a replicate has a mean of its own, so the gap
+    between such cells is not noise; single cells cannot show their own mean, and their
+    spread, real gaps included, stands for the noise (too wide, never too narrow)."""
+    ss, df, singles = 0.0, 0, []
+    for c in cells:
+        if c.n > 1:
+            ss += c.ss
+            df += c.n - 1
+        elif c.n == 1:
+            singles.append(c.mean)
+    if len(singles) > 1:
+        m = math.fsum(singles) / len(singles)
+        ss += math.fsum((y - m) ** 2 for y in singles)
+        df += len(singles) - 1
+    return ss, df
+
+
+def seed_noise(cells: Iterable[Moments], stand_in: float) -> Pooled:
+    """The seed noise of cells under the Jeffreys prior p(sigma) ~ 1/sigma, (SS, df) = `residuals`:
+
+        s^2 = SS / nu,   nu = df                       when df >= 1
+        s = stand_in,    nu = PRIOR_DF (one df)        when there is one score (df = 0)
+
+    No guess enters once there are two scores: the data alone set the scale, at 0.1% as
+    at 30%. The stand-in only keeps a first pair's posterior usable (and wide)."""
+    ss, df = residuals(cells)
+    if df < 1:
+        return Pooled(max(stand_in, MIN_SCALE), PRIOR_DF)
+    return Pooled(max(math.sqrt(ss / df), MIN_SCALE), float(df))
+
+
+def spread(values: Sequence[float]) -> float | None:
+    """The sample sd of values (None with fewer than two, or none spread at all)."""
+    if len(values) < 2:
+        return None
+    m = math.fsum(values) / len(values)
+    ss = math.fsum((v - m) ** 2 for v in values)
+    return math.sqrt(ss / (len(values) - 1)) if ss > 0 else None
+
+
+@dataclass(frozen=True)
+class Strata:
+    """Scores by design cell: n scores in k cells, the equal-weight mean of the cell means,
+    its variance factor v = sum_c (1/n_c) / k^2 (the mean's variance is sigma^2 v), and
+    the seed noise's SS and df as `residuals` reads them."""
+
+    n: int
+    k: int
+    mean: float
+    v: float
+    ss: float
+    df: int
+
+    def minus(self, other: "Strata") -> "Strata":
+        """The difference of two regions' means, their residuals pooled: v_A + v_B, df_A + df_B."""
+        return Strata(self.n + other.n, self.k + other.k, self.mean - other.mean, self.v + other.v,
+                      self.ss + other.ss, self.df + other.df)
+
+    def sd(self) -> float | None:
+        """The residuals' own scale (what the guard sees); None without df."""
+        return math.sqrt(self.ss / self.df) if self.df >= 1 and self.ss > 0 else None
+
+
+def strata(scores: Sequence[float], cells: Sequence | None = None) -> Strata:
+    """Strata of `scores`, cells[i] naming score i's design cell (None or empty: one cell)."""
+    if not cells:
+        m, ss = _mean_ss(scores)
+        return Strata(len(scores), 1, m, 1 / len(scores), ss, len(scores) - 1)
+    if len(scores) <= 16:
+        found: dict = {}
+        for y, c in zip(scores, cells):
+            found.setdefault(c, Moments()).add(y)
+        groups = list(found.values())
+        k = len(groups)
+        ss, df = residuals(groups)
+        mean, v = math.fsum(m.mean for m in groups) / k, math.fsum(1 / m.n for m in groups) / (k * k)
+        return Strata(len(scores), k, mean, v, ss, df)
+    codes: dict = {}  # more scores: numpy
+    index = np.fromiter((codes.setdefault(c, len(codes)) for c in cells), dtype=np.intp, count=len(scores))
+    y = np.asarray(scores, dtype=float)
+    counts = np.bincount(index)
+    means = np.bincount(index, weights=y) / counts
+    within = np.bincount(index, weights=np.square(y - means[index]))  # two passes: exact at any scale
+    groups = [Moments(int(n), float(m), float(q)) for n, m, q in zip(counts, means, within)]
+    k = len(groups)
+    ss, df = residuals(groups)
+    return Strata(len(scores), k, float(means.mean()), float(np.sum(1.0 / counts)) / (k * k), ss, df)
+
+
+def stratified_mean(st: Strata, noise: Pooled) -> Posterior:
+    """mu_R ~ t_nu(ybar_R, s sqrt(v)): the equal-weight mean of the cell means."""
+    return Posterior(st.mean, noise.scale * math.sqrt(st.v), noise.df)
+
+
+def stratified_difference(a: Strata, b: Strata, noise: Pooled) -> Posterior:
+    """mu_A - mu_B ~ t_nu(ybar_A - ybar_B, s sqrt(v_A + v_B))."""
+    return Posterior(a.mean - b.mean, noise.scale * math.sqrt(a.v + b.v), noise.df)
+
+
+def stratified_evalue(st: Strata, side: int, shift: float = 0.0) -> float:
+    """Anytime-valid evidence that the equal-weight mean of the cell means, plus `shift`, is on `side`.
+
+    The linear model y_ci = mu_c + e_ci tested for one contrast, (1/K) sum_c mu_c, with the
+    other contrasts of the cell means and sigma as nuisance: the statistic invariant to
+    y -> a y + (any shift of the cell means that keeps that contrast) is its t,
+
+        t = (ybar_R + shift) / (s sqrt(v)),   s^2 = SS / df   (`residuals`),
+
+    noncentral t_df with ncp = delta / sqrt(v), delta its standardized value, so
+    E = t_evalue(t, 1 / v, df, side) (Lindon, Ham, Tingley & Bojinov 2022; with one
+    cell, or every cell a single, it is `one_sample_evalue`). The gap between replicated
+    cells is not noise here: it is what their means absorb. Cells with a single score
+    share one mean in the residuals, so their gaps count as noise (conservative), and a
+    design with no replicate reads as the plain one-sample test. No evidence at df < 1."""
+    df = st.df
+    if df < 1:
+        return 1.0
+    est = st.mean + shift
+    if st.ss <= 0:
+        return 1.0 if est == 0 or (est > 0) != (side > 0) else math.inf
+    return t_evalue(est / math.sqrt(st.ss / df * st.v), 1 / st.v, df, side)
 
 
 def region_mean(scores: Sequence[float], noise: Pooled) -> Posterior:
@@ -284,15 +424,16 @@ def two_sample_evalue(a: Sequence[float], b: Sequence[float], side: int) -> floa
 
 
 def more_scores_to_decide(delta: float, n: int | tuple[int, int], bound: float = E_BOUND,
-                          level: float = 0.9, limit: int = 1000) -> int | None:
+                          level: float = 0.9, limit: int = 1000, cells: int = 0) -> int | None:
     """The fewest more scores after which the guard would decide, were the standardized
     effect to stay at its estimate delta = mean / s (s the seed-noise scale).
 
-    One sample of n scores (n an int) grows to N = n + k:
-        t_k = |delta| sqrt(N),   n_eff = N,   df = N - 1
+    One sample of n scores (n an int) in K cells (`cells`; 0 or 1: one) grows to N = n + k,
+    the new scores going to cells it has (`stratified_evalue`):
+        t_k = |delta| sqrt(N),   n_eff = N,   df = N - K
     Two samples (n = (n_a, n_b), an interaction) take the k scores one at a time, each
-    to the smaller sample:
-        n_eff = 1 / (1/n_a + 1/n_b),   t_k = |delta| sqrt(n_eff),   df = n_a + n_b - 2
+    to the smaller sample, K the cells of both:
+        n_eff = 1 / (1/n_a + 1/n_b),   t_k = |delta| sqrt(n_eff),   df = n_a + n_b - max(K, 2)
     and
         k* = min{k >= 0 : t_evalue(t_k, n_eff, df, +1) >= bound  and  F_t(t_k; df) >= level}.
 
@@ -310,9 +451,9 @@ def more_scores_to_decide(delta: float, n: int | tuple[int, int], bound: float =
             a, b = (a + (k + 1) // 2, b + k // 2) if a <= b else (a + k // 2, b + (k + 1) // 2)
             if min(a, b) < 1:
                 return False
-            n_eff, df = 1 / (1 / a + 1 / b), a + b - 2
+            n_eff, df = 1 / (1 / a + 1 / b), a + b - max(cells, 2)
         else:
-            n_eff, df = n + k, n + k - 1
+            n_eff, df = n + k, n + k - max(cells, 1)
         if df < 1:
             return False
         t = delta * math.sqrt(n_eff) if math.isfinite(delta) else 1e9

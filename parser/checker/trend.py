@@ -6,10 +6,12 @@ Model. Each pair measured at factor value x gives one score y (the checker's
 is linear in u = log x (or in x itself), with the seed noise sigma^2 the rest of the
 checker uses:
 
-    y_i ~ N(a + b (u_i - ubar), sigma^2),   p(a, b) flat,   sigma^2 ~ Scaled-Inv-chi2(nu0, s0^2)
+    y_i ~ N(a + b (u_i - ubar), sigma^2),   p(a, b) flat,   p(sigma) ~ 1 / sigma   (Jeffreys)
 
-    s^2 = (nu0 s0^2 + RSS) / (nu0 + n - 2)              RSS: the line's residual sum of squares
-    a | data ~ t_nu(ybar, s / sqrt(n)),  b | data ~ t_nu(b_hat, s / sqrt(Sxx)),  nu = nu0 + n - 2
+    s^2 = RSS / (n - 2)                                 RSS: the line's residual sum of squares
+    a | data ~ t_nu(ybar, s / sqrt(n)),  b | data ~ t_nu(b_hat, s / sqrt(Sxx)),  nu = n - 2
+
+(with two points, nu = 0: the stand-in s0 worth one degree of freedom, as `stats.seed_noise`)
 
 so one seed per value is enough (the residuals measure the noise, lack of fit included),
 and the mean effect at any u0 is t_nu(a + b_hat (u0 - ubar), s sqrt(1/n + (u0 - ubar)^2 / Sxx)).
@@ -31,7 +33,7 @@ from typing import Sequence
 
 from scipy.special import stdtrit
 
-from parser.checker.stats import PRIOR_DF, Posterior
+from parser.checker.stats import MIN_SCALE, PRIOR_DF, Posterior
 
 
 @dataclass(frozen=True)
@@ -110,6 +112,8 @@ def fit(points: Sequence[tuple[float, float]], prior_scale: float, log: bool = T
         return None
     slope = math.fsum((u - ubar) * (y - ybar) for u, y in zip(us, ys)) / sxx
     rss = math.fsum((y - ybar - slope * (u - ubar)) ** 2 for u, y in zip(us, ys))
-    df = prior_df + n - 2
-    scale = math.sqrt((prior_df * prior_scale ** 2 + rss) / df)
-    return Trend(ybar, slope, ubar, sxx, n, scale, df, log)
+    if n > 2:
+        df, scale = n - 2, math.sqrt(rss / (n - 2))
+    else:
+        df, scale = prior_df, prior_scale
+    return Trend(ybar, slope, ubar, sxx, n, max(scale, MIN_SCALE), df, log)

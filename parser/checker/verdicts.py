@@ -55,13 +55,15 @@ def judge(ev: Evidence) -> Judgement | None:
         post = ev.along.contrast(-ev.shift)
         e_side = lambda side: ev.along.evalue(-ev.shift, side)  # noqa: E731
     elif ev.kind == "difference":
-        post = stats.difference(ev.scores, ev.versus, ev.noise)
-        e_side = lambda side: stats.two_sample_evalue(ev.scores, ev.versus, side)  # noqa: E731
+        here, there = stats.strata(ev.scores, ev.cells), stats.strata(ev.versus, ev.versus_cells)
+        post = stats.stratified_difference(here, there, ev.noise)
+        e_side = lambda side: stats.stratified_evalue(here.minus(there), side)  # noqa: E731
     else:
-        post = stats.region_mean(ev.scores, ev.noise)
-        e_side = lambda side: stats.one_sample_evalue(ev.scores, side)  # noqa: E731
+        st = stats.strata(ev.scores, ev.cells)
+        post = stats.stratified_mean(st, ev.noise)
+        e_side = lambda side: stats.stratified_evalue(st, side)  # noqa: E731
     if ev.kind == "between":
-        return _equivalence(ev, post)
+        return _equivalence(ev, post, st)
     conf = post.prob_positive()
     side = 1 if conf >= 0.5 else -1
     evidence = e_side(side)
@@ -70,45 +72,51 @@ def judge(ev: Evidence) -> Judgement | None:
     return Judgement(conf, status, evidence, post)
 
 
-def _equivalence(ev: Evidence, post: stats.Posterior) -> Judgement:
+def _equivalence(ev: Evidence, post: stats.Posterior, st: stats.Strata) -> Judgement:
     """P(-m < mu < m); confirmed by two one-sided e-values (TOST), refuted by either side."""
-    m, z = ev.margin, ev.scores
+    m = ev.margin
     conf = post.prob_between(-m, m)
     if conf >= 0.5:  # both one-sided nulls (mu >= m, mu <= -m) must fall
-        evidence = min(stats.one_sample_evalue([m - v for v in z], +1),
-                       stats.one_sample_evalue([v + m for v in z], +1))
+        evidence = min(stats.stratified_evalue(st, -1, -m), stats.stratified_evalue(st, +1, m))
         status = "confirmed" if conf >= DECIDE and evidence >= stats.E_BOUND else "undecided"
     else:  # outside on either side: two chances, so twice the bound
-        evidence = max(stats.one_sample_evalue([v - m for v in z], +1),
-                       stats.one_sample_evalue([-m - v for v in z], +1))
+        evidence = max(stats.stratified_evalue(st, +1, -m), stats.stratified_evalue(st, -1, m))
         status = "refuted" if conf <= 1 - DECIDE and evidence >= 2 * stats.E_BOUND else "undecided"
     return Judgement(conf, status, evidence, post)
 
 
-def projection(ev: Evidence) -> tuple[int | tuple[int, int], list[tuple[str, float, float]]]:
-    """What `stats.more_scores_to_decide` needs: the scores so far n, and for the estimate
-    and for either end of its 90% credible interval, (which, delta, bound): the
-    standardized distance of that effect from the decision it would lead to, and the
+@dataclass(frozen=True)
+class Projection:
+    """What `stats.more_scores_to_decide` needs: the scores so far n (a pair of counts for a
+    difference), the design cells they lie in, and (which, delta, bound) options."""
+
+    n: int | tuple[int, int]
+    cells: int
+    options: list[tuple[str, float, float]]
+
+
+def projection(ev: Evidence) -> Projection:
+    """For the estimate and for either end of its 90% credible interval, (which, delta, bound):
+    the standardized distance of that effect from the decision it would lead to, and the
     e-value bound to pass there.
 
-      mean, difference:  delta = |mu| / s    (mu = mean(y), or mean(y) - mean(versus);
-                                              n = (n_y, n_versus) for a difference)
+      mean, difference:  delta = |mu| / s    (mu the posterior's mean; n = (n_y, n_versus)
+                                              for a difference)
       between:           delta = (m - |mu|) / s to confirm, (|mu| - m) / s with twice the
                          bound to refute (either side can refute: `_equivalence`)
 
-    with s the scores' own sample sd, as the e-value sees them (pooled over both regions
-    for a difference; the pooled posterior scale while there are too few): early on the
-    posterior's scale is mostly its prior, and the guard's e-value is what must pass.
-    The interval's ends stand for what the next
-    scores may yet show: an estimate from few pairs that sits at the threshold is not
-    yet a truth that does. No scores yet (in a region): delta = inf, the fewest scores
-    the guard can decide on.
+    with s the within-cell residuals' own sd, as the guard sees them (the stand-in scale while
+    there is no replicate), and the cells the guard's degrees of freedom lose (n - K). The
+    interval's ends stand for what the next scores may yet show: an estimate from few
+    pairs that sits at the threshold is not yet a truth that does. No scores yet (in a
+    region): delta = inf, the fewest scores the guard can decide on.
     """
     n = (len(ev.scores), len(ev.versus)) if ev.kind == "difference" else len(ev.scores)
     j = judge(ev)
     if j is None:
-        return n, [("estimate", math.inf, stats.E_BOUND)]
-    s, post = _sample_sd(ev), j.posterior
+        return Projection(n, 0, [("estimate", math.inf, stats.E_BOUND)])
+    s, cells = _guard_scale(ev)
+    post = j.posterior
     lo, hi = post.interval()
     options = []
     for which, mu in (("estimate", post.mean), ("interval end", lo), ("interval end", hi)):
@@ -120,18 +128,27 @@ def projection(ev: Evidence) -> tuple[int | tuple[int, int], list[tuple[str, flo
             options.append((which, (abs(mu) - ev.margin) / s, 2 * stats.E_BOUND))
     if ev.kind == "between" and lo < 0 < hi:  # no difference at all is inside the interval
         options.append(("interval end", ev.margin / s, stats.E_BOUND))
-    return n, options
+    return Projection(n, cells, options)
 
 
-def _sample_sd(ev: Evidence) -> float:
+def _guard_scale(ev: Evidence) -> tuple[float, int]:
+    """(s, K): the scale the guard's t uses and the cells its degrees of freedom lose."""
     if ev.on_line:  # the line's residual scale (the projection keeps the regions' counts: a rough reach)
-        return ev.along.line.sample_sd() or ev.noise.scale
-    groups = [g for g in (ev.scores, ev.versus) if g]
-    df = sum(len(g) for g in groups) - len(groups)
-    if df < 1:
-        return ev.noise.scale
-    ss = sum(math.fsum((y - math.fsum(g) / len(g)) ** 2 for y in g) for g in groups)
-    return math.sqrt(ss / df) if ss > 0 else ev.noise.scale
+        return ev.along.line.sample_sd() or ev.noise.scale, 2
+    st = stats.strata(ev.scores, ev.cells)
+    if ev.kind == "difference":
+        st = st.minus(stats.strata(ev.versus, ev.versus_cells))
+    return st.sd() or ev.noise.scale, st.k
+
+
+def more_to_decide(ev: Evidence, bound: float | None = None, limit: int = 1000) -> int | None:
+    """The fewest more scores after which the guard would decide were the effect to stay at its
+    estimate: the forecast to show a reader ("about k more pairs"), read off the guard's own
+    scale and degrees of freedom, so that it comes true if the estimate holds, and is revised
+    by the next scores otherwise. None when the estimate sits at the threshold."""
+    p = projection(ev)
+    which, delta, at = next(o for o in p.options if o[0] == "estimate")
+    return stats.more_scores_to_decide(delta, p.n, bound=bound or at, limit=limit, cells=p.cells)
 
 
 UNREPORTED_AFTER = 2  # completed runs without the metric: a pair's worth, so not one odd run
