@@ -27,23 +27,26 @@ NOT_OUTCOMES = re.compile(r"time|_s$|per_s|_sec|speed|throughput|mfu|memory|mem_
 
 def fingerprint(metrics: dict | None) -> tuple | None:
     """The run's outcomes, exactly, or None when they are too few to tell a copy."""
-    items = []
+    items, digits = [], 0
     for key, value in sorted((metrics or {}).items()):
         if NOT_OUTCOMES.search(key):
             continue
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             items.append((key, float(value)))
+            digits += _digits(value) if digits < MIN_DIGITS else 0
         elif isinstance(value, list) and value and all(isinstance(p, (list, tuple)) for p in value):
-            items.append((key, tuple(tuple(p) for p in value)))
-    digits = sum(_digits(v) for _, v in items)
+            items.append((key, tuple(map(tuple, value))))
+            for point in value if digits < MIN_DIGITS else ():
+                digits += sum(map(_digits, point))
+                if digits >= MIN_DIGITS:
+                    break
     return tuple(items) if digits >= MIN_DIGITS else None
 
 
 def _digits(value) -> int:
-    if isinstance(value, tuple):
-        return sum(_digits(v) for v in value)
-    text = re.sub(r"e.*$", "", repr(float(value)).lower()).replace("-", "").replace(".", "").lstrip("0")
-    return len(text.rstrip("0")) if text else 0
+    """Significant digits of a number as Python writes it: 2.4512 has 5, 100.0 has 1."""
+    text = repr(float(value)).lower().partition("e")[0].replace("-", "").replace(".", "").strip("0")
+    return len(text)
 
 
 @dataclass(frozen=True)
