@@ -87,7 +87,7 @@ class Slots:
 
     def config(self, slot: int) -> dict:
         """The config fields a run in this slot gets, as the run starts (the runs already in
-        flight count as busy, so the slots together never ask for more than is free)."""
+        flight count as busy, so a run started beside them takes only what they leave)."""
         if self.n == 1:
             return {}
         out = {"threads": self.share_now()}

@@ -114,8 +114,9 @@ def test_the_files_written_a_piece_at_a_time_are_the_text_json_would_write_at_on
     from trajectory.graph import dumps
     from tests.sim_study import finished_study
     graph = json.loads((finished_study() / "trajectory.json").read_text())
-    odd = {"nan": float("nan"), "text": "é <b>", "keys": {1: "one", None: 2}, "deep": [[[[1]]], {}, []]}
+    odd = {"nan": float("nan"), "text": "é <b>", "keys": {1: "one", 2: None}, "deep": [[[[1]]], {}, []]}
     for value in (graph, odd, [], {}, "x", 1.5):
-        for options in ({}, {"separators": (",", ":")}, {"ensure_ascii": False, "default": str}):
+        for options in ({}, {"separators": (",", ":")}, {"ensure_ascii": False, "default": str},
+                        {"sort_keys": True, "default": str}, {"indent": 1, "default": str}):
             assert dumps(value, **options) == json.dumps(value, **options)
             assert dumps(value, 4, **options) == json.dumps(value, **options)

@@ -100,7 +100,10 @@ def dumps(value, depth: int = 2, **options) -> str:
     """json.dumps(value, **options), the same text, encoded a list item or a dict entry at a time
     down to `depth`: json's C encoder holds the GIL for the whole of one call, up to a second
     for a long study's graph, and a write in its thread would hold up the loop's thread as long."""
-    return _chunked(value, depth, json.JSONEncoder(**options))
+    encoder = json.JSONEncoder(**options)
+    if encoder.sort_keys or encoder.indent is not None:  # the pieces would not know their place
+        return encoder.encode(value)
+    return _chunked(value, depth, encoder)
 
 
 def _chunked(value, depth: int, encoder: json.JSONEncoder) -> str:
