@@ -17,7 +17,7 @@ from parser.checker import stats
 from parser.checker.evidence import gather, inside, score_margin
 from parser.checker.pairs import PairIndexes, holds
 from parser.checker.regions import region, source_spec
-from parser.checker.verdicts import Verdict, since
+from parser.checker.verdicts import Verdict, more_to_decide, since
 from parser.schema import Prediction, PredictionSpec, ResultRecord
 from trajectory import curves, effects, sides
 
@@ -30,6 +30,7 @@ class Scores:
 
     regions: dict[str, list]  # region words -> the Scored entries (pairs, or a bound's runs)
     noise: stats.Pooled
+    evidence: object = None  # the checker's Evidence: what the guard reads, for the forecast
 
 
 def scores(prediction: Prediction, by_id: dict[str, Prediction], records: list[ResultRecord],
@@ -37,7 +38,8 @@ def scores(prediction: Prediction, by_id: dict[str, Prediction], records: list[R
     """By region; the noise is the verdict's (a line's along a declared range in `ranges`)."""
     spec, indexes = prediction.spec, PairIndexes(ranges)
     records = since(records, prediction.after)
-    noise = gather(prediction, by_id, records, indexes).noise
+    evidence = gather(prediction, by_id, records, indexes)
+    noise = evidence.noise
     if spec.kind == "interaction":
         source = source_spec(prediction, by_id)
         ref_where, there_where = effects.regions(spec, source)
@@ -48,7 +50,7 @@ def scores(prediction: Prediction, by_id: dict[str, Prediction], records: list[R
                 by_region[where].append(e)
         return Scores({ref_where: by_region["main"], there_where: by_region["versus"]}, noise)
     idx = indexes.index(spec, records, bound=spec.kind == "bound")
-    return Scores({"": list(inside(idx, spec).items)}, noise)
+    return Scores({"": list(inside(idx, spec).items)}, noise, evidence)
 
 
 def _value(e) -> float:
@@ -119,7 +121,10 @@ def to_decide(prediction: Prediction, by_id: dict[str, Prediction], verdict: Ver
     unit = "runs" if spec.kind == "bound" else "pairs"
     per = 1 if spec.kind == "bound" else 2
     delta, n, where = _standardized(spec, found)
-    k = stats.more_scores_to_decide(delta, n, bound=_bound(spec, found), limit=LIMIT)
+    if spec.kind != "interaction" and found.evidence is not None and verdict.status == "undecided":
+        k = more_to_decide(found.evidence, limit=LIMIT)  # the guard's own scale and df: it comes true or is revised
+    else:
+        k = stats.more_scores_to_decide(delta, n, bound=_bound(spec, found), limit=LIMIT)
     if k is not None:
         k = max(k, 1)  # open: at least one more (the guard reads its own scores, this projection the noise)
     if k is None:
