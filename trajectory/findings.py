@@ -132,6 +132,8 @@ def to_decide(prediction: Prediction, by_id: dict[str, Prediction], verdict: Ver
                 "text": f"the estimate sits at the threshold: more than {LIMIT} {unit} at the current noise"}
     runs = k * per
     seconds = runs * run_seconds if run_seconds else None
+    if k == 1:
+        unit = unit[:-1]  # "about 1 more pair"
     cost = f"{runs} runs" + (f", ~{_duration(seconds)}" if seconds else "")
     shown = [c for c in cell_list if not where or c["region"] == where] or cell_list
     cells_text = "; ".join(f"{cell_words(c['cell'])} ({c['n']})"
