@@ -39,7 +39,6 @@ import json
 import os
 import shlex
 import shutil
-import signal
 import subprocess
 import time
 from pathlib import Path
@@ -145,7 +144,6 @@ def environment(config_path, metrics_path, eid: str) -> dict:
                 RESEARCH_STOP=str(metrics_path.with_suffix(".stop")))
 
 
-POLL_S = 0.05  # how often the loop reads the progress file while a run with a target goes on
 
 
 class Watch:
@@ -153,6 +151,12 @@ class Watch:
 
     def __init__(self, progress, stop, target: float):
         self.progress, self.stop, self.target, self.read = progress, stop, target, 0
+
+    def poll(self, final: bool = False) -> None:
+        self.check()
+
+    def crossed(self, target: float) -> bool:
+        return False  # the script itself ends, once it sees the stop file
 
     def check(self) -> None:
         if self.stop.exists() or not self.progress.exists():
@@ -182,16 +186,4 @@ def _run(argv, env, paths: RunPaths, eid: str, timeout_s: float, spec: RunSpec, 
         except OSError as e:
             err.write(f"error: cannot start {argv[0]!r}: {e}\n".encode())
             return START_FAILED_EXIT, False, False
-        if isinstance(watch, Reader):
-            return script.wait(proc, timeout_s, watch, target, spec.grace_s)
-        deadline = time.monotonic() + timeout_s
-        while True:
-            left = deadline - time.monotonic()
-            try:
-                return proc.wait(timeout=max(min(left, POLL_S if watch else left), 0.0)), False, False
-            except subprocess.TimeoutExpired:
-                if time.monotonic() >= deadline:
-                    os.killpg(proc.pid, signal.SIGKILL)  # the script's children go too
-                    return proc.wait(), True, False
-                if watch is not None:
-                    watch.check()
+        return script.wait(proc, timeout_s, watch, target, spec.grace_s)

@@ -235,6 +235,8 @@ def wait(proc: subprocess.Popen, timeout_s: float, reader: Reader | None = None,
             if time.monotonic() >= deadline:
                 _kill(proc, signal.SIGKILL)
                 return proc.wait(), True, False
+        if reader is None:
+            continue  # woke a hair before the deadline: wait out the rest
         reader.poll()
         if target is not None and reader.crossed(target):
             return end(proc, grace_s), False, True
