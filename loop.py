@@ -12,13 +12,13 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import datasets
-from executor import config as cfg
+import run_config
 from executor.base import RunPaths
 from executor import identity
-from executor.config import TrainConfig
+from run_config import TrainConfig
 from executor.local import timed_step
-from executor.script import RunSpec
-from executor.plugins import joined
+from run_config import RunSpec
+from models.plugins import joined
 from executor.slots import Slots, parse_workers, visible_gpus
 from parser.hypothesis import (HypothesisError, effective_text, hypothesis_name, load_hypothesis,
                                search_space)
@@ -240,7 +240,7 @@ def last_id(study: Study) -> int:
 def start(run: Run, study: Study, paths: RunPaths, slots: Slots, free: set, options: LoopOptions, view) -> None:
     run.slot = min(free)
     free.discard(run.slot)
-    run.config = cfg.from_dict(dict(run.point, experiment_id=run.eid, data_dir=options.data_dir, device=options.device,
+    run.config = run_config.from_dict(dict(run.point, experiment_id=run.eid, data_dir=options.data_dir, device=options.device,
                                     metrics_path=str(paths.metrics(run.eid).resolve()),
                                     plugins=joined(list(options.plugins)), **slots.config(run.slot),
                                     declared=",".join(options.declared),
@@ -254,7 +254,7 @@ def finish(run: Run, result, study: Study, options: LoopOptions, view, trackers)
     plan = {"hypothesis_id": study.hypothesis_of(proposal.targets[0]), "planner": proposal.planner,
             "rationale": proposal.rationale, "targets": proposal.targets, "pair": run.pair,
             "llm": proposal.llm}
-    logged = cfg.handed(run.config) if options.declared else cfg.to_dict(run.config)
+    logged = run_config.handed(run.config) if options.declared else run_config.to_dict(run.config)
     record = to_record(result, logged, plan, run.started_at)
     study.append(record)
     trackers.log_run(record, len(study.records))

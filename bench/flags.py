@@ -31,7 +31,7 @@ import torch  # noqa: E402
 
 import models  # noqa: E402
 from executor import step, train  # noqa: E402
-from executor.config import TrainConfig  # noqa: E402
+from run_config import TrainConfig  # noqa: E402
 
 VARIANTS = {
     "default (layernorm, gelu, learned, adamw)": {},

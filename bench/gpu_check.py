@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import torch  # noqa: E402
 
 from executor import train  # noqa: E402
-from executor.config import TrainConfig  # noqa: E402
+from run_config import TrainConfig  # noqa: E402
 
 # Dense TFLOP/s from NVIDIA's datasheets (the sparsity figures halved), matched against
 # torch.cuda.get_device_name in this order: more specific names first.

@@ -35,7 +35,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from executor.base import RunPaths  # noqa: E402
-from executor.config import TrainConfig, to_dict  # noqa: E402
+from run_config import TrainConfig, to_dict  # noqa: E402
 from executor.sim import SimExecutor  # noqa: E402
 from parser.sim_truth import load_truth  # noqa: E402
 from parser import log  # noqa: E402

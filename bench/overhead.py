@@ -35,7 +35,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from executor.base import RunPaths  # noqa: E402
-from executor.config import TrainConfig  # noqa: E402
+from run_config import TrainConfig  # noqa: E402
 from executor.local import LocalExecutor  # noqa: E402
 
 PARTS = ("start", "config", "data", "model", "compile", "other", "end")

@@ -21,6 +21,8 @@ CONFIGS = {
     "tiny post-norm": {"norm_position": "post"},
     "tiny warmup, decay, dropout, 3x48": {"warmup_steps": 10, "weight_decay": 0.1, "dropout": 0.1,
                                           "n_layer": 3, "d_model": 48},
+    "tiny rmsnorm, swiglu, rope, 4 heads": {"norm_type": "rmsnorm", "activation": "swiglu",
+                                            "pos_encoding": "rope", "n_head": 4, "norm_position": "post"},
     "small, 6 steps": {"model": "transformer_small", "seq_len": 32, "batch_size": 4, "max_steps": 6,
                        "eval_interval": 3},
 }
@@ -31,7 +33,10 @@ CHILD = r"""
 import contextlib, hashlib, io, json, sys, tempfile
 import torch
 from executor import train
-from executor.config import TrainConfig
+try:
+    from run_config import TrainConfig
+except ImportError:  # a tree from before run_config.py
+    from executor.config import TrainConfig
 out, tmp = {}, tempfile.mkdtemp()
 for name, values in json.loads(sys.argv[1]).items():
     config = TrainConfig(**values, metrics_path=tmp + "/m.json")

@@ -27,7 +27,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from executor import train  # noqa: E402
-from executor.config import TrainConfig  # noqa: E402
+from run_config import TrainConfig  # noqa: E402
 from parser.checker import stats  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import torch  # noqa: E402
 
 from executor import step, train  # noqa: E402
-from executor.config import TrainConfig  # noqa: E402
+from run_config import TrainConfig  # noqa: E402
 
 
 def bare(config: TrainConfig) -> float:

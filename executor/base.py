@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
-from executor.config import TrainConfig
+from run_config import TrainConfig
 
 STDERR_TAIL_CHARS = 2000
 DIVERGED_EXIT = 3  # executor.train's exit code for NaN/inf or diverging loss (also the command contract)

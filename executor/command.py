@@ -43,12 +43,14 @@ import subprocess
 import time
 from pathlib import Path
 
-from executor import config as cfg
+import run_config
+from executor import config_file
 from executor import script
 from executor.atomic import write_atomic
 from executor.base import RunPaths, RunResult, START_FAILED_EXIT, die_with_parent, fresh_start, outcome, stderr_tail
 from executor.identity import identity
-from executor.script import Reader, RunSpec
+from executor.script import Reader
+from run_config import RunSpec
 
 
 class CommandExecutor:
@@ -66,10 +68,10 @@ class CommandExecutor:
     def identity(self) -> dict:
         return identity(self.spec.text or shlex.join(self.spec.argv), self.spec.workdir, self.spec.argv)
 
-    def run(self, config: cfg.TrainConfig, paths: RunPaths, timeout_s: float) -> RunResult:
+    def run(self, config: run_config.TrainConfig, paths: RunPaths, timeout_s: float) -> RunResult:
         eid = config.experiment_id
-        handed = cfg.handed(config)  # the config's declared factors, the seed, the id
-        json_path = cfg.write_values(handed, paths.config_dir, eid)[1].resolve()
+        handed = run_config.handed(config)  # the config's declared factors, the seed, the id
+        json_path = config_file.write_values(handed, paths.config_dir, eid)[1].resolve()
         fresh_start(paths, eid)
         run_dir = fresh_dir(paths.work(eid))
         metrics_path = paths.metrics(eid).resolve()

@@ -18,7 +18,8 @@ import threading
 import time
 from pathlib import Path
 
-from executor import config as cfg
+import run_config
+from executor import config_file
 from executor.base import RunPaths, RunResult, die_with_parent, fresh_start, outcome
 
 # torch._dynamo: the optimizers import it lazily on construction, 2 s on a small CPU.
@@ -73,9 +74,9 @@ class LocalExecutor:
             self.ctx = multiprocessing.get_context("forkserver")
             self.ctx.set_forkserver_preload(_PRELOAD)
 
-    def run(self, config: cfg.TrainConfig, paths: RunPaths, timeout_s: float) -> RunResult:
+    def run(self, config: run_config.TrainConfig, paths: RunPaths, timeout_s: float) -> RunResult:
         eid = config.experiment_id
-        _, json_path = cfg.write(config, paths.config_dir)
+        _, json_path = config_file.write(config, paths.config_dir)
         fresh_start(paths, eid)
         start = time.perf_counter()
         if self.fork:
@@ -134,7 +135,7 @@ def timed_step(values: dict, timeout_s: float = 300.0) -> float | None:
 
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "dry.json"
-        path.write_text(json.dumps(cfg.to_dict(cfg.from_dict(dict(values, experiment_id="dry_step")))))
+        path.write_text(json.dumps(run_config.to_dict(run_config.from_dict(dict(values, experiment_id="dry_step")))))
         try:
             done = subprocess.run([sys.executable, "-m", "executor.train", str(path), "--dry-run"],
                                   capture_output=True, text=True, timeout=timeout_s,

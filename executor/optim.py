@@ -24,7 +24,7 @@ import math
 
 import torch
 
-from executor.config import TrainConfig
+from run_config import TrainConfig
 
 SGD_MOMENTUM = 0.9
 SCHEDULES = ("constant", "cosine", "linear")

@@ -39,10 +39,11 @@ import threading
 import time
 from pathlib import Path
 
-from executor import config as cfg
+import run_config
+from executor import config_file
 from executor.atomic import write_atomic
 from executor.base import RunPaths, RunResult, die_with_parent, fresh_start, outcome, stderr_tail
-from executor.script import RunSpec
+from run_config import RunSpec
 
 ROOT = Path(__file__).resolve().parent.parent
 MAX_ATTEMPTS = 3
@@ -78,7 +79,7 @@ def _script(config: dict, script: dict, tmp: Path, timeout_s: float) -> dict:
 
     spec = RunSpec(**dict(script, argv=tuple(script["argv"])))
     paths = RunPaths.under(tmp)
-    result = CommandExecutor(spec).run(cfg.from_dict(config), paths, timeout_s)
+    result = CommandExecutor(spec).run(run_config.from_dict(config), paths, timeout_s)
     metrics = paths.metrics(result.experiment_id)
     return {"returncode": result.returncode, "timed_out": result.timed_out, "wall_s": result.wall_time_s,
             "metrics": metrics.read_text() if metrics.exists() else None,
@@ -130,12 +131,12 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def node_config(config: cfg.TrainConfig) -> dict:
+def node_config(config: run_config.TrainConfig) -> dict:
     """The config as the node runs it. Ray shows a task only the GPU it assigned
     (CUDA_VISIBLE_DEVICES), so a `cuda:N` device means that one, `cuda`, and GPUs the
     driver picked for its own machine (cuda_devices) do not apply; metrics_path is set
     on the node."""
-    values = cfg.to_dict(config)
+    values = run_config.to_dict(config)
     if config.device.startswith("cuda"):
         values["device"] = "cuda"
     if values.get("cuda_devices") is not None:
@@ -174,7 +175,7 @@ class RayExecutor:
             workdir = script.workdir or os.getcwd()
             if shipped or address not in (None, "local"):
                 self.options = {"runtime_env": {"working_dir": workdir, "excludes": SHIP_EXCLUDES,
-                                                "py_modules": [str(ROOT / "executor")]}}
+                                                "py_modules": [str(ROOT / "executor"), str(ROOT / "run_config.py")]}}
                 script = dataclasses.replace(script, workdir=None)  # the task's cwd is the shipped copy
             else:
                 script = dataclasses.replace(script, workdir=workdir)
@@ -184,9 +185,9 @@ class RayExecutor:
         self.live: set = set()  # tasks in flight, cancelled by close()
         self.closed = False
 
-    def run(self, config: cfg.TrainConfig, paths: RunPaths, timeout_s: float) -> RunResult:
+    def run(self, config: run_config.TrainConfig, paths: RunPaths, timeout_s: float) -> RunResult:
         eid = config.experiment_id
-        cfg.write(config, paths.config_dir)
+        config_file.write(config, paths.config_dir)
         fresh_start(paths, eid)
         notes = []  # one line per lost attempt, at the top of the err log
         for attempt in range(1, self.max_attempts + 1):

@@ -23,42 +23,16 @@ import re
 import signal
 import subprocess
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
-RESERVED = ("seed", "run_dir", "config", "metrics", "experiment_id")  # placeholders that are no factor
-PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([^{}]*)\}")
+from run_config import PLACEHOLDER, RunSpec
+
 # Loggers' own names for the two a curve needs: Hugging Face writes global_step and
 # eval_loss (trainer_state.json), nanoGPT-style logs say iter.
 ALIASES = {"global_step": "step", "iter": "step", "iteration": "step", "eval_loss": "val_loss"}
 # What the run's own numbers are not: bookkeeping the loop writes itself.
 OWN_KEYS = ("steps", "stopped_early", "train_time_s")
 POLL_S = 0.1
-
-
-@dataclass(frozen=True)
-class RunSpec:
-    """How to run the script. `argv`: the command split like a shell line, placeholders
-    still in; `workdir`: where it runs (absolute; None = here); `stdout`: a regular
-    expression with named groups, or `file`: the path (placeholders allowed, relative to
-    the workdir) of a metrics file it writes; neither: the RESEARCH_METRICS JSON contract.
-    `steps`: the factor that sets the run's length; `grace_s`: SIGTERM to SIGKILL."""
-
-    argv: tuple[str, ...]
-    workdir: str | None = None
-    stdout: str | None = None
-    file: str | None = None
-    steps: str | None = None
-    grace_s: float = 10.0
-    text: str = ""  # the command as written, for the record's identity
-
-    def names(self) -> set[str]:
-        """Every `{name}` in the command."""
-        return {m[1] for a in self.argv for m in PLACEHOLDER.finditer(a) if m[1] is not None}
-
-    @property
-    def reads_output(self) -> bool:
-        return self.stdout is not None or self.file is not None
 
 
 def render(value) -> str:

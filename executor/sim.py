@@ -28,10 +28,11 @@ from typing import Any
 
 import numpy as np
 
-from executor import config as cfg
+import run_config
+from executor import config_file
 from executor.atomic import write_atomic
 from executor.base import DIVERGED_EXIT, RunPaths, RunResult, outcome
-from executor.curve import convergence_step
+from run_config import convergence_step
 
 # A `parser.sim_truth.Truth` (loaded and validated there), read here field by field:
 # the parser imports the executor's config, so the executor never imports the parser.
@@ -98,7 +99,7 @@ _ADDED_LATER = {"precision": "fp32", "compile": False, "n_head": None, "norm_typ
 
 
 def _factors(point: dict) -> dict:
-    return {k: v for k, v in point.items() if cfg.is_factor(k) and k != "seed"
+    return {k: v for k, v in point.items() if run_config.is_factor(k) and k != "seed"
             and not (k in _ADDED_LATER and v == _ADDED_LATER[k])}
 
 
@@ -169,10 +170,10 @@ class SimExecutor:
     def __init__(self, truth: Truth):
         self.truth = truth
 
-    def run(self, config: cfg.TrainConfig, paths: RunPaths, timeout_s: float) -> RunResult:
+    def run(self, config: run_config.TrainConfig, paths: RunPaths, timeout_s: float) -> RunResult:
         start, eid = time.perf_counter(), config.experiment_id
-        cfg.write(config, paths.config_dir)
-        point = cfg.to_dict(config)
+        config_file.write(config, paths.config_dir)
+        point = run_config.to_dict(config)
         code, timed_out, error = 0, False, failure(self.truth, point)
         metrics = None
         if error is None and n_train_samples(self.truth, point) is None:

@@ -22,7 +22,7 @@ import time
 import torch
 import torch.nn.functional as F
 
-from executor.config import TrainConfig
+from run_config import TrainConfig
 from executor.optim import lr_at
 
 DIVERGENCE_FACTOR = 3.0

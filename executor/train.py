@@ -4,7 +4,7 @@ Trains one model on one dataset as the config says, evaluates on a fixed set of 
 windows, and writes the metrics JSON atomically. Runs on its own (by hand) and is what
 the executor spawns. Imports only the stdlib, numpy, torch, models, datasets and the
 executor's config contract and step (executor/step.py: precision, compile, the watchers),
-and the plugins the config names (executor/plugins.py), before it reads the rest.
+and the plugins the config names (models/plugins.py), before it reads the rest.
 
 Fixed across runs, so that runs compare: the val windows (the first
 eval_batches * batch_size of the val split), the loss (mean nats/token), and evaluation
@@ -40,13 +40,14 @@ import torch
 
 import datasets
 import models
-from executor import config as config_mod
+import run_config
+from executor import config_file
 from executor.atomic import write_atomic
 from executor.base import DIVERGED_EXIT
-from executor.curve import convergence_step
-from executor.config import TrainConfig
+from run_config import convergence_step
+from run_config import TrainConfig
 from executor.optim import make_optimizer
-from executor.plugins import PluginError, load_config_plugins
+from models.plugins import PluginError, load_config_plugins
 from executor import threads
 from executor.step import (HEALTH_EVERY, CompileFailed, Diverged, Health, LossMeter, check_health,
                            compile_step_model, lm_loss, step_loss, train_step)
@@ -132,13 +133,7 @@ def prepare(config: TrainConfig, device: torch.device):
 def build(config: TrainConfig, vocab_size: int, device: torch.device):
     # Re-seed right before init: weights depend only on the seed and the shapes.
     torch.manual_seed(config.seed)
-    if models.is_plugin(config.model):
-        model = models.build_plugin(config.model, config_mod.to_dict(config), vocab_size).to(device)
-        return model, make_optimizer(config, model.parameters(), device)
-    model = models.build_model(config.model, vocab_size, config.seq_len, config.norm_position,
-                               config.dropout, config.n_layer, config.d_model, n_head=config.n_head,
-                               norm_type=config.norm_type, activation=config.activation,
-                               pos_encoding=config.pos_encoding).to(device)
+    model = models.build(config, vocab_size).to(device)
     return model, make_optimizer(config, model.parameters(), device)
 
 
@@ -242,9 +237,9 @@ def summarize(config: TrainConfig, run: dict, corpus, n_train: int, n_params: in
 
 
 def validate(config: TrainConfig) -> None:
-    """Types, choices and ranges (executor/config.py's one table), sizes the model can take,
+    """Types, choices and ranges (run_config.py's one table), sizes the model can take,
     and user factors only where a plugin model declares them, with their declared values."""
-    config_mod.check(config)
+    run_config.check(config)
     declared = models.declared_factors(config.model)
     for key, value in config.user_factors.items():
         if key not in declared:
@@ -351,9 +346,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     started = time.time()
     try:
-        values = config_mod.read(args.config)
+        values = config_file.read(args.config)
         load_config_plugins(values.get("plugins", "") if isinstance(values, dict) else "")
-        config = config_mod.from_dict(values)
+        config = run_config.from_dict(values)
         train(config, dry_run=args.dry_run, started=started)
     except Diverged as err:
         print(f"error: {err}", file=sys.stderr)

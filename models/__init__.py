@@ -1,6 +1,6 @@
 """Model registry: a plain dict of architectures a hypothesis may name.
 
-torch is imported only inside `build_model`: the loop imports this module to validate
+torch is imported only inside `build`: the loop imports this module to validate
 configs and to estimate run cost, and must not pay for a torch import.
 
 Sizes (GPT-2 layout, tied head, see models/transformer.py), parameter counts with the
@@ -26,10 +26,12 @@ matrices within 1% of the 4d MLP's two at d=256 (688 vs 682.7; 3% at d=32, h = 8
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from models.sizes import swiglu_hidden
+from run_config import TrainConfig, to_dict
 
 
 @dataclass(frozen=True)
@@ -141,25 +143,24 @@ def resolve_sizes(name: str, n_layer: int | None = None, d_model: int | None = N
     return n_layer, n_head, d_model
 
 
-def n_params(name: str, vocab_size: int, seq_len: int, norm_position: str = "pre",
-             n_layer: int | None = None, d_model: int | None = None, n_head: int | None = None,
-             norm_type: str = "layernorm", activation: str = "gelu", pos_encoding: str = "learned") -> int:
-    """Exact parameter count without building the model (the planner's cost model uses it).
+def n_params(config, vocab_size: int) -> int:
+    """Exact parameter count of the model `config` builds (a TrainConfig, taken whole),
+    without building it.
 
     Per block: qkv 3d^2+3d, attn proj d^2+d, MLP 8d^2+5d (swiglu: fc 2hd+2h, proj hd+d),
     two norms 2d each (rmsnorm: d each). Plus the token embedding vocab*d, the learned
     position table seq_len*d (none for rope), a final norm for pre-norm; the head is tied.
     """
-    n_layer, _, d = resolve_sizes(name, n_layer, d_model, n_head)
-    norm = 2 * d if norm_type == "layernorm" else d
-    if activation == "swiglu":
+    n_layer, _, d = resolve_sizes(config.model, config.n_layer, config.d_model, config.n_head)
+    norm = 2 * d if config.norm_type == "layernorm" else d
+    if config.activation == "swiglu":
         h = swiglu_hidden(d)
         mlp = 3 * h * d + 2 * h + d
     else:
         mlp = 8 * d * d + 5 * d
     block = 4 * d * d + 4 * d + mlp + 2 * norm
-    positions = seq_len * d if pos_encoding == "learned" else 0
-    final_norm = norm if norm_position == "pre" else 0
+    positions = config.seq_len * d if config.pos_encoding == "learned" else 0
+    final_norm = norm if config.norm_position == "pre" else 0
     return vocab_size * d + positions + n_layer * block + final_norm
 
 
@@ -171,22 +172,22 @@ def describe(name: str) -> dict:
         "n_layer": s.n_layer,
         "n_head": s.n_head,
         "d_model": s.d_model,
-        "n_params_vocab256_seq256": n_params(name, 256, 256),
+        "n_params_vocab256_seq256": n_params(TrainConfig(model=name, seq_len=256), 256),
         "note": s.note,
     }
 
 
-def build_model(name: str, vocab_size: int, seq_len: int, norm_position: str = "pre",
-                dropout: float = 0.0, n_layer: int | None = None, d_model: int | None = None,
-                n_head: int | None = None, norm_type: str = "layernorm", activation: str = "gelu",
-                pos_encoding: str = "learned"):
-    """A fresh `torch.nn.Module` mapping token ids [b, t] to logits [b, t, vocab].
+def build(config, vocab_size: int):
+    """A fresh `torch.nn.Module` for the run's config (a TrainConfig, taken whole),
+    mapping token ids [b, t] to logits [b, t, vocab]: a plugin's model, or the built-in
+    transformer with the config's sizes resolved (None = the model's default).
 
     Weights come from torch's global RNG: call `torch.manual_seed(seed)` first for a
     deterministic init.
     """
-    n_layer, n_head, d_model = resolve_sizes(name, n_layer, d_model, n_head)
+    if is_plugin(config.model):
+        return build_plugin(config.model, to_dict(config), vocab_size)
+    n_layer, n_head, d_model = resolve_sizes(config.model, config.n_layer, config.d_model, config.n_head)
     from models.transformer import TransformerLM  # lazy: pulls in torch
 
-    return TransformerLM(vocab_size, seq_len, n_layer, n_head, d_model, norm_position, dropout,
-                         norm_type, activation, pos_encoding)
+    return TransformerLM(dataclasses.replace(config, n_layer=n_layer, n_head=n_head, d_model=d_model), vocab_size)

@@ -35,10 +35,6 @@ from torch import nn
 
 from models.sizes import swiglu_hidden
 
-NORM_POSITIONS = ("pre", "post")
-NORM_TYPES = ("layernorm", "rmsnorm")
-ACTIVATIONS = ("gelu", "relu", "swiglu")
-POS_ENCODINGS = ("learned", "rope")
 NORM_EPS = 1e-5  # LayerNorm's default, used for RMSNorm too
 ROPE_BASE = 10000.0
 
@@ -81,13 +77,13 @@ def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.T
 
 
 class CausalSelfAttention(nn.Module):
-    def __init__(self, d_model: int, n_head: int, dropout: float):
+    def __init__(self, config):
         super().__init__()
-        self.n_head = n_head
-        self.qkv = nn.Linear(d_model, 3 * d_model)
-        self.proj = nn.Linear(d_model, d_model)
-        self.dropout = dropout
-        self.resid_drop = nn.Dropout(dropout)
+        self.n_head = config.n_head
+        self.qkv = nn.Linear(config.d_model, 3 * config.d_model)
+        self.proj = nn.Linear(config.d_model, config.d_model)
+        self.dropout = config.dropout
+        self.resid_drop = nn.Dropout(config.dropout)
 
     def forward(self, x: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
         b, t, d = x.shape
@@ -102,14 +98,14 @@ class CausalSelfAttention(nn.Module):
 
 
 class MLP(nn.Module):
-    def __init__(self, d_model: int, dropout: float, activation: str = "gelu"):
+    def __init__(self, config):
         super().__init__()
-        self.activation = activation
-        hidden = swiglu_hidden(d_model) if activation == "swiglu" else 4 * d_model
+        self.activation, d_model = config.activation, config.d_model
+        hidden = swiglu_hidden(d_model) if self.activation == "swiglu" else 4 * d_model
         # SwiGLU's gate and value projections are one matrix, split after the matmul.
-        self.fc = nn.Linear(d_model, 2 * hidden if activation == "swiglu" else hidden)
+        self.fc = nn.Linear(d_model, 2 * hidden if self.activation == "swiglu" else hidden)
         self.proj = nn.Linear(hidden, d_model)
-        self.drop = nn.Dropout(dropout)
+        self.drop = nn.Dropout(config.dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = self.fc(x)
@@ -124,14 +120,13 @@ class MLP(nn.Module):
 
 
 class Block(nn.Module):
-    def __init__(self, d_model: int, n_head: int, dropout: float, norm_position: str,
-                 norm_type: str = "layernorm", activation: str = "gelu"):
+    def __init__(self, config):
         super().__init__()
-        self.pre = norm_position == "pre"
-        self.attn = CausalSelfAttention(d_model, n_head, dropout)
-        self.mlp = MLP(d_model, dropout, activation)
-        self.ln1 = make_norm(norm_type, d_model)
-        self.ln2 = make_norm(norm_type, d_model)
+        self.pre = config.norm_position == "pre"
+        self.attn = CausalSelfAttention(config)
+        self.mlp = MLP(config)
+        self.ln1 = make_norm(config.norm_type, config.d_model)
+        self.ln2 = make_norm(config.norm_type, config.d_model)
 
     def forward(self, x: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
         if self.pre:
@@ -141,39 +136,30 @@ class Block(nn.Module):
         return self.ln2(x + self.mlp(x))
 
 
-def _check_choice(name: str, value: str, allowed: tuple[str, ...]) -> None:
-    if value not in allowed:
-        raise ValueError(f"{name} must be one of {allowed}, got {value!r}")
-
-
 class TransformerLM(nn.Module):
-    def __init__(self, vocab_size: int, seq_len: int, n_layer: int, n_head: int, d_model: int,
-                 norm_position: str = "pre", dropout: float = 0.0, norm_type: str = "layernorm",
-                 activation: str = "gelu", pos_encoding: str = "learned"):
+    """`config`: the run's TrainConfig with its sizes resolved (models.build does that);
+    its values were checked against run_config.py's table where the config was read."""
+
+    def __init__(self, config, vocab_size: int):
         super().__init__()
-        for name, value, allowed in (("norm_position", norm_position, NORM_POSITIONS),
-                                     ("norm_type", norm_type, NORM_TYPES),
-                                     ("activation", activation, ACTIVATIONS),
-                                     ("pos_encoding", pos_encoding, POS_ENCODINGS)):
-            _check_choice(name, value, allowed)
+        n_layer, n_head, d_model, seq_len = config.n_layer, config.n_head, config.d_model, config.seq_len
         if d_model % n_head:
             raise ValueError(f"d_model={d_model} is not divisible by n_head={n_head}")
-        if pos_encoding == "rope" and (d_model // n_head) % 2:
+        if config.pos_encoding == "rope" and (d_model // n_head) % 2:
             raise ValueError(f"rope needs an even head size; d_model={d_model} / n_head={n_head} "
                              f"= {d_model // n_head}")
         self.seq_len = seq_len
         self.tok_emb = nn.Embedding(vocab_size, d_model)
         # Built either way, so that construction draws the same numbers for both encodings.
         pos_emb = nn.Embedding(seq_len, d_model)
-        self.pos_emb = pos_emb if pos_encoding == "learned" else None
-        if pos_encoding == "rope":
+        self.pos_emb = pos_emb if config.pos_encoding == "learned" else None
+        if config.pos_encoding == "rope":
             cos, sin = rope_tables(seq_len, d_model // n_head)
             self.register_buffer("rope_cos", cos, persistent=False)
             self.register_buffer("rope_sin", sin, persistent=False)
-        self.drop = nn.Dropout(dropout)
-        self.blocks = nn.ModuleList(Block(d_model, n_head, dropout, norm_position, norm_type, activation)
-                                    for _ in range(n_layer))
-        self.ln_f = make_norm(norm_type, d_model) if norm_position == "pre" else nn.Identity()
+        self.drop = nn.Dropout(config.dropout)
+        self.blocks = nn.ModuleList(Block(config) for _ in range(n_layer))
+        self.ln_f = make_norm(config.norm_type, d_model) if config.norm_position == "pre" else nn.Identity()
         self._init_weights(n_layer, (seq_len, d_model))
 
     def _init_weights(self, n_layer: int, pos_shape: tuple[int, int]) -> None:

@@ -15,7 +15,7 @@ import json
 import math
 from dataclasses import fields
 
-from executor.config import PLUMBING, TrainConfig
+from run_config import PLUMBING, TrainConfig
 
 _DEFAULTS = {f.name: f.default for f in fields(TrainConfig)}
 _UNSET = object()

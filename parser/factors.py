@@ -1,6 +1,6 @@
 """A hypothesis' `initial_config` -> typed factor values, checked against what will run them.
 
-Built-in factors (executor/config.py's TrainConfig fields) keep their types, choices and
+Built-in factors (run_config.py's TrainConfig fields) keep their types, choices and
 ranges. Any other key that is an identifier is a user factor with scalar values
 (`check_user_factor`). Who runs the study decides what else holds:
 - the built-in trainer runs registered models and datasets (a plugin's among them, or a
@@ -17,7 +17,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from executor.config import FACTORS, FIELD_TYPES, TrainConfig, check_factor_name, check_user_factor, check_value
+from run_config import FACTORS, FIELD_TYPES, TrainConfig, check_factor_name, check_user_factor, check_value
 from parser import ranges
 
 WHERE = "hypothesis.initial_config"
@@ -116,7 +116,7 @@ def _coerce(key: str, value: Any, field: str) -> Any:
             except (TypeError, ValueError):
                 continue
             try:
-                check_value(key, converted)  # executor/config.py's choices and ranges, as the trainer checks
+                check_value(key, converted)  # run_config.py's choices and ranges, as the trainer checks
             except ValueError as e:
                 raise FactorError(field, str(e).removeprefix(f"{key}: ")) from None
             return converted

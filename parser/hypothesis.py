@@ -15,8 +15,8 @@ from typing import Annotated, Any, Callable
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
-from executor import plugins as plugin_loader
-from executor.script import RunSpec
+from models import plugins as plugin_loader
+from run_config import RunSpec
 from parser import run_spec
 from parser.compile import compile_all
 from parser.factors import FactorError, ranges_of, show, typed_config

@@ -12,7 +12,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from executor.config import FACTORS, check_factor_name
+from run_config import FACTORS, check_factor_name
 from parser.schema import Condition, Scalar
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import bisect
 from collections import Counter, defaultdict
 
-from executor.config import is_factor
+from run_config import is_factor
 from parser.checker.pairs import extends
 from parser.design import cell_key, run_key, same
 from parser.schema import PredictionSpec, ResultRecord

@@ -15,7 +15,7 @@ from typing import Optional, Union
 
 from pydantic import BaseModel, ConfigDict, StrictBool, StrictFloat, StrictInt, StrictStr, ValidationError
 
-from executor.config import FACTORS
+from run_config import FACTORS
 from parser.checker.regions import source_spec
 from parser.design import run_key
 from parser.schema import Prediction, ResultRecord

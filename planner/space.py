@@ -10,7 +10,7 @@ import itertools
 import math
 from dataclasses import dataclass, field
 
-from executor.config import FACTORS, TrainConfig, to_dict
+from run_config import FACTORS, TrainConfig, to_dict
 from parser.checker.regions import source_spec
 from parser.design import cell_key
 from parser.hypothesis import config_space

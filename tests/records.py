@@ -1,5 +1,5 @@
 """Canned result records for tests of the checker, planner and trajectory."""
-from executor.config import TrainConfig, to_dict
+from run_config import TrainConfig, to_dict
 from parser.design import config_hash
 from parser.schema import Condition, Prediction, PredictionSpec, ResultRecord
 

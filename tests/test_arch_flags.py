@@ -3,7 +3,9 @@ import pytest
 import torch
 
 import models
+import run_config
 from models import transformer as tf
+from run_config import TrainConfig
 
 VARIANTS = [{"norm_type": "rmsnorm"}, {"activation": "relu"}, {"activation": "swiglu"},
             {"pos_encoding": "rope"}, {"n_head": 4}]
@@ -12,7 +14,7 @@ SHARES_INIT = [v for v in VARIANTS if v != {"activation": "swiglu"}]
 
 def build(seed=0, **kwargs):
     torch.manual_seed(seed)
-    return models.build_model("transformer_tiny", vocab_size=16, seq_len=12, **kwargs).eval()
+    return models.build(TrainConfig(model="transformer_tiny", seq_len=12, **kwargs), 16).eval()
 
 
 def count(model):
@@ -24,11 +26,11 @@ def count(model):
                                    {"pos_encoding": "rope", "n_head": 8, "norm_position": "post"},
                                    {"norm_type": "rmsnorm", "activation": "swiglu", "pos_encoding": "rope"}])
 def test_the_parameter_formula_counts_every_variant_exactly(flags):
-    assert count(build(**flags)) == models.n_params("transformer_tiny", 16, 12, **flags)
+    assert count(build(**flags)) == models.n_params(TrainConfig(model="transformer_tiny", seq_len=12, **flags), 16)
 
 
 def test_documented_counts_of_the_small_model_variants():
-    counts = {k: models.n_params("transformer_small", 256, 256, **{k[0]: k[1]})
+    counts = {k: models.n_params(TrainConfig(model="transformer_small", seq_len=256, **{k[0]: k[1]}), 256)
               for k in [("norm_type", "rmsnorm"), ("activation", "relu"), ("activation", "swiglu"),
                         ("pos_encoding", "rope")]}
     assert counts == {("norm_type", "rmsnorm"): 3_288_320, ("activation", "relu"): 3_290_624,
@@ -72,9 +74,9 @@ def test_shorter_sequences_give_vocab_wide_logits(flags):
 
 @pytest.mark.parametrize("flag, value", [("norm_type", "batchnorm"), ("activation", "tanh"),
                                          ("pos_encoding", "alibi")])
-def test_an_unknown_flag_value_is_rejected_naming_the_flag(flag, value):
-    with pytest.raises(ValueError, match=f"{flag} must be one of"):
-        build(**{flag: value})
+def test_an_unknown_flag_value_is_refused_where_the_config_is_read_naming_the_flag(flag, value):
+    with pytest.raises(ValueError, match=f"{flag}: '{value}' is not one of"):
+        run_config.check(TrainConfig(**{flag: value}))
 
 
 # --- norm_type ---------------------------------------------------------------------

@@ -1,5 +1,5 @@
 """Baseline planners: a grid walk in the user's order, and a reproducible random draw."""
-from executor.config import TrainConfig, to_dict
+from run_config import TrainConfig, to_dict
 from parser.checker.verdicts import assess_all
 from parser.design import cell_key, config_hash
 from parser.schema import ResultRecord

@@ -3,7 +3,8 @@ import json
 
 import pytest
 
-from executor import config as cfg
+import run_config
+from executor import config_file
 
 HOSTILE = [
     'x"; import os; os.system("rm -rf /") #',
@@ -15,10 +16,10 @@ HOSTILE = [
 
 @pytest.mark.parametrize("text", HOSTILE)
 def test_a_string_with_quotes_newlines_or_code_stays_data(tmp_path, text):
-    config = cfg.TrainConfig(experiment_id="exp_0001", dataset=text, data_dir=text)
-    py_path, json_path = cfg.write(config, tmp_path)
-    assert cfg.load(py_path) == config
-    assert cfg.load(json_path) == config
+    config = run_config.TrainConfig(experiment_id="exp_0001", dataset=text, data_dir=text)
+    py_path, json_path = config_file.write(config, tmp_path)
+    assert config_file.load(py_path) == config
+    assert config_file.load(json_path) == config
     # the module is plain: one class of annotated literals, nothing that calls anything
     tree = ast.parse(py_path.read_text())
     assert not [n for n in ast.walk(tree) if isinstance(n, ast.Call) and
@@ -26,8 +27,8 @@ def test_a_string_with_quotes_newlines_or_code_stays_data(tmp_path, text):
 
 
 def test_the_rendered_module_imports_as_a_dataclass(tmp_path):
-    config = cfg.TrainConfig(experiment_id="exp_0002", learning_rate=1e-4, n_layer=None)
-    py_path, _ = cfg.write(config, tmp_path)
+    config = run_config.TrainConfig(experiment_id="exp_0002", learning_rate=1e-4, n_layer=None)
+    py_path, _ = config_file.write(config, tmp_path)
     namespace = {}
     exec(compile(py_path.read_text(), str(py_path), "exec"), namespace)
     assert namespace["CONFIG"].learning_rate == 1e-4
@@ -36,33 +37,33 @@ def test_the_rendered_module_imports_as_a_dataclass(tmp_path):
 
 def test_a_non_primitive_value_is_refused():
     with pytest.raises(TypeError, match="dataset"):
-        cfg.render_python(cfg.TrainConfig(dataset=["a list"]))
+        config_file.render_python(run_config.TrainConfig(dataset=["a list"]))
 
 
 def test_a_key_that_is_no_field_is_a_user_factor_kept_flat_beside_the_fields():
-    config = cfg.from_dict({"colour": "red", "width": 64, "learning_rate": 1e-3})
+    config = run_config.from_dict({"colour": "red", "width": 64, "learning_rate": 1e-3})
     assert config.user_factors == {"colour": "red", "width": 64}
-    assert cfg.to_dict(config)["colour"] == "red" and "user_factors" not in cfg.to_dict(config)
+    assert run_config.to_dict(config)["colour"] == "red" and "user_factors" not in run_config.to_dict(config)
 
 
 @pytest.mark.parametrize("key", ["colour-x", "__class__", "1st", "metrics_path x"])
 def test_a_key_that_is_not_an_identifier_or_is_a_dunder_is_named(key):
     with pytest.raises(ValueError, match="factor"):
-        cfg.from_dict({key: "red"})
+        run_config.from_dict({key: "red"})
 
 
 @pytest.mark.parametrize("value", [float("nan"), float("inf"), "x" * 201, "", [1], {"a": 1}, None])
 def test_a_user_factor_value_that_is_no_finite_scalar_or_too_long_is_refused(value):
     with pytest.raises(ValueError, match="colour"):
-        cfg.from_dict({"colour": value})
+        run_config.from_dict({"colour": value})
 
 
 @pytest.mark.parametrize("text", HOSTILE)
 def test_a_user_factor_holding_a_hostile_string_stays_data(tmp_path, text):
-    config = cfg.TrainConfig(experiment_id="exp_0003", user_factors={"note": text, "width": 8})
-    py_path, json_path = cfg.write(config, tmp_path)
-    assert cfg.load(py_path) == config
-    assert cfg.load(json_path) == config
+    config = run_config.TrainConfig(experiment_id="exp_0003", user_factors={"note": text, "width": 8})
+    py_path, json_path = config_file.write(config, tmp_path)
+    assert config_file.load(py_path) == config
+    assert config_file.load(json_path) == config
     assert json.loads(json_path.read_text())["note"] == text
 
 
@@ -70,20 +71,20 @@ def test_reading_a_config_never_executes_it(tmp_path):
     path = tmp_path / "evil.py"
     path.write_text("import os\nclass Config:\n    seed: int = __import__('os').getpid()\n")
     with pytest.raises(ValueError):
-        cfg.load(path)
+        config_file.load(path)
 
 
 def test_precision_and_compile_are_factors_and_cuda_devices_is_plumbing():
-    assert {"precision", "compile"} <= set(cfg.FACTORS)
-    assert "cuda_devices" in cfg.PLUMBING and "cuda_devices" not in cfg.FACTORS
-    assert (cfg.FIELD_TYPES["precision"], cfg.FIELD_TYPES["compile"]) == ("str", "bool")
-    assert cfg.FIELD_TYPES["cuda_devices"] == "str | None"
+    assert {"precision", "compile"} <= set(run_config.FACTORS)
+    assert "cuda_devices" in run_config.PLUMBING and "cuda_devices" not in run_config.FACTORS
+    assert (run_config.FIELD_TYPES["precision"], run_config.FIELD_TYPES["compile"]) == ("str", "bool")
+    assert run_config.FIELD_TYPES["cuda_devices"] == "str | None"
 
 
 def test_new_fields_round_trip_through_both_files(tmp_path):
-    config = cfg.TrainConfig(experiment_id="exp_0003", precision="bf16", compile=True, cuda_devices="1,3")
-    py_path, json_path = cfg.write(config, tmp_path)
-    assert cfg.load(py_path) == config == cfg.load(json_path)
+    config = run_config.TrainConfig(experiment_id="exp_0003", precision="bf16", compile=True, cuda_devices="1,3")
+    py_path, json_path = config_file.write(config, tmp_path)
+    assert config_file.load(py_path) == config == config_file.load(json_path)
     assert "compile: bool = True" in py_path.read_text()
 
 
@@ -91,16 +92,12 @@ def test_new_fields_round_trip_through_both_files(tmp_path):
                                           ("compile", "true"), ("norm_position", "sandwich")])
 def test_a_value_outside_a_fields_choices_is_refused_naming_field_and_value(field, value):
     with pytest.raises(ValueError, match=f"^{field}: {value!r} is not one of"):
-        cfg.from_dict({field: value})
+        run_config.from_dict({field: value})
 
 
 def test_every_choice_is_accepted():
-    for field, allowed in cfg.CHOICES.items():
+    for field, allowed in run_config.CHOICES.items():
         for value in allowed:
-            cfg.check_value(field, value)
+            run_config.check_value(field, value)
 
 
-def test_norm_position_choices_are_the_models_own():
-    from models.transformer import NORM_POSITIONS
-
-    assert cfg.CHOICES["norm_position"] == NORM_POSITIONS

@@ -93,7 +93,7 @@ def test_a_seeds_subset_is_nested_across_fractions_shared_by_its_arms_and_differ
 
 
 def test_the_trainer_draws_the_subset_from_the_run_seed_unless_told_fixed(tmp_path):
-    from executor.config import TrainConfig
+    from run_config import TrainConfig
     from executor.train import prepare
     import torch
 

@@ -1,5 +1,5 @@
 """A run's identity in the design, and the `config_hash` the log records for it."""
-from executor.config import TrainConfig, to_dict
+from run_config import TrainConfig, to_dict
 from parser.design import cell_key, config_hash, pair_key, point_key, run_key
 
 

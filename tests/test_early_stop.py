@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 import loop
-from executor.config import to_dict as cfg_to_dict
+from run_config import to_dict as cfg_to_dict
 from executor.base import RunPaths
 from executor.command import CommandExecutor
-from executor.config import TrainConfig
+from run_config import TrainConfig
 from executor.sim import SimExecutor
 from parser.checker import stats
 from parser.checker.early_stop import stop_target

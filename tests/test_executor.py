@@ -6,7 +6,7 @@ import pytest
 
 from executor.base import Executor, RunPaths
 from executor.command import CommandExecutor
-from executor.config import TrainConfig
+from run_config import TrainConfig
 from executor.local import LocalExecutor
 from executor.ray_backend import RayExecutor
 from executor.sim import SimExecutor

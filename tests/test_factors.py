@@ -132,8 +132,8 @@ def test_the_loop_exits_2_on_a_bad_factor_naming_file_and_field_and_writes_nothi
 
 
 def test_a_config_run_by_hand_with_a_factor_the_trainer_lacks_is_refused_before_training():
-    from executor import config as cfg
+    import run_config
     from executor.train import validate
 
     with pytest.raises(ValueError, match=r"^opt: the built-in trainer has no factor 'opt'.*--executor command"):
-        validate(cfg.from_dict({"model": "transformer_tiny", "opt": "adamw"}))
+        validate(run_config.from_dict({"model": "transformer_tiny", "opt": "adamw"}))

@@ -107,7 +107,7 @@ def test_precision_and_compile_can_be_varied_and_load_typed(tmp_path):
 
 def test_a_config_built_from_an_unknown_precision_is_refused_naming_field_and_value():
     """A config file written by hand (python -m executor.train CONFIG) is checked too."""
-    from executor.config import from_dict
+    from run_config import from_dict
 
     with pytest.raises(ValueError, match=r"^precision: 'fp8' is not one of 'fp32', 'bf16'$"):
         from_dict({"precision": "fp8"})

@@ -11,7 +11,7 @@ PACKAGES = ("planner", "executor", "parser", "trajectory", "models", "datasets")
 
 
 def project_modules() -> dict[str, Path]:
-    found = {"loop": ROOT / "loop.py"}
+    found = {"loop": ROOT / "loop.py", "run_config": ROOT / "run_config.py"}
     for package in PACKAGES:
         for path in (ROOT / package).rglob("*.py"):
             name = ".".join(path.relative_to(ROOT).with_suffix("").parts)
@@ -85,3 +85,17 @@ def test_the_packages_depend_on_each_other_in_one_direction():
 def test_no_module_re_exports_what_it_imports():
     flagged = [str(p.relative_to(ROOT)) for p in project_modules().values() if "noqa: F401" in p.read_text()]
     assert flagged == []
+
+
+def test_the_parser_reads_the_run_config_not_the_executor():
+    """parser/ turns outside text into objects; what a run is lives in run_config.py."""
+    graph = module_graph()
+    reached = sorted(f"{m} -> {t}" for m, ts in graph.items() if m.startswith("parser")
+                     for t in ts if t.startswith("executor"))
+    assert reached == []
+
+
+def test_the_run_config_imports_no_stage():
+    """Every stage reads run_config.py; it reads none of them (stdlib only)."""
+    assert module_graph()["run_config"] == set()
+

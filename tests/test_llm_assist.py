@@ -423,7 +423,7 @@ def test_a_narrative_older_than_the_last_run_is_not_shown(tmp_path):
 
 def test_a_runs_log_record_carries_the_planners_llm_info():
     from executor.base import RunResult
-    from executor.config import TrainConfig, to_dict
+    from run_config import TrainConfig, to_dict
 
     config = to_dict(TrainConfig(experiment_id="exp_0001"))
     result = RunResult(experiment_id="exp_0001", status="failed", returncode=1, wall_time_s=1.0,

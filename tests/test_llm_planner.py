@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 import loop
-from executor.config import FACTORS, TrainConfig, to_dict
+from run_config import FACTORS, TrainConfig, to_dict
 from parser.checker.verdicts import assess_all
 from parser.schema import LLMInfo
 from planner.llm import Chat, LLMPlanner, add_arguments, make_planner

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 import models
+from run_config import TrainConfig
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -50,7 +51,7 @@ def test_a_norm_type_study_trains_a_layernorm_and_an_rmsnorm_arm_on_the_same_see
     assert set(by_arm) == {"layernorm", "rmsnorm"}
     assert exps[0]["seed"] == exps[1]["seed"]
     for arm, e in by_arm.items():
-        assert e["metrics"]["n_params"] == models.n_params("transformer_tiny", 16, 32, norm_type=arm)
+        assert e["metrics"]["n_params"] == models.n_params(TrainConfig(model="transformer_tiny", seq_len=32, norm_type=arm), 16)
         assert e["metrics"]["final_val_loss"] < e["metrics"]["val_curve"][0][1]
     assert by_arm["layernorm"]["metrics"]["val_curve"] != by_arm["rmsnorm"]["metrics"]["val_curve"]
     graph = json.loads((run_dir / "trajectory.json").read_text())

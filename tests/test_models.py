@@ -7,11 +7,13 @@ import pytest
 import torch
 
 import models
+import run_config
+from run_config import TrainConfig
 
 
 def build(name="transformer_tiny", seed=0, **kwargs):
     torch.manual_seed(seed)
-    return models.build_model(name, vocab_size=16, seq_len=12, **kwargs).eval()
+    return models.build(TrainConfig(model=name, seq_len=12, **kwargs), 16).eval()
 
 
 def count(model):
@@ -20,7 +22,7 @@ def count(model):
 
 def test_unknown_model_error_lists_the_valid_names():
     with pytest.raises(ValueError, match="transformer_small, transformer_tiny"):
-        models.build_model("gpt5", vocab_size=16, seq_len=8)
+        models.build(TrainConfig(model="gpt5", seq_len=8), 16)
 
 
 def test_describe_unknown_model_also_lists_the_valid_names():
@@ -47,21 +49,21 @@ def test_pre_and_post_norm_share_init_but_give_different_outputs():
     assert not torch.allclose(pre(idx), post(idx))
 
 
-def test_unknown_norm_position_is_rejected():
-    with pytest.raises(ValueError, match="norm_position"):
-        build(norm_position="sandwich")
+def test_an_unknown_norm_position_is_refused_where_the_config_is_read():
+    with pytest.raises(ValueError, match="norm_position: 'sandwich' is not one of 'pre', 'post'"):
+        run_config.check(TrainConfig(norm_position="sandwich"))
 
 
 def test_parameter_counts_match_the_documented_numbers():
     torch.manual_seed(0)
-    small = models.build_model("transformer_small", vocab_size=256, seq_len=256)
+    small = models.build(TrainConfig(model="transformer_small", seq_len=256), 256)
     assert count(small) == 3_290_624 == models.describe("transformer_small")["n_params_vocab256_seq256"]
     assert models.describe("transformer_tiny")["n_params_vocab256_seq256"] == 41_856
 
 
 @pytest.mark.parametrize("overrides", [{}, {"n_layer": 3}, {"d_model": 48}, {"norm_position": "post"}])
 def test_parameter_formula_matches_the_built_model(overrides):
-    assert count(build(**overrides)) == models.n_params("transformer_tiny", 16, 12, **overrides)
+    assert count(build(**overrides)) == models.n_params(TrainConfig(model="transformer_tiny", seq_len=12, **overrides), 16)
 
 
 def test_d_model_not_divisible_by_heads_is_rejected():

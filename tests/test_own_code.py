@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from executor import config as cfg
+import run_config
 from executor.base import RunPaths
 from executor.command import CommandExecutor
 from parser.metrics import to_record
@@ -38,8 +38,8 @@ hypothesis:
 """
 
 
-def config_with_user_factors(paths: RunPaths) -> cfg.TrainConfig:
-    return cfg.from_dict({"experiment_id": "exp_0001", "model": "my_mlp", "dataset": "my_blobs",
+def config_with_user_factors(paths: RunPaths) -> run_config.TrainConfig:
+    return run_config.from_dict({"experiment_id": "exp_0001", "model": "my_mlp", "dataset": "my_blobs",
                           "metrics_path": str(paths.metrics("exp_0001")), "opt": "adamw", "width": 32,
                           "note": "it's \"quoted\"\n$(rm -rf /)", "declared": "model,dataset,opt,width,note"})
 
@@ -65,7 +65,7 @@ def test_the_script_gets_every_factor_flat_in_its_config_json_and_none_of_the_bu
 
 def test_every_finite_number_the_script_reports_is_kept_and_a_non_finite_one_is_null(tmp_path):
     result, _, config = echo_run(tmp_path)
-    record = to_record(result, cfg.handed(config), {}, "")
+    record = to_record(result, run_config.handed(config), {}, "")
     assert record.metrics["val_acc"] == pytest.approx(0.7) and record.metrics["broken"] is None
     assert record.config["opt"] == "adamw" and record.config["width"] == 32
 

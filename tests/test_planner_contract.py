@@ -5,7 +5,7 @@ the top-ranked candidate unless told otherwise.
 """
 import pytest
 
-from executor.config import FACTORS
+from run_config import FACTORS
 from parser.checker.verdicts import assess_all
 from parser.design import run_key
 from planner.base import Indexes, Planner, Proposal

@@ -179,14 +179,14 @@ def test_an_installed_package_registers_through_its_entry_point(tmp_path, monkey
 
 
 def test_a_ray_task_loads_the_runs_plugins_too(ray_instance, tmp_path):
-    from executor import config as cfg
+    import run_config
     from executor.base import RunPaths
     from executor.ray_backend import RayExecutor
 
     path = plugin(tmp_path, "bigram_e")
     load_hypothesis(study(tmp_path, "bigram_e"), plugins=[str(path)])  # the loop loads it first
     paths = RunPaths.under(tmp_path / "run")
-    config = cfg.from_dict({"experiment_id": "exp_0001", "model": "bigram_e", "dataset": "synthetic", "hidden": 8,
+    config = run_config.from_dict({"experiment_id": "exp_0001", "model": "bigram_e", "dataset": "synthetic", "hidden": 8,
                             "seq_len": 16, "batch_size": 4, "max_steps": 4, "eval_interval": 4, "eval_batches": 1,
                             "threads": 1, "metrics_path": str(paths.metrics("exp_0001")), "plugins": str(path)})
     executor = RayExecutor()

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from executor.base import RunPaths
-from executor.config import TrainConfig
+from run_config import TrainConfig
 from executor.ray_backend import RayExecutor
 from tests.test_executor import ROOT
 
@@ -128,7 +128,7 @@ def test_a_run_lost_with_its_worker_is_resubmitted_under_the_same_id(executor, t
     assert result.experiment_id == "exp_lost" and result.attempts == 2
     assert "attempt 1 of 3 was lost" in paths.err("exp_lost").read_text()
     assert json.loads(paths.metrics("exp_lost").read_text())["final_val_loss"] > 0
-    from executor.config import to_dict
+    from run_config import to_dict
     from parser.metrics import to_record
 
     cfg = to_dict(config(paths, "exp_lost"))
@@ -189,7 +189,7 @@ def test_ray_is_imported_only_when_the_backend_is_made_and_named_when_missing():
 # --- the researcher's own script, from its run: section ----------------------------------
 
 def test_a_run_section_runs_as_a_ray_task_in_its_workdir_with_its_own_run_dir(ray_instance, tmp_path):
-    from executor.script import RunSpec
+    from run_config import RunSpec
     from tests.test_run_section import LINE, SCRIPT
 
     (tmp_path / "proj").mkdir()

@@ -10,7 +10,7 @@ import pytest
 
 from executor.base import STDERR_TAIL_CHARS, RunPaths
 from executor.command import CommandExecutor
-from executor.config import TrainConfig, to_dict
+from run_config import TrainConfig, to_dict
 from parser.metrics import now, to_record
 from tests.faults import FAULTS
 

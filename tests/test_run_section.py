@@ -8,10 +8,11 @@ from pathlib import Path
 import pytest
 
 import loop
-from executor import config as cfg
+import run_config
 from executor.base import RunPaths
 from executor.command import CommandExecutor
-from executor.script import Reader, RunSpec, assemble, command_line, parse_file
+from executor.script import Reader, assemble, command_line, parse_file
+from run_config import RunSpec
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "own_script"
@@ -99,7 +100,7 @@ def test_a_hostile_value_stays_one_argument_verbatim_and_nothing_runs_in_a_shell
     spec = RunSpec((sys.executable, str(echo), "--name={name}", "{{literal}}"), text="echo")
     paths = RunPaths.under(tmp_path / "run")
     for i, value in enumerate(HOSTILE):
-        config = cfg.from_dict({"experiment_id": f"exp_{i:04d}", "name": value, "declared": "name"})
+        config = run_config.from_dict({"experiment_id": f"exp_{i:04d}", "name": value, "declared": "name"})
         CommandExecutor(spec).run(config, paths, 60)
         assert json.loads(paths.out(f"exp_{i:04d}").read_text()) == [f"--name={value}", "{literal}"]
     assert not (tmp_path / "pwned").exists() and not Path("pwned").exists()
@@ -161,7 +162,7 @@ def test_the_loop_ends_a_run_that_crossed_its_target_and_keeps_the_curve_so_far(
     script.write_text(STUBBORN)
     spec = RunSpec((sys.executable, str(script), *([flag] if flag else [])), stdout=LINE, grace_s=0.5, text="s")
     paths = RunPaths.under(tmp_path / "run")
-    config = cfg.from_dict({"experiment_id": "exp_0001", "stop_at_loss": 1.0, "declared": "seed"})
+    config = run_config.from_dict({"experiment_id": "exp_0001", "stop_at_loss": 1.0, "declared": "seed"})
     result = CommandExecutor(spec).run(config, paths, 120)
     assert result.status == "completed", result.error
     metrics = json.loads(paths.metrics("exp_0001").read_text())
@@ -172,7 +173,7 @@ def test_the_loop_ends_a_run_that_crossed_its_target_and_keeps_the_curve_so_far(
 def test_a_run_whose_output_never_matches_fails_with_the_end_of_its_stdout(tmp_path):
     spec = RunSpec((sys.executable, "-c", "print('epoch 1 done')"), stdout=LINE, text="x")
     paths = RunPaths.under(tmp_path / "run")
-    result = CommandExecutor(spec).run(cfg.from_dict({"experiment_id": "exp_0001", "declared": "seed"}), paths, 60)
+    result = CommandExecutor(spec).run(run_config.from_dict({"experiment_id": "exp_0001", "declared": "seed"}), paths, 60)
     assert (result.status, result.cause) == ("failed", "metrics_missing")
     assert "no output matched run.metrics.stdout" in result.error and "epoch 1 done" in result.stderr_tail
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from executor.base import RunPaths
-from executor.config import TrainConfig
+from run_config import TrainConfig
 from bench.truth import true_score
 from executor.sim import SimExecutor, simulate
 from parser.checker import stats

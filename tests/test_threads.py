@@ -8,7 +8,7 @@ import torch
 
 from executor import threads
 from executor import train as train_mod
-from executor.config import TrainConfig
+from run_config import TrainConfig
 from executor.slots import Slots
 
 STAT = """cpu  900 0 90 5000 10 0 0 0 0 0

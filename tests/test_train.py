@@ -9,11 +9,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from executor import config as config_mod
+import run_config
+from executor import config_file
 from executor import step as step_mod
 from executor import train as train_mod
-from executor.config import TrainConfig
-from executor.curve import convergence_step
+from run_config import TrainConfig
+from run_config import convergence_step
 
 ROOT = Path(__file__).resolve().parents[1]
 KEYS = {"final_val_loss", "best_val_loss", "final_val_bpc", "val_curve", "train_curve", "convergence_step",
@@ -38,7 +39,7 @@ def run_cli(*args):
 
 def test_cli_with_json_config_writes_every_metric_and_val_loss_decreases(tmp_path):
     config = tiny(tmp_path)
-    _, json_path = config_mod.write(config, tmp_path)
+    _, json_path = config_file.write(config, tmp_path)
     result = run_cli(json_path)
     assert result.returncode == 0, result.stderr
     metrics = json.loads(Path(config.metrics_path).read_text())
@@ -52,13 +53,13 @@ def test_cli_with_json_config_writes_every_metric_and_val_loss_decreases(tmp_pat
 
 
 def test_python_config_file_is_accepted(tmp_path):
-    py_path, _ = config_mod.write(tiny(tmp_path, max_steps=20), tmp_path)
+    py_path, _ = config_file.write(tiny(tmp_path, max_steps=20), tmp_path)
     assert train_mod.main([str(py_path)]) == 0
     assert json.loads((tmp_path / "metrics.json").read_text())["steps"] == 20
 
 
 def test_dry_run_writes_no_metrics(tmp_path, capsys):
-    _, json_path = config_mod.write(tiny(tmp_path), tmp_path)
+    _, json_path = config_file.write(tiny(tmp_path), tmp_path)
     assert train_mod.main([str(json_path), "--dry-run"]) == 0
     assert "batch_shape: [16, 33]" in capsys.readouterr().out
     assert not (tmp_path / "metrics.json").exists()
@@ -71,7 +72,7 @@ def test_same_seed_gives_identical_curves(tmp_path):
 
 
 def test_huge_learning_rate_exits_3_with_a_divergence_line_and_no_metrics(tmp_path, capsys):
-    _, json_path = config_mod.write(tiny(tmp_path, learning_rate=1e3), tmp_path)
+    _, json_path = config_file.write(tiny(tmp_path, learning_rate=1e3), tmp_path)
     assert train_mod.main([str(json_path)]) == 3
     assert capsys.readouterr().err.strip().splitlines()[-1].startswith("error: loss diverged at step")
     assert not (tmp_path / "metrics.json").exists()
@@ -85,7 +86,7 @@ def test_trained_val_loss_approaches_but_stays_above_the_entropy_floor(tmp_path)
 
 def test_unavailable_data_exits_2_with_one_error_line(tmp_path, capsys):
     config = tiny(tmp_path, dataset="wikitext-2", data_dir=str(tmp_path / "empty"))
-    _, json_path = config_mod.write(config, tmp_path)
+    _, json_path = config_file.write(config, tmp_path)
     assert train_mod.main([str(json_path)]) == 2
     assert "train.txt is missing" in capsys.readouterr().err
 
@@ -148,7 +149,7 @@ class _Uncompilable(torch.nn.Module):
 
 def test_a_compile_failure_exits_2_with_one_clear_line_and_no_metrics(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(torch, "compile", lambda model, **kw: _Uncompilable())
-    _, json_path = config_mod.write(tiny(tmp_path, compile=True), tmp_path)
+    _, json_path = config_file.write(tiny(tmp_path, compile=True), tmp_path)
     assert train_mod.main([str(json_path)]) == 2
     last = capsys.readouterr().err.strip().splitlines()[-1]
     assert last.startswith("error: compile failed (RuntimeError: no C compiler found)")
@@ -159,7 +160,7 @@ def test_a_compile_failure_exits_2_with_one_clear_line_and_no_metrics(tmp_path, 
 @pytest.mark.parametrize("field, value", [("precision", "fp8"), ("compile", "yes"), ("compile", 1)])
 def test_a_bad_precision_or_compile_value_exits_2_naming_field_and_value(tmp_path, capsys, field, value):
     config = tiny(tmp_path)
-    (tmp_path / "c.json").write_text(json.dumps({**config_mod.to_dict(config), field: value}))
+    (tmp_path / "c.json").write_text(json.dumps({**run_config.to_dict(config), field: value}))
     assert train_mod.main([str(tmp_path / "c.json")]) == 2
     err = capsys.readouterr().err
     assert f"{field}: {value!r} is not one of" in err

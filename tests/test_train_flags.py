@@ -7,12 +7,12 @@ import pytest
 import torch
 
 import models
-from executor import config as config_mod
+import run_config
+from executor import config_file
 from executor import optim
 from executor import step as step_mod
 from executor import train as train_mod
-from executor.config import TrainConfig
-from models import transformer as tf
+from run_config import TrainConfig
 
 CPU = torch.device("cpu")
 
@@ -30,18 +30,15 @@ def test_the_defaults_are_the_trainer_before_the_flags():
     assert (c.optimizer, c.lr_schedule, c.grad_clip) == ("adamw", "constant", 1.0)
 
 
-def test_the_config_choices_are_the_models_and_the_optimizers_own():
-    assert config_mod.CHOICES["norm_type"] == tf.NORM_TYPES
-    assert config_mod.CHOICES["activation"] == tf.ACTIVATIONS
-    assert config_mod.CHOICES["pos_encoding"] == tf.POS_ENCODINGS
-    assert config_mod.CHOICES["optimizer"] == tuple(optim.OPTIMIZERS)
-    assert config_mod.CHOICES["lr_schedule"] == optim.SCHEDULES
+def test_every_optimizer_and_schedule_the_table_allows_has_an_implementation():
+    assert run_config.CHOICES["optimizer"] == tuple(optim.OPTIMIZERS)
+    assert run_config.CHOICES["lr_schedule"] == optim.SCHEDULES
 
 
 def test_every_flag_is_a_factor_a_hypothesis_may_vary():
     flags = {"norm_type", "activation", "pos_encoding", "optimizer", "lr_schedule", "grad_clip", "n_head"}
-    assert flags <= set(config_mod.FACTORS)
-    assert (config_mod.FIELD_TYPES["grad_clip"], config_mod.FIELD_TYPES["n_head"]) == ("float", "int | None")
+    assert flags <= set(run_config.FACTORS)
+    assert (run_config.FIELD_TYPES["grad_clip"], run_config.FIELD_TYPES["n_head"]) == ("float", "int | None")
 
 
 @pytest.mark.parametrize("field, value", [("norm_type", "batchnorm"), ("activation", "swish"),
@@ -49,14 +46,14 @@ def test_every_flag_is_a_factor_a_hypothesis_may_vary():
                                           ("lr_schedule", "step")])
 def test_an_unknown_flag_value_is_refused_when_a_config_loads(field, value):
     with pytest.raises(ValueError, match=f"^{field}: {value!r} is not one of"):
-        config_mod.from_dict({field: value})
+        run_config.from_dict({field: value})
 
 
 def test_the_flags_round_trip_through_both_config_files(tmp_path):
     config = TrainConfig(norm_type="rmsnorm", activation="swiglu", pos_encoding="rope", optimizer="sgd",
                          lr_schedule="cosine", grad_clip=0.0, n_head=8)
-    py_path, json_path = config_mod.write(config, tmp_path)
-    assert config_mod.load(py_path) == config == config_mod.load(json_path)
+    py_path, json_path = config_file.write(config, tmp_path)
+    assert config_file.load(py_path) == config == config_file.load(json_path)
 
 
 # --- optimizer ---------------------------------------------------------------------
@@ -83,7 +80,7 @@ def test_sgd_uses_heavy_ball_momentum():
                                            (math.nan, "must be a finite number")])
 def test_a_negative_or_non_finite_grad_clip_is_refused_by_the_range_table(clip, message):
     with pytest.raises(ValueError, match=f"^grad_clip: {message}"):
-        config_mod.check(TrainConfig(grad_clip=clip))
+        run_config.check(TrainConfig(grad_clip=clip))
 
 
 # --- lr_schedule -------------------------------------------------------------------
@@ -121,7 +118,7 @@ def test_the_default_schedule_is_the_old_warmup_then_constant():
 
 def test_a_training_step_sets_the_scheduled_rate(tmp_path):
     config = tiny(tmp_path, lr_schedule="linear", max_steps=10, learning_rate=0.01)
-    model = models.build_model("transformer_tiny", 16, 32)
+    model = models.build(TrainConfig(model="transformer_tiny", seq_len=32), 16)
     opt = optim.make_optimizer(config, model.parameters(), CPU)
     step_mod.train_step(config, model, opt, torch.randint(0, 16, (4, 33)), step=6)
     assert opt.param_groups[0]["lr"] == pytest.approx(0.01 * (1 - 5 / 10))
@@ -131,7 +128,7 @@ def test_a_training_step_sets_the_scheduled_rate(tmp_path):
 
 def grad_norm_after_a_step(grad_clip: float) -> float:
     torch.manual_seed(0)
-    model = models.build_model("transformer_tiny", 16, 32)
+    model = models.build(TrainConfig(model="transformer_tiny", seq_len=32), 16)
     config = TrainConfig(grad_clip=grad_clip, optimizer="sgd", learning_rate=0.0)
     opt = optim.make_optimizer(config, model.parameters(), CPU)
     batch = torch.randint(0, 16, (4, 33), generator=torch.Generator().manual_seed(1))
@@ -159,7 +156,7 @@ def test_each_variant_trains_and_reports_its_exact_parameter_count(tmp_path, fla
     metrics = train_mod.train(config)
     assert metrics["final_val_loss"] < metrics["val_curve"][0][1]
     arch = {k: v for k, v in flags.items() if k in ("norm_type", "activation", "pos_encoding", "n_head")}
-    assert metrics["n_params"] == models.n_params("transformer_tiny", 16, 32, **arch)
+    assert metrics["n_params"] == models.n_params(TrainConfig(model="transformer_tiny", seq_len=32, **arch), 16)
 
 
 def test_a_variant_starts_from_the_defaults_init_where_shapes_match(tmp_path):
@@ -172,7 +169,7 @@ def test_a_variant_starts_from_the_defaults_init_where_shapes_match(tmp_path):
 
 
 def test_an_n_head_that_does_not_divide_d_model_exits_2_naming_both(tmp_path, capsys):
-    _, json_path = config_mod.write(tiny(tmp_path, n_head=5), tmp_path)
+    _, json_path = config_file.write(tiny(tmp_path, n_head=5), tmp_path)
     assert train_mod.main([str(json_path)]) == 2
     assert "d_model=32 must be a positive multiple of n_head=5" in capsys.readouterr().err
     assert not (tmp_path / "metrics.json").exists()
@@ -180,7 +177,7 @@ def test_an_n_head_that_does_not_divide_d_model_exits_2_naming_both(tmp_path, ca
 
 def test_a_bad_flag_in_a_config_file_exits_2_naming_field_and_value(tmp_path, capsys):
     config = tiny(tmp_path)
-    (tmp_path / "c.json").write_text(json.dumps({**config_mod.to_dict(config), "optimizer": "lion"}))
+    (tmp_path / "c.json").write_text(json.dumps({**run_config.to_dict(config), "optimizer": "lion"}))
     assert train_mod.main([str(tmp_path / "c.json")]) == 2
     assert "optimizer: 'lion' is not one of" in capsys.readouterr().err
 
@@ -191,7 +188,7 @@ ALL_NEW_ARCH = {"norm_type": "rmsnorm", "activation": "swiglu", "pos_encoding": 
 @pytest.mark.parametrize("flags", [{"norm_type": "rmsnorm"}, {"activation": "swiglu"}, {"pos_encoding": "rope"}])
 def test_each_new_block_runs_under_bf16_autocast_with_fp32_grads(flags):
     torch.manual_seed(0)
-    model = models.build_model("transformer_tiny", 16, 32, **flags)
+    model = models.build(TrainConfig(model="transformer_tiny", seq_len=32, **flags), 16)
     loss = step_mod.step_loss(TrainConfig(precision="bf16"), model, torch.randint(0, 16, (4, 33)))
     loss.backward()
     assert torch.isfinite(loss) and all(p.grad.dtype == torch.float32 for p in model.parameters())
@@ -200,7 +197,7 @@ def test_each_new_block_runs_under_bf16_autocast_with_fp32_grads(flags):
 def test_the_new_blocks_compile_to_the_same_loss_as_eager(tmp_path):
     # aot_eager: dynamo and autograd tracing without a C++ build, as in test_train.py.
     torch.manual_seed(0)
-    model = models.build_model("transformer_tiny", 16, 32, **ALL_NEW_ARCH)
+    model = models.build(TrainConfig(model="transformer_tiny", seq_len=32, **ALL_NEW_ARCH), 16)
     batch = torch.randint(0, 16, (4, 33))
     compiled = torch.compile(model, backend="aot_eager")
     config = TrainConfig()
@@ -212,6 +209,6 @@ def test_the_simulator_keeps_its_noise_draws_when_the_flags_hold_their_defaults(
     from executor import sim
 
     flags = {"n_head", "norm_type", "activation", "pos_encoding", "optimizer", "lr_schedule", "grad_clip"}
-    point = {k: v for k, v in config_mod.to_dict(TrainConfig()).items() if k in config_mod.FACTORS}
+    point = {k: v for k, v in run_config.to_dict(TrainConfig()).items() if k in run_config.FACTORS}
     assert not flags & set(sim._factors(point))
     assert "norm_type" in sim._factors({**point, "norm_type": "rmsnorm"})

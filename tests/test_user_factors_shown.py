@@ -7,7 +7,7 @@ from pathlib import Path
 
 import yaml
 
-from executor.config import TrainConfig, to_dict
+from run_config import TrainConfig, to_dict
 from parser.checker.verdicts import assess_all
 from parser.design import config_hash
 from parser.schema import Prediction, PredictionSpec, ResultRecord

@@ -1,5 +1,5 @@
 """Values no run can use are refused when the hypothesis loads (and on --set, and by the
-trainer's config reader), from one table: executor/config.py's RANGES. Exit 2, the field
+trainer's config reader), from one table: run_config.py's RANGES. Exit 2, the field
 named, nothing written, before any run is spent."""
 import json
 import math
@@ -11,7 +11,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from executor import config as cfg
+import run_config
+from executor import config_file
 from executor import train as train_mod
 from parser.hypothesis import HypothesisError, load_hypothesis
 from tests.test_hypothesis import _write
@@ -88,12 +89,12 @@ numbers = st.one_of(st.integers(-10**12, 10**12), st.floats(allow_nan=True, allo
 
 
 @FUZZ
-@given(key=st.sampled_from(sorted(set(cfg.RANGES) - {"threads", "n_layer", "d_model", "n_head"})), value=numbers)
+@given(key=st.sampled_from(sorted(set(run_config.RANGES) - {"threads", "n_layer", "d_model", "n_head"})), value=numbers)
 def test_any_number_loads_exactly_when_the_range_table_allows_it(tmp_path_factory, key, value):
     path = hypothesis_file(tmp_path_factory.mktemp("r"), key, value)
-    kind = cfg.FIELD_TYPES[key]
+    kind = run_config.FIELD_TYPES[key]
     fits_type = math.isfinite(value) and (kind != "int" or float(value).is_integer())
-    expected = fits_type and cfg.RANGES[key].holds(value) and not (key == "seq_len" and value > 19999)
+    expected = fits_type and run_config.RANGES[key].holds(value) and not (key == "seq_len" and value > 19999)
     try:
         load_hypothesis(path)
         loaded = True
@@ -109,7 +110,7 @@ def test_any_number_loads_exactly_when_the_range_table_allows_it(tmp_path_factor
                                                  ("seq_len", 2.5, "seq_len: expected int, got 2.5"),
                                                  ("d_model", 33, "d_model=33 must be a positive multiple")])
 def test_the_trainer_refuses_the_same_values_in_a_config_it_reads(tmp_path, capsys, key, value, message):
-    config = {**cfg.to_dict(cfg.TrainConfig(model="transformer_tiny", metrics_path=str(tmp_path / "m.json"))),
+    config = {**run_config.to_dict(run_config.TrainConfig(model="transformer_tiny", metrics_path=str(tmp_path / "m.json"))),
               key: value}
     (tmp_path / "c.json").write_text(json.dumps(config))
     assert train_mod.main([str(tmp_path / "c.json")]) == 2
@@ -118,9 +119,9 @@ def test_the_trainer_refuses_the_same_values_in_a_config_it_reads(tmp_path, caps
 
 
 def test_the_trainer_refuses_a_batch_whose_activations_cannot_fit_before_allocating(tmp_path, capsys):
-    config = cfg.TrainConfig(model="transformer_small", batch_size=60000, seq_len=1024,
+    config = run_config.TrainConfig(model="transformer_small", batch_size=60000, seq_len=1024,
                              metrics_path=str(tmp_path / "m.json"))
-    _, path = cfg.write(config, tmp_path)
+    _, path = config_file.write(config, tmp_path)
     assert train_mod.main([str(path)]) == 2
     err = capsys.readouterr().err
     assert "batch_size=60000 x seq_len=1024 needs at least" in err and "GiB free" in err
@@ -128,5 +129,5 @@ def test_the_trainer_refuses_a_batch_whose_activations_cannot_fit_before_allocat
 
 def test_the_activation_estimate_is_below_what_a_real_step_allocates():
     # a lower bound: it must never refuse a batch that fits
-    config = cfg.TrainConfig(model="transformer_tiny", batch_size=8, seq_len=32)
+    config = run_config.TrainConfig(model="transformer_tiny", batch_size=8, seq_len=32)
     assert train_mod.activation_bytes(config, 16) == 4 * 8 * 32 * (2 * (16 * 32 + 2 * 2 * 32) + 3 * 16)

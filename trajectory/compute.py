@@ -12,7 +12,7 @@ from __future__ import annotations
 import statistics
 from dataclasses import dataclass
 
-from executor.config import TrainConfig
+from run_config import TrainConfig
 from parser.schema import ResultRecord
 from planner.ledger import shape
 from planner.space import Space

@@ -15,7 +15,7 @@ predictions the run stops at the lowest of their targets, which it crosses last.
 """
 from __future__ import annotations
 
-from executor.config import FACTORS
+from run_config import FACTORS
 from parser.checker.pairs import PairIndexes
 from parser.checker.regions import source_spec
 from parser.checker.verdicts import since

@@ -34,7 +34,7 @@ from typing import Iterable, Sequence
 import numpy as np
 from scipy.special import ndtri, stdtr, stdtrit
 
-from executor.curve import convergence_target
+from run_config import convergence_target
 
 PRIOR_DF = 1.0  # nu0: a stand-in scale is worth one degree of freedom, and speaks only without replicates
 PRIOR_LOG_SCALE = 0.1  # the fixed guess for log-ratios: a 10% spread, before anything is known

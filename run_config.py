@@ -1,97 +1,24 @@
-"""The training config: one frozen dataclass, written to disk as data.
+"""What one run is: the contract every stage reads, and no stage owns.
 
-Stdlib only: the training subprocess imports this, and it must stay cheap and free
-of anything the loop uses (pydantic, scipy). A config is written twice, as JSON and
-as a Python dataclass file whose values are `repr` of validated primitives; reading
-the `.py` back uses `ast.literal_eval`, so the file is never executed.
+- `TrainConfig`: the run's config, one frozen dataclass. The factors a design may vary,
+  the plumbing the loop sets, and the researcher's own factors (`user_factors`).
+- `CHOICES` and `RANGES`: the one table of allowed values. A value is checked against
+  it once at each process boundary: when the loop reads the hypothesis (and --set),
+  and when a training process reads its config file (executor/config_file.py).
+- `RunSpec`: how the researcher's own script is started and where its numbers appear
+  (the hypothesis file's `run:` section, validated by parser/run_spec.py).
+- `convergence_target`: when a loss curve has converged, the one definition the
+  trainer, the simulator and the checker share.
+
+Stdlib only: the training subprocess and a Ray node import this, and it must stay cheap
+and free of anything the loop uses (pydantic, scipy, torch).
 """
 from __future__ import annotations
 
-import ast
 import dataclasses
-import json
 import math
 import re
 from dataclasses import dataclass, field, fields
-from pathlib import Path
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    experiment_id: str = "exp_0000"
-    model: str = "transformer_small"
-    dataset: str = "synthetic"
-    data_dir: str | None = None  # local copy of the corpus; None = cache/download
-    norm_position: str = "pre"  # pre | post
-    learning_rate: float = 3e-4
-    weight_decay: float = 0.0
-    warmup_steps: int = 0
-    dropout: float = 0.0
-    n_layer: int | None = None  # None = the model's default
-    d_model: int | None = None
-    # Architecture and optimizer flags; each default is the trainer as it was before them.
-    n_head: int | None = None  # None = the model's default; must divide d_model
-    norm_type: str = "layernorm"  # layernorm | rmsnorm
-    activation: str = "gelu"  # gelu | relu | swiglu
-    pos_encoding: str = "learned"  # learned | rope
-    optimizer: str = "adamw"  # adamw | adam | sgd (momentum 0.9) | rmsprop | adagrad
-    lr_schedule: str = "constant"  # constant | cosine | linear: the shape after warmup_steps
-    grad_clip: float = 1.0  # max global grad norm; 0 = off
-    dataset_fraction: float = 1.0
-    # Which chunks a fraction < 1 keeps: drawn from the run's seed ("seed": replicates
-    # cover data sampling, both arms of a pair share it), or one subset for all ("fixed").
-    data_subset: str = "seed"
-    seq_len: int = 256
-    batch_size: int = 32
-    max_steps: int = 1000
-    eval_interval: int = 50
-    eval_batches: int = 4
-    seed: int = 0
-    precision: str = "fp32"  # fp32 | bf16 (autocast around forward + loss; fp32 weights)
-    compile: bool = False  # torch.compile the model's training step
-    device: str = "auto"  # auto | cpu | cuda | cuda:N
-    # CUDA_VISIBLE_DEVICES for the run, set before any CUDA call (one GPU per parallel
-    # worker); None = inherit. The listed GPUs are renumbered from 0, so "cuda" = the first.
-    cuda_devices: str | None = None
-    threads: int = 0  # torch intra-op threads; 0 = leave torch's default
-    metrics_path: str = "metrics.json"
-    # Stop at the first evaluation whose val loss is at or below this: the convergence
-    # target fixed before the run, set by the loop only when nothing a prediction reads
-    # comes after it (parser/checker/early_stop.py). None = train to max_steps.
-    stop_at_loss: float | None = None
-    # Plugin modules (paths or module names, os.pathsep-joined) the trainer loads before it
-    # reads the rest: the loop's --plugin and the hypothesis' `plugins:`.
-    plugins: str = ""
-    # The factors a study of the user's own script declares (comma-joined): all that the
-    # script is handed and its record logs (`handed`). "" = the built-in trainer's run.
-    declared: str = ""
-    # The researcher's own factors (name -> scalar): a command backend's script reads them,
-    # a plugin model declares them. Flat beside the built-in fields in every file and record.
-    user_factors: dict = field(default_factory=dict, hash=False)
-
-
-# Keys the experiment design may vary; the rest are plumbing set by the loop.
-PLUMBING = ("experiment_id", "data_dir", "device", "cuda_devices", "threads", "metrics_path", "stop_at_loss",
-            "plugins", "declared")
-_NOT_FACTORS = (*PLUMBING, "user_factors")
-FACTORS = tuple(f.name for f in fields(TrainConfig) if f.name not in _NOT_FACTORS)
-FIELD_TYPES = {f.name: f.type for f in fields(TrainConfig) if f.name != "user_factors"}
-MAX_NAME_CHARS = 64
-MAX_VALUE_CHARS = 200  # a user factor's string value: a name, not a document
-# Factors that take one of a few named values. The trainer refuses anything else
-# before it loads data; `check_value` is the same test for whoever reads a config
-# earlier (a hypothesis file), so a bad value fails before any run is spent on it.
-CHOICES = {
-    "norm_position": ("pre", "post"),
-    "norm_type": ("layernorm", "rmsnorm"),
-    "activation": ("gelu", "relu", "swiglu"),
-    "pos_encoding": ("learned", "rope"),
-    "optimizer": ("adamw", "adam", "sgd", "rmsprop", "adagrad"),
-    "lr_schedule": ("constant", "cosine", "linear"),
-    "precision": ("fp32", "bf16"),
-    "compile": (False, True),
-    "data_subset": ("seed", "fixed"),
-}
 
 
 @dataclass(frozen=True)
@@ -117,28 +44,92 @@ class Range:
         return f"in {'(' if self.low_open else '['}{low}, {high}{')' if self.high_open else ']'}"
 
 
-# The one table of numeric ranges: the hypothesis loader (and --set) and the trainer's
-# config reader both check against it. Upper bounds on sizes are sanity bounds that no
-# run on one device can use (a batch of 10^8 sequences); the trainer also refuses, before
-# allocating, a batch whose activations cannot fit in the device's free memory.
-RANGES = {
-    "learning_rate": Range(0, low_open=True),
-    "weight_decay": Range(0),
-    "warmup_steps": Range(0),
-    "dropout": Range(0, 1, high_open=True),
-    "n_layer": Range(1, 1024),
-    "n_head": Range(1, 1024),
-    "grad_clip": Range(0),  # 0 = off
-    "d_model": Range(1, 65536),
-    "dataset_fraction": Range(0, 1, low_open=True),
-    "seq_len": Range(1, 65536),
-    "batch_size": Range(1, 65536),
-    "max_steps": Range(1),
-    "eval_interval": Range(1),
-    "eval_batches": Range(1),
-    "seed": Range(0, 2**32 - 1),  # numpy's generators take seeds below 2^32
-    "threads": Range(0, 4096),
-}
+def allowed(default, *values, low=None, high=None, low_open=False, high_open=False):
+    """A field's default and the values it may take: named `values`, or a number in
+    [low, high] (strict where `*_open`). This is the one table of allowed values: the
+    hypothesis loader (and --set) and the trainer's config reader both check against it."""
+    metadata = {"choices": values} if values else {}
+    if low is not None or high is not None:
+        metadata["range"] = Range(low, high, low_open, high_open)
+    return field(default=default, metadata=metadata)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """One run. Upper bounds on sizes are sanity bounds that no run on one device can use
+    (a batch of 10^8 sequences); the trainer also refuses, before allocating, a batch
+    whose activations cannot fit in the device's free memory."""
+
+    experiment_id: str = "exp_0000"
+    model: str = "transformer_small"
+    dataset: str = "synthetic"
+    data_dir: str | None = None  # local copy of the corpus; None = cache/download
+    norm_position: str = allowed("pre", "pre", "post")
+    learning_rate: float = allowed(3e-4, low=0, low_open=True)
+    weight_decay: float = allowed(0.0, low=0)
+    warmup_steps: int = allowed(0, low=0)
+    dropout: float = allowed(0.0, low=0, high=1, high_open=True)
+    n_layer: int | None = allowed(None, low=1, high=1024)  # None = the model's default
+    d_model: int | None = allowed(None, low=1, high=65536)
+    # Architecture and optimizer flags; each default is the trainer as it was before them.
+    # The model (models/transformer.py) reads them from the config it is built with.
+    n_head: int | None = allowed(None, low=1, high=1024)  # None = the model's default; must divide d_model
+    norm_type: str = allowed("layernorm", "layernorm", "rmsnorm")
+    activation: str = allowed("gelu", "gelu", "relu", "swiglu")
+    pos_encoding: str = allowed("learned", "learned", "rope")
+    # sgd has momentum 0.9
+    optimizer: str = allowed("adamw", "adamw", "adam", "sgd", "rmsprop", "adagrad")
+    lr_schedule: str = allowed("constant", "constant", "cosine", "linear")  # the shape after warmup_steps
+    grad_clip: float = allowed(1.0, low=0)  # max global grad norm; 0 = off
+    dataset_fraction: float = allowed(1.0, low=0, high=1, low_open=True)
+    # Which chunks a fraction < 1 keeps: drawn from the run's seed ("seed": replicates
+    # cover data sampling, both arms of a pair share it), or one subset for all ("fixed").
+    data_subset: str = allowed("seed", "seed", "fixed")
+    seq_len: int = allowed(256, low=1, high=65536)
+    batch_size: int = allowed(32, low=1, high=65536)
+    max_steps: int = allowed(1000, low=1)
+    eval_interval: int = allowed(50, low=1)
+    eval_batches: int = allowed(4, low=1)
+    seed: int = allowed(0, low=0, high=2**32 - 1)  # numpy's generators take seeds below 2^32
+    # bf16: autocast around forward + loss; fp32 weights
+    precision: str = allowed("fp32", "fp32", "bf16")
+    compile: bool = allowed(False, False, True)  # torch.compile the model's training step
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    # CUDA_VISIBLE_DEVICES for the run, set before any CUDA call (one GPU per parallel
+    # worker); None = inherit. The listed GPUs are renumbered from 0, so "cuda" = the first.
+    cuda_devices: str | None = None
+    threads: int = allowed(0, low=0, high=4096)  # torch intra-op threads; 0 = chosen for the free cores
+    metrics_path: str = "metrics.json"
+    # Stop at the first evaluation whose val loss is at or below this: the convergence
+    # target fixed before the run, set by the loop only when nothing a prediction reads
+    # comes after it (parser/checker/early_stop.py). None = train to max_steps.
+    stop_at_loss: float | None = None
+    # Plugin modules (paths or module names, os.pathsep-joined) the trainer loads before it
+    # reads the rest: the loop's --plugin and the hypothesis' `plugins:`.
+    plugins: str = ""
+    # The factors a study of the user's own script declares (comma-joined): all that the
+    # script is handed and its record logs (`handed`). "" = the built-in trainer's run.
+    declared: str = ""
+    # The researcher's own factors (name -> scalar): a command backend's script reads them,
+    # a plugin model declares them. Flat beside the built-in fields in every file and record.
+    user_factors: dict = field(default_factory=dict, hash=False)
+
+
+
+
+# Keys the experiment design may vary; the rest are plumbing set by the loop.
+PLUMBING = ("experiment_id", "data_dir", "device", "cuda_devices", "threads", "metrics_path", "stop_at_loss",
+            "plugins", "declared")
+_NOT_FACTORS = (*PLUMBING, "user_factors")
+FACTORS = tuple(f.name for f in fields(TrainConfig) if f.name not in _NOT_FACTORS)
+FIELD_TYPES = {f.name: f.type for f in fields(TrainConfig) if f.name != "user_factors"}
+MAX_NAME_CHARS = 64
+MAX_VALUE_CHARS = 200  # a user factor's string value: a name, not a document
+# The table's two views. The trainer refuses anything outside them before it loads
+# data; `check_value` is the same test for whoever reads a config earlier (a hypothesis
+# file), so a bad value fails before any run is spent on it.
+CHOICES = {f.name: f.metadata["choices"] for f in fields(TrainConfig) if "choices" in f.metadata}
+RANGES = {f.name: f.metadata["range"] for f in fields(TrainConfig) if "range" in f.metadata}
 
 
 def check_value(key: str, value) -> None:
@@ -229,29 +220,6 @@ def from_dict(values: dict, user_factors: bool = True) -> TrainConfig:
     return config
 
 
-def render_python(config: TrainConfig) -> str:
-    """The config as a dataclass module. Only primitives are rendered, with repr."""
-    types = {**FIELD_TYPES, **{k: type(v).__name__ for k, v in config.user_factors.items()}}
-    return _render(to_dict(config), types)
-
-
-def _render(values: dict, types: dict) -> str:
-    lines = [
-        '"""Experiment config, generated by the research loop. Data only: edit the JSON twin."""',
-        "from dataclasses import dataclass",
-        "",
-        "",
-        "@dataclass(frozen=True)",
-        "class Config:",
-    ]
-    for name, value in values.items():
-        if not (value is None or isinstance(value, (bool, int, float, str))):
-            raise TypeError(f"config field {name} holds a {type(value).__name__}, not a primitive")
-        lines.append(f"    {name}: {types.get(name) or type(value).__name__} = {value!r}")
-    lines += ["", "", "CONFIG = Config()", ""]
-    return "\n".join(lines)
-
-
 def handed(config: TrainConfig) -> dict:
     """What the user's own script is handed and the log records of its run: the factors
     the study declares (`config.declared`), the seed and the run's id; the built-in
@@ -264,45 +232,47 @@ def handed(config: TrainConfig) -> dict:
     return {**{k: values[k] for k in keep}, "seed": config.seed, "experiment_id": config.experiment_id}
 
 
-def write_values(values: dict, directory: Path, experiment_id: str) -> tuple[Path, Path]:
-    """Write flat `values` as `<id>.py` and `<id>.json` into `directory`; returns both paths."""
-    directory.mkdir(parents=True, exist_ok=True)
-    py_path, json_path = directory / f"{experiment_id}.py", directory / f"{experiment_id}.json"
-    py_path.write_text(_render(values, {}))
-    json_path.write_text(json.dumps(values, indent=2) + "\n")
-    return py_path, json_path
+# The user's own script: how it is started (its `run:` section).
+RESERVED = ("seed", "run_dir", "config", "metrics", "experiment_id")  # placeholders that are no factor
+PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([^{}]*)\}")
 
 
-def read_python(text: str) -> dict:
-    """Values of a rendered config module, by literal evaluation (nothing runs)."""
-    tree = ast.parse(text)
-    for node in tree.body:
-        if isinstance(node, ast.ClassDef) and node.name == "Config":
-            return {
-                stmt.target.id: ast.literal_eval(stmt.value)
-                for stmt in node.body
-                if isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name)
-            }
-    raise ValueError("no `class Config` in the config file")
+@dataclass(frozen=True)
+class RunSpec:
+    """How to run the script. `argv`: the command split like a shell line, placeholders
+    still in; `workdir`: where it runs (absolute; None = here); `stdout`: a regular
+    expression with named groups, or `file`: the path (placeholders allowed, relative to
+    the workdir) of a metrics file it writes; neither: the RESEARCH_METRICS JSON contract.
+    `steps`: the factor that sets the run's length; `grace_s`: SIGTERM to SIGKILL."""
+
+    argv: tuple[str, ...]
+    workdir: str | None = None
+    stdout: str | None = None
+    file: str | None = None
+    steps: str | None = None
+    grace_s: float = 10.0
+    text: str = ""  # the command as written, for the record's identity
+
+    def names(self) -> set[str]:
+        """Every `{name}` in the command."""
+        return {m[1] for a in self.argv for m in PLACEHOLDER.finditer(a) if m[1] is not None}
+
+    @property
+    def reads_output(self) -> bool:
+        return self.stdout is not None or self.file is not None
 
 
-def read(path: str | Path) -> dict:
-    """A config file's flat values, unchecked: its `.json`, or its `.py` read as literals."""
-    path = Path(path)
-    text = path.read_text()
-    return read_python(text) if path.suffix == ".py" else json.loads(text)
+# Convergence: when a validation-loss curve has converged.
+CONVERGED = 0.1  # converged once within 10% of the total improvement of the best loss
 
 
-def load(path: str | Path) -> TrainConfig:
-    """Read a config from its `.json` or `.py` file."""
-    return from_dict(read(path))
+def convergence_target(start: float, best: float) -> float:
+    """The loss a run has converged at: best + 0.1 (start - best), the start clamped to >= best."""
+    return best + CONVERGED * max(start - best, 0.0)
 
 
-def write(config: TrainConfig, directory: Path) -> tuple[Path, Path]:
-    """Write `<id>.py` and `<id>.json` into `directory`; returns both paths."""
-    directory.mkdir(parents=True, exist_ok=True)
-    py_path = directory / f"{config.experiment_id}.py"
-    json_path = directory / f"{config.experiment_id}.json"
-    py_path.write_text(render_python(config))
-    json_path.write_text(json.dumps(to_dict(config), indent=2) + "\n")
-    return py_path, json_path
+def convergence_step(val_curve: list[list[float]]) -> int:
+    """First eval step whose val loss is within 10% of the total improvement of the best."""
+    best = min(loss for _, loss in val_curve)
+    target = convergence_target(val_curve[0][1], best)
+    return next(int(step) for step, loss in val_curve if loss <= target)

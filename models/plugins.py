@@ -75,7 +75,7 @@ def _load_one(spec: str, base: Path | None) -> str:
 def _checked(key: str, do):
     """Import, then check the models it registered; a bad one is taken out of the registry."""
     import models
-    from executor.config import check_user_factor
+    from run_config import check_user_factor
 
     before = set(models.MODELS)
     module = _imported(key, do)
