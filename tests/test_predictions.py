@@ -2,7 +2,9 @@
 import pytest
 
 from parser.compile import compile_all
-from parser.predictions import PredictionError, compile_prediction, parse_number
+from parser.amounts import parse_number
+from parser.prediction_error import PredictionError
+from parser.predictions import compile_prediction
 from parser.schema import Condition, Prediction, PredictionSpec
 
 SPACE = {
