@@ -23,7 +23,8 @@ from parser.hypothesis import (HypothesisError, effective_text, hypothesis_name,
                                search_space)
 from parser import run_spec
 from parser.checker.replicates import Checks
-from parser.metrics import now, to_record
+from parser.log import now
+from parser.metrics import to_record
 from planner.llm_compile import compiler
 from planner.llm_evolve import attach
 from planner.llm_narrate import narrate

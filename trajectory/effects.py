@@ -1,6 +1,6 @@
 """Effects in the prediction's own terms: the one place where the checker's scores are translated.
 
-The checker works on per-pair *benefits* b (`parser.checker.stats.benefit`), signed so b > 0
+The checker works on per-pair *benefits* b (`parser.checker.scoring.benefit`), signed so b > 0
 favours the arm: for a relative prediction b = -log(arm/base) when lower is better
 and b = log(arm/base) when higher is, for an absolute one the signed difference. A
 verdict's `effect` and `interval` are the posterior mean and 90% interval of the mean
