@@ -39,7 +39,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from parser.checker import along, stats  # noqa: E402
+from parser.checker import along, stats, trend  # noqa: E402
 from parser.checker.evidence import Evidence  # noqa: E402
 from parser.checker.verdicts import DECIDE, judge  # noqa: E402
 from parser.schema import Condition  # noqa: E402
@@ -89,15 +89,15 @@ def evidence(name: str, points: list[tuple[float, float]]) -> Evidence | None:
             cells.setdefault(u, []).append(y)
         return Evidence("difference", tuple(y - M for y in main), stats.pooled_noise(list(cells.values()), 0.1),
                         versus=tuple(versus), shift=-M)
-    line = along.Along(SCOPE, tuple((u, y, ()) for u, y in points), 0.1, centroids=CENTROIDS)
-    if line.line is None or line.line.values < along.MIN_VALUES:
+    line = along.RangeLine(SCOPE, tuple((u, y, ()) for u, y in points), 0.1, centroids=CENTROIDS)
+    if line.fitted is None or line.fitted.values < trend.MIN_VALUES:
         return None
-    return Evidence("difference", tuple(y - M for y in main), line.line.noise, versus=tuple(versus),
-                    shift=-M, along=line)
+    return Evidence("difference", tuple(y - M for y in main), line.fitted.noise, versus=tuple(versus),
+                    shift=-M, range_line=line)
 
 
 def _posterior(ev: Evidence) -> stats.Posterior:
-    return ev.along.contrast(M) if ev.on_line else stats.difference(ev.scores, ev.versus, ev.noise)
+    return ev.range_line.contrast(M) if ev.on_line else stats.difference(ev.scores, ev.versus, ev.noise)
 
 
 def study(rng, name: str, slope: float, sigma: float, step: bool = False) -> tuple[int | None, str]:

@@ -179,8 +179,8 @@ def loop_study(job: tuple[int, float, tuple[str, ...]]) -> list[dict]:
             decided = why == graph.VERDICTS_STOP
             stop = "decided" if decided else "budget" if why.startswith("experiment") else "nothing left"
             mass = curves.STOPPED_MASS if decided else curves.MASS  # as the report reads it
-            out.append(_scored(curves.along(p1, by_id, study.records, mass=mass), design, sigma, len(study.records),
-                               true_cross, stop))
+            found = curves.for_prediction(p1, by_id, study.records, mass=mass)
+            out.append(_scored(found, design, sigma, len(study.records), true_cross, stop))
             study.close()
     if "walk" in designs:
         from parser.compile import compile_all

@@ -1,4 +1,5 @@
-"""Verdicts along a declared range (parser/checker/along.py): closed forms and calibration."""
+"""Verdicts along a declared range (parser/checker/along.py): the range's parts, N through the fraction,
+the interaction read on the line, calibration, and the checker's verdicts."""
 import math
 import random
 
@@ -14,28 +15,6 @@ from tests.test_curves import FADING_STUDY, FADING_TRUTH as CURVES_TRUTH
 M = math.log(1.05)  # the interaction's default 5% margin on the log-ratio scale
 N_RANGE = along.Scope("n_train_samples", "n_train_samples", True, 100.0, 10000.0)
 ABOVE_1000 = Condition(variable="n_train_samples", op=">", value=1000.0)
-
-
-def test_one_stratum_is_the_trend_fit():
-    points = [(100, 0.30), (300, 0.21), (1000, 0.18), (3000, 0.05), (10000, 0.02)]
-    line = along.fit([(math.log(x), y, ()) for x, y in points], prior_scale=0.1)
-    fitted = trend.fit(points, prior_scale=0.1)
-    assert line.slope == pytest.approx(fitted.slope)
-    assert line.noise.scale == pytest.approx(fitted.scale)
-    assert line.noise.df == pytest.approx(fitted.df)
-
-
-def test_each_stratum_keeps_its_own_intercept():
-    # two learning rates whose effects differ by a constant: no noise, one slope
-    points = [(u, 0.5 - 0.1 * u + (0.2 if g else 0.0), (("learning_rate", g),)) for u in (1, 2, 3) for g in (0, 1)]
-    line = along.fit(points, prior_scale=0.1)
-    assert line.slope == pytest.approx(-0.1)
-    assert line.rss == pytest.approx(0.0, abs=1e-20)
-    assert (line.groups, line.resid_df) == (2, 3)
-
-
-def test_no_line_without_a_spread_inside_a_stratum():
-    assert along.fit([(1.0, 0.1, "a"), (2.0, 0.2, "b")], prior_scale=0.1) is None
 
 
 def test_the_span_is_between_the_centroids_of_the_declared_ranges_two_parts():
@@ -64,9 +43,9 @@ def _two_points_evidence(main: list[float], versus: list[float]) -> Evidence:
     """Every pair at one of the two centroids: the line is the two regions' difference."""
     c_main, c_versus = along.span(N_RANGE, ABOVE_1000, None)
     points = tuple((c_main, y, ()) for y in main) + tuple((c_versus, y, ()) for y in versus)
-    line = along.Along(N_RANGE, points, 0.1, centroids=(c_main, c_versus))
-    return Evidence("difference", tuple(y - M for y in main), line.line.noise, versus=tuple(versus),
-                    shift=-M, along=line)
+    line = along.RangeLine(N_RANGE, points, 0.1, centroids=(c_main, c_versus))
+    return Evidence("difference", tuple(y - M for y in main), line.fitted.noise, versus=tuple(versus),
+                    shift=-M, range_line=line)
 
 
 def test_at_the_two_centroids_the_line_is_the_two_sample_test():
@@ -74,12 +53,12 @@ def test_at_the_two_centroids_the_line_is_the_two_sample_test():
     ev = _two_points_evidence(main, versus)
     shifted = [y - M for y in main]
     for side in (+1, -1):
-        assert ev.along.evalue(M, side) == pytest.approx(stats.two_sample_evalue(shifted, versus, side), rel=1e-9)
+        assert ev.range_line.evalue(M, side) == pytest.approx(stats.two_sample_evalue(shifted, versus, side), rel=1e-9)
     post, regions = judge(ev).posterior, stats.difference(shifted, versus, ev.noise)
     assert (post.mean, post.se, post.df) == pytest.approx((regions.mean, regions.se, regions.df))
     # n_eff = Sxx / D^2 is the two-sample one, 1 / (1/n_a + 1/n_b)
-    d = ev.along.d
-    assert ev.along.line.sxx / d ** 2 == pytest.approx(1 / (1 / 4 + 1 / 3))
+    d = ev.range_line.d
+    assert ev.range_line.fitted.sxx / d ** 2 == pytest.approx(1 / (1 / 4 + 1 / 3))
 
 
 def _study(rng, drop: float, sigma: float, looks: int):
@@ -94,11 +73,11 @@ def _study(rng, drop: float, sigma: float, looks: int):
         y = 0.3 + slope * (u - c_main) + rng.gauss(0, sigma)
         points.append((u, y, ()))
         (versus if u > cut else main).append(y)
-        line = along.Along(N_RANGE, tuple(points), 0.1, centroids=(c_main, c_versus))
-        if not main or not versus or line.line is None or line.line.values < along.MIN_VALUES:
+        line = along.RangeLine(N_RANGE, tuple(points), 0.1, centroids=(c_main, c_versus))
+        if not main or not versus or line.fitted is None or line.fitted.values < trend.MIN_VALUES:
             continue
-        yield Evidence("difference", tuple(y - M for y in main), line.line.noise, versus=tuple(versus),
-                       shift=-M, along=line)
+        yield Evidence("difference", tuple(y - M for y in main), line.fitted.noise, versus=tuple(versus),
+                       shift=-M, range_line=line)
 
 
 def _decisions(drop: float, guarded: bool, studies: int = 300, looks: int = 16, sigma: float = 0.05):
@@ -109,7 +88,7 @@ def _decisions(drop: float, guarded: bool, studies: int = 300, looks: int = 16, 
             if guarded:
                 status = judge(ev).status
             else:  # the posterior alone: past 0.9 either way
-                conf = ev.along.contrast(M).prob_positive()
+                conf = ev.range_line.contrast(M).prob_positive()
                 status = "confirmed" if conf >= DECIDE else "refuted" if conf <= 1 - DECIDE else "undecided"
             if status != "undecided":
                 decided += 1

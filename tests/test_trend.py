@@ -1,4 +1,5 @@
-"""The effect along a factor: closed-form fits and the calibration of its band and crossing."""
+"""The effect as a line along a factor (parser/checker/trend.py): closed-form fits, the common-slope
+line, and the calibration of its band and crossing."""
 import math
 
 import numpy as np
@@ -65,6 +66,28 @@ def test_no_line_through_one_value_or_a_non_positive_one_on_a_log_scale():
     assert trend.fit([(100, 0.1), (100, 0.2)], 0.1) is None
     assert trend.fit([(0, 0.1), (100, 0.2)], 0.1, log=True) is None
     assert trend.fit([(0, 0.1), (100, 0.2)], 0.1, log=False) is not None
+
+
+def test_one_stratum_is_the_trend_fit():
+    points = [(100, 0.30), (300, 0.21), (1000, 0.18), (3000, 0.05), (10000, 0.02)]
+    line = trend.fit_common_slope([(math.log(x), y, ()) for x, y in points], prior_scale=0.1)
+    fitted = trend.fit(points, prior_scale=0.1)
+    assert line.slope == pytest.approx(fitted.slope)
+    assert line.noise.scale == pytest.approx(fitted.scale)
+    assert line.noise.df == pytest.approx(fitted.df)
+
+
+def test_each_stratum_keeps_its_own_intercept():
+    # two learning rates whose effects differ by a constant: no noise, one slope
+    points = [(u, 0.5 - 0.1 * u + (0.2 if g else 0.0), (("learning_rate", g),)) for u in (1, 2, 3) for g in (0, 1)]
+    line = trend.fit_common_slope(points, prior_scale=0.1)
+    assert line.slope == pytest.approx(-0.1)
+    assert line.rss == pytest.approx(0.0, abs=1e-20)
+    assert (line.groups, line.resid_df) == (2, 3)
+
+
+def test_no_line_without_a_spread_inside_a_stratum():
+    assert trend.fit_common_slope([(1.0, 0.1, "a"), (2.0, 0.2, "b")], prior_scale=0.1) is None
 
 
 def _coverage(n_seeds: int, sigma: float, slope: float, studies: int = 4000) -> tuple[float, float]:

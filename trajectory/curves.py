@@ -27,7 +27,6 @@ from parser.ranges import FactorRange
 from parser.schema import Prediction, PredictionSpec, ResultRecord
 from trajectory import effects
 
-MIN_VALUES = 3
 BAND_POINTS = 25
 MAX_PLACED = 3  # values a study adds to one range factor to place a crossing
 CANDIDATES = 33  # values over a range among which placement chooses
@@ -44,7 +43,7 @@ def variable(prediction: Prediction, by_id: dict[str, Prediction]) -> str | None
     return None
 
 
-def along(prediction: Prediction, by_id: dict[str, Prediction], records: list[ResultRecord],
+def for_prediction(prediction: Prediction, by_id: dict[str, Prediction], records: list[ResultRecord],
           indexes: PairIndexes | None = None, mass: float = MASS) -> dict | None:
     """The comparison's effect curve along the variable the prediction is conditioned on,
     from every pair of the comparison (since the prediction was made); None where there is none.
@@ -77,7 +76,7 @@ def curve(source: PredictionSpec, entries: list, name: str, mass: float = MASS) 
     """The effect of `source`'s comparison along `name`, from its scored pairs, with a MASS band
     and the crossing's `mass` interval; None without three distinct values."""
     points = [(x, e.score) for e in entries if (x := _at(e, name)) is not None]
-    if len({x for x, _ in points}) < MIN_VALUES:
+    if len({x for x, _ in points}) < trend.MIN_VALUES:
         return None
     xs = [x for x, _ in points]
     log = min(xs) > 0 and max(xs) / min(xs) >= 4

@@ -81,7 +81,7 @@ def narrowed(prediction: Prediction, verdict: Verdict, by_id: dict[str, Predicti
     if spec.kind != "comparison" or verdict.status in ("confirmed", "untestable") or c is None \
             or c.op not in ("<", "<=", ">", ">="):
         return None
-    found = curves.along(prediction, by_id, records, indexes)
+    found = curves.for_prediction(prediction, by_id, records, indexes)
     if found is None or found["variable"] != c.variable or not found["crossing"]["bounded"]:
         return None
     below, cross = c.op in ("<", "<="), found["crossing"]

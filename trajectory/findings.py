@@ -212,7 +212,7 @@ def finding(prediction: Prediction, by_id: dict[str, Prediction], records: list[
             "sentence": effects.sentence(prediction.spec, verdict.status, est),
             "cells": cell_list, "to_decide": to_decide(prediction, by_id, verdict, found, seconds, cell_list),
             "evidence": sides.of_verdict(prediction.spec, source_spec(prediction, by_id), verdict),
-            "curve": curves.along(prediction, by_id, records, mass=mass),
+            "curve": curves.for_prediction(prediction, by_id, records, mass=mass),
             "caveat": unreached(source_spec(prediction, by_id), found)}
 
 

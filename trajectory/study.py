@@ -91,8 +91,8 @@ class Study:
         """A range factor gains the value where an open prediction's effect curve crosses its
         threshold (`trajectory.curves.placement`), so the planner can run there next."""
         for p in predictions:
-            curve = None if self.verdicts[p.id].decided else curves.along(p, by_id, self.records,
-                                                                             self.indexes.pairs)
+            curve = None if self.verdicts[p.id].decided else curves.for_prediction(p, by_id, self.records,
+                                                                                     self.indexes.pairs)
             found = curves.placement(curve, self.space, self.extensions) if curve else None
             if found:
                 self._extend(*found)

@@ -21,7 +21,7 @@ import itertools
 import math
 from dataclasses import dataclass, field, replace
 
-from parser.checker import along, scoring, stats
+from parser.checker import along, scoring, stats, trend
 from parser.checker.pairs import Index, PairIndexes, Scored, View, holds
 from parser.checker.regions import region, source_spec
 from parser.schema import Prediction, PredictionSpec, ResultRecord
@@ -46,7 +46,7 @@ class Evidence:
     shift: float = 0.0  # score = effect + shift: how to report the effect itself
     ids: tuple[str, ...] = field(default=(), compare=False)
     # read along a declared range: the line behind `noise` and, for a difference, the verdict itself
-    along: along.Along | None = None
+    range_line: along.RangeLine | None = None
 
     def plus(self, score: float, versus: bool = False) -> "Evidence":
         """The evidence with one more score (the planner's what-if), in the region's latest cell:
@@ -56,17 +56,17 @@ class Evidence:
         else:
             new = replace(self, scores=self.scores + (score,), cells=_more(self.cells))
         if self.on_line:  # the main region's scores carry the shift, the line's do not
-            new = replace(new, along=self.along.plus(score if versus else score - self.shift, versus))
+            new = replace(new, range_line=self.range_line.plus(score if versus else score - self.shift, versus))
         return new
 
     @property
     def on_line(self) -> bool:
         """An interaction judged on the line (not on its two regions' means)."""
-        return self.along is not None and self.kind == "difference"
+        return self.range_line is not None and self.kind == "difference"
 
     @property
     def n(self) -> int:
-        return self.along.line.n if self.on_line else len(self.scores) + len(self.versus)
+        return self.range_line.fitted.n if self.on_line else len(self.scores) + len(self.versus)
 
 
 def _more(cells: tuple) -> tuple:
@@ -111,14 +111,14 @@ def _evidence(spec: PredictionSpec, source: PredictionSpec, idx: Index, ranges: 
         return _interaction(spec, source, idx, everything, ranges or {})
     line = _line(spec.condition, everything, ranges or {}, source.relative)
     view = inside(idx, spec)
-    noise = line.line.noise if line else region_noise([view], everything, source.relative)
+    noise = line.fitted.noise if line else region_noise([view], everything, source.relative)
     cells = () if line else _cells(view)  # along a range: the line's noise, and one stratum (`along.py`)
     if spec.kind == "equivalence":
-        return Evidence("between", tuple(view.scores), noise, margin=score_margin(spec), ids=_ids(view), along=line,
+        return Evidence("between", tuple(view.scores), noise, margin=score_margin(spec), ids=_ids(view), range_line=line,
                         cells=cells)
     shift = scoring.paired_score(1.0, 1.0, spec.direction, spec.threshold, spec.relative)
     return Evidence("mean", tuple(e.score + shift for e in view.items), noise, shift=shift, ids=_ids(view),
-                    along=line, cells=cells)
+                    range_line=line, cells=cells)
 
 
 def stand_in(region: dict, everything: View, relative: bool) -> float:
@@ -163,9 +163,9 @@ def _at(e: Scored, name: str):
     return config[name] if name in config else (e.record.metrics or {}).get(name)
 
 
-def _line(condition, view: View, ranges: dict, relative: bool) -> along.Along | None:
+def _line(condition, view: View, ranges: dict, relative: bool) -> along.RangeLine | None:
     """The view's scores on a line along `condition`'s variable, when that is a declared range
-    and they span along.MIN_VALUES values; None otherwise (the regions are read)."""
+    and they span trend.MIN_VALUES values; None otherwise (the regions are read)."""
     if condition is None or not ranges:
         return None
     name = condition.variable
@@ -175,8 +175,8 @@ def _line(condition, view: View, ranges: dict, relative: bool) -> along.Along | 
         return None
     points = tuple((where.u(x), e.score, tuple(kv for kv in e.cell if kv[0] != where.factor))
                    for e in view.items if where.ok(x := _at(e, name)))
-    found = along.Along(where, points, stand_in({}, view, relative), ids=_ids(view))
-    if found.line is None or found.line.values < along.MIN_VALUES:
+    found = along.RangeLine(where, points, stand_in({}, view, relative), ids=_ids(view))
+    if found.fitted is None or found.fitted.values < trend.MIN_VALUES:
         return None
     return found
 
@@ -209,15 +209,15 @@ def _interaction(spec: PredictionSpec, source: PredictionSpec, idx: Index,
     m = score_margin(spec)
     found = _on_line(spec, source, idx, here, there, ranges)
     if found is not None:
-        return Evidence("difference", tuple(y - m for y in here.scores), found.line.noise,
-                        versus=tuple(there.scores), shift=-m, ids=found.ids, along=found)
+        return Evidence("difference", tuple(y - m for y in here.scores), found.fitted.noise,
+                        versus=tuple(there.scores), shift=-m, ids=found.ids, range_line=found)
     noise = region_noise([here, there], everything, source.relative)
     return Evidence("difference", tuple(y - m for y in here.scores), noise, versus=tuple(there.scores),
                     shift=-m, ids=_ids(here, there), cells=_cells(here), versus_cells=_cells(there))
 
 
 def _on_line(spec: PredictionSpec, source: PredictionSpec, idx: Index, here: View, there: View,
-             ranges: dict) -> along.Along | None:
+             ranges: dict) -> along.RangeLine | None:
     """The interaction's line: every pair of the comparison along the condition's variable
     (inside the comparison's own condition when that reads another variable), with the
     centroids of the declared range's two parts; None where the regions are read."""
@@ -225,7 +225,7 @@ def _on_line(spec: PredictionSpec, source: PredictionSpec, idx: Index, here: Vie
         return None
     name, own = spec.condition.variable, source.condition
     scoped = own is not None and own.variable != name
-    view = idx.view(("along", spec.model_dump_json()),
+    view = idx.view(("range line", spec.model_dump_json()),
                     lambda e: not scoped or holds(own, e.record.config, e.record.metrics))
     found = _line(spec.condition, view, ranges, source.relative)
     centroids = found and along.span(found.where, spec.condition, own)

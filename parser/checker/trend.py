@@ -1,8 +1,9 @@
-"""An effect along a factor: a line through the paired scores, its band, and where it
-crosses a level (the threshold: "stops mattering at N = ...").
+"""The effect as a line along a factor: its fit, its band, where it crosses a level (the
+threshold: "stops mattering at N = ..."), and the common-slope line the checker reads a
+declared range on (`along.py`). Pure functions, no I/O.
 
 Model. Each pair measured at factor value x gives one score y (the checker's
-`stats.paired_score`, > 0 where the prediction holds). Along the factor the mean score
+`scoring.paired_score`, > 0 where the prediction holds). Along the factor the mean score
 is linear in u = log x (or in x itself), with the seed noise sigma^2 the rest of the
 checker uses:
 
@@ -23,17 +24,39 @@ every u0 whose band contains c,
 
 a quadratic in w. It is a bounded interval exactly when the slope itself is told from
 zero at that level (b_hat^2 > q^2 s^2 / Sxx); otherwise the crossing can't be bounded
-and `crossing` says so rather than inventing ends. Pure functions, no I/O.
+and `crossing` says so rather than inventing ends.
+
+Common slope (`CommonSlope`, `fit_common_slope`). The same line with one intercept per
+stratum g (the other factors' levels) and one slope, all in u:
+
+    y_i = a_g(i) + b u_i + e_i,   b_hat = Sxy / Sxx   (sums of products about each stratum's own means)
+    RSS = sum_i (y_i - ybar_g - b_hat (u_i - ubar_g))^2,   r = n - G - 1,   s^2 = RSS / r
+    b | data ~ t_r(b_hat, s / sqrt(Sxx))       (while r = 0: the stand-in scale, `stats.seed_noise`)
+
+The fitted change over a span d of u, less a margin m, is d b - m | data ~ t_r(d b_hat - m,
+|d| s / sqrt(Sxx)); its anytime-valid guard is the t e-value of the coefficient against the
+shifted null b0 = m / d (Lindon, Ham, Tingley & Bojinov 2022, anytime-valid linear models;
+Perez-Ortiz et al. 2024 for the t case): the statistic invariant to y -> c y + any intercepts
+is b's t, noncentral with ncp = (b - b0) sqrt(Sxx) / sigma, so with the prior on the drop in
+sigma units
+
+    t = (d b_hat - m) / (|d| s_e / sqrt(Sxx)),   s_e^2 = RSS / r,   E = stats.t_evalue(t, Sxx / d^2, r, side)
+
+which is `stats.two_sample_evalue` exactly when every point sits at one of two values
+(tests/test_along.py).
 """
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Hashable, Sequence
 
 from scipy.special import stdtrit
 
+from parser.checker import stats
 from parser.checker.stats import MIN_SCALE, PRIOR_DF, Posterior
+
+MIN_VALUES = 3  # distinct values before a line is read: two give a line but no view of its shape
 
 
 @dataclass(frozen=True)
@@ -117,3 +140,71 @@ def fit(points: Sequence[tuple[float, float]], prior_scale: float, log: bool = T
     else:
         df, scale = prior_df, prior_scale
     return Trend(ybar, slope, ubar, sxx, n, max(scale, MIN_SCALE), df, log)
+
+
+@dataclass(frozen=True)
+class CommonSlope:
+    """The common-slope fit (module docstring): slope per unit of u, Sxx, and the residuals' sum of squares."""
+
+    slope: float
+    sxx: float
+    n: int
+    groups: int
+    rss: float
+    values: int  # distinct u values
+    prior_scale: float
+    prior_df: float = stats.PRIOR_DF
+
+    @property
+    def resid_df(self) -> int:
+        return self.n - self.groups - 1
+
+    @property
+    def noise(self) -> stats.Pooled:
+        """s and nu from the residuals alone (Jeffreys); the stand-in `prior_scale`, worth
+        `prior_df`, only while there are no residual degrees of freedom."""
+        r = self.resid_df
+        if r < 1:
+            return stats.Pooled(max(self.prior_scale, stats.MIN_SCALE), self.prior_df)
+        return stats.Pooled(max(math.sqrt(self.rss / r), stats.MIN_SCALE), float(r))
+
+    def sample_sd(self) -> float | None:
+        """s_e, the residuals' own scale (what the guard sees); None without residual df."""
+        r = self.resid_df
+        return math.sqrt(self.rss / r) if r >= 1 and self.rss > 0 else None
+
+    def contrast(self, d: float, m: float) -> stats.Posterior:
+        """d b - m: the fitted effect's change over a span d of u, less m."""
+        s = self.noise
+        return stats.Posterior(d * self.slope - m, abs(d) * s.scale / math.sqrt(self.sxx), s.df)
+
+    def evalue(self, d: float, m: float, side: int) -> float:
+        """Anytime-valid evidence that d b - m is on `side` of zero (module docstring)."""
+        r, est = self.resid_df, d * self.slope - m
+        if r < 1:
+            return 1.0
+        if self.rss <= 0:
+            return 1.0 if est == 0 or (est > 0) != (side > 0) else math.inf
+        t = est / (abs(d) * math.sqrt(self.rss / r / self.sxx))
+        return stats.t_evalue(t, self.sxx / (d * d), r, side)
+
+
+def fit_common_slope(points: Sequence[tuple[float, float, Hashable]], prior_scale: float,
+                     prior_df: float = stats.PRIOR_DF) -> CommonSlope | None:
+    """The line through (u, score, stratum) points; None when u does not vary inside any stratum."""
+    strata: dict[Hashable, list[tuple[float, float]]] = {}
+    for u, y, g in points:
+        strata.setdefault(g, []).append((u, y))
+    centred = []
+    for pts in strata.values():
+        ub = math.fsum(u for u, _ in pts) / len(pts)
+        yb = math.fsum(y for _, y in pts) / len(pts)
+        centred += [(u - ub, y - yb) for u, y in pts]
+    sxx = math.fsum(du * du for du, _ in centred)
+    scale = max((abs(u) for u, _, _ in points), default=1.0)
+    if sxx <= 1e-12 * max(1.0, scale * scale):
+        return None
+    slope = math.fsum(du * dy for du, dy in centred) / sxx
+    rss = math.fsum((dy - slope * du) ** 2 for du, dy in centred)
+    values = len({round(u, 12) for u, _, _ in points})
+    return CommonSlope(slope, sxx, len(points), len(strata), rss, values, prior_scale, prior_df)

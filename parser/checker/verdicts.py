@@ -52,8 +52,8 @@ def judge(ev: Evidence) -> Judgement | None:
     if not ev.scores or (ev.kind == "difference" and not ev.versus):
         return None
     if ev.on_line:  # the line's change across the declared range, less the margin (-shift)
-        post = ev.along.contrast(-ev.shift)
-        e_side = lambda side: ev.along.evalue(-ev.shift, side)  # noqa: E731
+        post = ev.range_line.contrast(-ev.shift)
+        e_side = lambda side: ev.range_line.evalue(-ev.shift, side)  # noqa: E731
     elif ev.kind == "difference":
         here, there = stats.strata(ev.scores, ev.cells), stats.strata(ev.versus, ev.versus_cells)
         post = stats.stratified_difference(here, there, ev.noise)
@@ -134,7 +134,7 @@ def projection(ev: Evidence) -> Projection:
 def _guard_scale(ev: Evidence) -> tuple[float, int]:
     """(s, K): the scale the guard's t uses and the cells its degrees of freedom lose."""
     if ev.on_line:  # the line's residual scale (the projection keeps the regions' counts: a rough reach)
-        return ev.along.line.sample_sd() or ev.noise.scale, 2
+        return ev.range_line.fitted.sample_sd() or ev.noise.scale, 2
     st = stats.strata(ev.scores, ev.cells)
     if ev.kind == "difference":
         st = st.minus(stats.strata(ev.versus, ev.versus_cells))
@@ -191,7 +191,7 @@ def assess(prediction: Prediction, by_id: dict[str, Prediction], records: list[R
         return Verdict(prediction.id, "untested", None)
     effect, interval = _effect(prediction, ev, j.posterior)
     return Verdict(prediction.id, j.status, j.confidence, ev.n, effect, interval, j.evidence,
-                   pairs=list(ev.ids), basis=ev.along.text() if ev.along else "")
+                   pairs=list(ev.ids), basis=ev.range_line.text() if ev.range_line else "")
 
 
 def _effect(prediction: Prediction, ev: Evidence, post: stats.Posterior):
