@@ -1,4 +1,6 @@
-"""What the loop relies on from every executor backend (local, command, sim, ray), run against each one.
+"""What the loop relies on from every executor backend, run against each one: local (forked
+and spawned), command (tests/fake_train.py as the user's script), sim, and Ray with the
+built-in trainer or with the user's script.
 
 The loop hands a backend a config and the run directory's `RunPaths`, then reads only the
 `RunResult` and the files at those paths. No test here waits on the machine's speed: a run
