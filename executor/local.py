@@ -8,6 +8,7 @@ killable) in milliseconds. `--spawn` style plain subprocesses stay available.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import importlib.machinery
 import multiprocessing
@@ -61,6 +62,16 @@ def _main_not_reimported():
         main.__spec__ = saved
 
 
+def _metrics_in_run_dir(config: run_config.TrainConfig, paths: RunPaths) -> run_config.TrainConfig:
+    """The config with its metrics file where the result says it is: the run directory's
+    (`RunPaths`), as every backend keeps it, whatever path the config came with (the loop's
+    configs already name that one, and are written unchanged)."""
+    wanted = paths.metrics(config.experiment_id).resolve()
+    if Path(config.metrics_path).resolve() == wanted:
+        return config
+    return dataclasses.replace(config, metrics_path=str(wanted))
+
+
 class LocalExecutor:
     """Runs `executor.train` on this machine, one process per run."""
 
@@ -76,7 +87,7 @@ class LocalExecutor:
 
     def run(self, config: run_config.TrainConfig, paths: RunPaths, timeout_s: float) -> RunResult:
         eid = config.experiment_id
-        _, json_path = config_file.write(config, paths.config_dir)
+        _, json_path = config_file.write(_metrics_in_run_dir(config, paths), paths.config_dir)
         fresh_start(paths, eid)
         start = time.perf_counter()
         if self.fork:

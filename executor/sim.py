@@ -18,12 +18,10 @@ config and seed always give the same metrics.
 """
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import math
 import time
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -31,7 +29,7 @@ import numpy as np
 import run_config
 from executor import config_file
 from executor.atomic import write_atomic
-from executor.base import DIVERGED_EXIT, RunPaths, RunResult, outcome
+from executor.base import DIVERGED_EXIT, RunPaths, RunResult, fresh_start, outcome
 from run_config import convergence_step
 
 # A `parser.sim_truth.Truth` (loaded and validated there), read here field by field:
@@ -175,6 +173,7 @@ class SimExecutor:
     def run(self, config: run_config.TrainConfig, paths: RunPaths, timeout_s: float) -> RunResult:
         start, eid = time.perf_counter(), config.experiment_id
         config_file.write(config, paths.config_dir)
+        fresh_start(paths, eid)
         point = run_config.to_dict(config)
         code, timed_out, error = 0, False, failure(self.truth, point)
         metrics = None
@@ -190,9 +189,8 @@ class SimExecutor:
         elif timed_out:
             code = None
         else:
-            write_atomic(config.metrics_path, json.dumps(metrics) + "\n")
-        result = outcome(eid, code, timed_out, time.perf_counter() - start, paths, timeout_s)
-        return dataclasses.replace(result, metrics_path=Path(config.metrics_path))
+            write_atomic(paths.metrics(eid), json.dumps(metrics) + "\n")
+        return outcome(eid, code, timed_out, time.perf_counter() - start, paths, timeout_s)
 
     def close(self) -> None:
         pass

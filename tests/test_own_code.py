@@ -100,7 +100,7 @@ def test_the_ray_backend_runs_the_users_command_with_the_same_contract(ray_insta
     script.write_text(ECHO)
     executor = RayExecutor(script=f"{sys.executable} {script}")
     paths = RunPaths.under(tmp_path / "run")
-    result = executor.run(config_with_user_factors(paths), paths, 120)
+    result = executor.run(config_with_user_factors(paths), paths, 3600)  # not about time: no slow machine cuts it short
     executor.close()
     assert result.status == "completed", (result.error, result.stderr_tail)
     metrics = json.loads(paths.metrics("exp_0001").read_text())

@@ -1,5 +1,6 @@
-"""The Ray backend beyond the shared contract: the driver writes the run's files, a
-trainer's failure is a result, a run lost with its worker is resubmitted under its id."""
+"""The Ray backend beyond the shared contract (tests/test_executor_contract.py): a trainer's
+failure is a result and is not resubmitted, a run lost with its worker is, close() cancels
+what is in flight."""
 import json
 import os
 import signal
@@ -14,11 +15,14 @@ import pytest
 from executor.base import RunPaths
 from run_config import TrainConfig
 from executor.ray_backend import RayExecutor
-from tests.test_executor import ROOT
+ROOT = Path(__file__).resolve().parent.parent
 
 TINY = dict(model="transformer_tiny", dataset="synthetic", seq_len=32, batch_size=4,
             max_steps=5, eval_interval=5, eval_batches=1, threads=1)
 HANG = dict(max_steps=10**9, eval_interval=10**8)
+# Nothing here is about the machine's speed: a run that should finish, or a process these
+# tests wait for, gets far longer than any loaded machine needs.
+NO_LIMIT = 3600.0
 
 
 @pytest.fixture
@@ -32,7 +36,7 @@ def config(paths: RunPaths, eid: str = "exp_0001", **overrides) -> TrainConfig:
     return TrainConfig(experiment_id=eid, metrics_path=str(paths.metrics(eid)), **dict(TINY, **overrides))
 
 
-def in_thread(executor, config, paths, timeout=120):
+def in_thread(executor, config, paths, timeout=NO_LIMIT):
     return ThreadPoolExecutor(1).submit(executor.run, config, paths, timeout)
 
 
@@ -61,14 +65,14 @@ def ray_worker_of(pid: int) -> int | None:
     return parent if parent > 1 and (b"ray::" in argv or b"default_worker" in argv) else None
 
 
-def wait_until(condition, within: float = 60) -> bool:
+def wait_until(condition, within: float = NO_LIMIT) -> bool:
     deadline = time.monotonic() + within
     while not condition() and time.monotonic() < deadline:
         time.sleep(0.05)
     return bool(condition())
 
 
-def kill_workers(eid: str, times: int, within: float = 60) -> int:
+def kill_workers(eid: str, times: int, within: float = NO_LIMIT) -> int:
     """SIGKILL the Ray worker running eid's trainer, once per attempt, `times` times."""
     seen, deadline = set(), time.monotonic() + within
     while len(seen) < times and time.monotonic() < deadline:
@@ -83,21 +87,9 @@ def kill_workers(eid: str, times: int, within: float = 60) -> int:
 
 # --- the tests -------------------------------------------------------------------------
 
-def test_metrics_and_logs_are_written_by_the_driver_not_the_node(executor, tmp_path):
-    paths = RunPaths.under(tmp_path / "run")
-    node_must_not_write = tmp_path / "elsewhere.json"
-    cfg = TrainConfig(experiment_id="exp_0001", metrics_path=str(node_must_not_write), **TINY)
-    result = executor.run(cfg, paths, 120)
-    assert result.status == "completed" and result.attempts == 1, result.stderr_tail
-    assert result.metrics_path == paths.metrics("exp_0001")
-    assert json.loads(paths.metrics("exp_0001").read_text())["final_val_loss"] > 0
-    assert "final_val_loss" in paths.out("exp_0001").read_text()
-    assert not node_must_not_write.exists()
-
-
 def test_a_bad_config_fails_as_the_trainer_said_and_is_not_resubmitted(executor, tmp_path):
     paths = RunPaths.under(tmp_path)
-    result = executor.run(config(paths, seq_len=0), paths, 120)
+    result = executor.run(config(paths, seq_len=0), paths, NO_LIMIT)
     assert result.status == "failed" and result.returncode == 2 and result.cause == "error"
     assert "seq_len" in result.error
     assert result.attempts == 1
@@ -107,7 +99,7 @@ def test_a_bad_config_fails_as_the_trainer_said_and_is_not_resubmitted(executor,
 def test_a_task_that_raises_fails_as_an_exception_and_is_not_resubmitted(executor, tmp_path):
     executor.root = str(tmp_path / "no-such-project")  # the node cannot start the trainer there
     paths = RunPaths.under(tmp_path)
-    result = executor.run(config(paths), paths, 120)
+    result = executor.run(config(paths), paths, NO_LIMIT)
     assert result.status == "failed" and result.cause == "exception" and result.attempts == 1
     assert "no-such-project" in result.error
 
@@ -116,7 +108,7 @@ def test_a_timed_out_run_takes_its_trainer_down_with_the_task(executor, tmp_path
     paths = RunPaths.under(tmp_path)
     result = executor.run(config(paths, "exp_hang", **HANG), paths, 3)
     assert result.status == "timeout" and result.cause == "timeout"
-    assert wait_until(lambda: not trainers_of("exp_hang"), within=10)
+    assert wait_until(lambda: not trainers_of("exp_hang"))
 
 
 def test_a_run_lost_with_its_worker_is_resubmitted_under_the_same_id(executor, tmp_path):
@@ -144,21 +136,11 @@ def test_a_run_lost_on_every_attempt_fails_as_killed(ray_instance, tmp_path):
     assert "lost 1 time" in result.error and result.attempts == 1
 
 
-def test_runs_from_several_threads_at_once_each_get_their_own_result(executor, tmp_path):
-    paths = RunPaths.under(tmp_path)
-    futures = [in_thread(executor, config(paths, f"exp_{i}", seed=i), paths) for i in (1, 2)]
-    results = [f.result() for f in futures]
-    assert [r.experiment_id for r in results] == ["exp_1", "exp_2"]
-    assert all(r.status == "completed" for r in results), [r.stderr_tail for r in results]
-    losses = {json.loads(r.metrics_path.read_text())["final_val_loss"] for r in results}
-    assert len(losses) == 2
-
-
 def test_a_run_no_node_can_host_times_out_instead_of_waiting_forever(ray_instance, tmp_path):
     executor, paths = RayExecutor(queue_timeout_s=1), RunPaths.under(tmp_path)
     result = executor.run(config(paths, device="cuda"), paths, 1)  # the instance has no GPU
     assert result.status == "timeout" and result.cause == "timeout"
-    assert "num_gpus=1" in result.error and result.wall_time_s < 10
+    assert "num_gpus=1" in result.error
 
 
 def test_close_cancels_the_runs_in_flight(ray_instance, tmp_path):
@@ -166,7 +148,7 @@ def test_close_cancels_the_runs_in_flight(ray_instance, tmp_path):
     future = in_thread(executor, config(paths, "exp_cut", **HANG), paths)
     assert wait_until(lambda: trainers_of("exp_cut"))
     executor.close()
-    result = future.result(timeout=30)
+    result = future.result()
     assert result.status == "failed" and result.cause == "killed" and result.attempts == 1
     assert "cancelled" in result.error
 
@@ -202,7 +184,7 @@ def test_a_run_section_runs_as_a_ray_task_in_its_workdir_with_its_own_run_dir(ra
         first = TrainConfig(experiment_id="exp_0001", seed=3, user_factors={"lr": 0.5}, declared="lr", threads=1)
         stopped = TrainConfig(experiment_id="exp_0002", seed=3, user_factors={"lr": 0.5}, declared="lr", threads=1,
                               stop_at_loss=0.5)
-        done = [executor.run(c, paths, 120) for c in (first, stopped)]
+        done = [executor.run(c, paths, NO_LIMIT) for c in (first, stopped)]
     finally:
         executor.close()
     assert [r.status for r in done] == ["completed", "completed"], done[0].error

@@ -103,7 +103,7 @@ def test_the_true_score_of_the_quickstart_predictions_comes_from_noise_free_curv
     assert p2 > 0.2  # ~0.31 at N = 308 vs ~0.05 at N = 3076
 
 
-# The shared executor contract runs on the sim backend in tests/test_executor.py.
+# The shared executor contract runs on the sim backend in tests/test_executor_contract.py.
 
 
 def test_a_sim_run_reports_the_n_of_its_dataset_fraction(tmp_path):
