@@ -18,6 +18,7 @@ config and seed always give the same metrics.
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import math
