@@ -157,7 +157,7 @@ class Index:
         other = Index.__new__(Index)
         other.spec, other.bound = self.spec, self.bound
         other.seen, other.pairs, other.scored = list(self.seen), list(self.pairs), list(self.scored)
-        other.groups = {key: dict(group) for key, group in self.groups.items()}
+        other.groups = dict(self.groups)  # (its groups are never changed in place)
         other.targets, other.cells = dict(self.targets), dict(self.cells)
         other.views, other.remembered = {}, {}
         other.checks = self.checks.copy()
@@ -195,10 +195,10 @@ class Index:
         if side is None:
             return
         key = pair_key(r.config, spec.factor)
-        group = self.groups.setdefault(key, {})
+        group = self.groups.get(key, {})
         if side in group:
             return
-        group[side] = r
+        group = self.groups[key] = {**group, side: r}  # a new dict, never changed: copies share it
         if len(group) == 2:
             pair = Pair(self.cells.setdefault(key[0], key[0]), key[1], group["arm"], group["base"])
             self.pairs.append(pair)
