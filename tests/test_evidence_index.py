@@ -102,3 +102,23 @@ def test_callers_cannot_corrupt_the_index():
     first = benefits(spec, log, indexes)
     first.clear()
     assert benefits(spec, log, indexes) == benefits(spec, fresh(log)) != []
+
+
+def test_a_copy_reads_on_apart_from_its_original():
+    """The writer's copy of the study's indexes (`PairIndexes.copy`) gives what a fresh scan
+    gives as it reads on, and leaves the original as it was."""
+    preds = [comparison(), interaction(), bound()]
+    by_id = {p.id: p for p in preds}
+    log = shuffled_log(120, seed=3)
+    indexes = PairIndexes()
+    for p in preds:
+        gather(p, by_id, log[:60], indexes)
+    before = {p.id: gather(p, by_id, log[:60], indexes) for p in preds}
+    copy = indexes.copy()
+    for n in (61, 90, 120):
+        for p in preds:
+            got, want = gather(p, by_id, log[:n], copy), gather(p, by_id, log[:n])
+            assert (got.scores, got.versus, got.noise, got.ids) == (want.scores, want.versus, want.noise, want.ids)
+    for p in preds:
+        assert gather(p, by_id, log[:60], indexes) == before[p.id]
+    assert all(len(i.seen) == 60 for found in indexes.by_spec.values() for i in found)

@@ -25,6 +25,7 @@ from parser.checker import stats
 from parser.checker.verdicts import Verdict, judge, since
 from parser.checker.evidence import Evidence, gather, inside
 from parser.checker.pairs import PairIndexes, once_per_pair_state
+from parser.checker.regions import source_spec
 from parser.schema import Condition, Hypothesis, Prediction, ResultRecord
 from trajectory import curves, effects, sides
 
@@ -81,7 +82,11 @@ def narrowed(prediction: Prediction, verdict: Verdict, by_id: dict[str, Predicti
     if spec.kind != "comparison" or verdict.status in ("confirmed", "untestable") or c is None \
             or c.op not in ("<", "<=", ">", ">="):
         return None
-    found = curves.for_prediction(prediction, by_id, records, indexes)
+    indexes = indexes or PairIndexes()
+    source = source_spec(prediction, by_id)
+    # the curve is read from the comparison's pairs alone: once for each state of them
+    found = once_per_pair_state(source, since(records, prediction.after), ("curve", spec.model_dump_json()),
+                                lambda _: curves.for_prediction(prediction, by_id, records, indexes), indexes)
     if found is None or found["variable"] != c.variable or not found["crossing"]["bounded"]:
         return None
     below, cross = c.op in ("<", "<="), found["crossing"]

@@ -34,9 +34,12 @@ class Scores:
 
 
 def scores(prediction: Prediction, by_id: dict[str, Prediction], records: list[ResultRecord],
-           ranges: dict | None = None) -> Scores:
-    """By region; the noise is the verdict's (a line's along a declared range in `ranges`)."""
-    spec, indexes = prediction.spec, PairIndexes(ranges)
+           ranges: dict | None = None, indexes: PairIndexes | None = None) -> Scores:
+    """By region; the noise is the verdict's (a line's along a declared range in `ranges`),
+    read through `indexes` where they read along the same ranges (else afresh)."""
+    spec = prediction.spec
+    if indexes is None or indexes.ranges != dict(ranges or {}):
+        indexes = PairIndexes(ranges)
     records = since(records, prediction.after)
     evidence = gather(prediction, by_id, records, indexes)
     noise = evidence.noise
@@ -199,20 +202,21 @@ def run_seconds(records: list[ResultRecord]) -> float | None:
 
 def finding(prediction: Prediction, by_id: dict[str, Prediction], records: list[ResultRecord],
             verdict: Verdict, varying: list[str], seconds: float | None, ranges: dict | None = None,
-            mass: float = curves.MASS) -> dict:
+            mass: float = curves.MASS, indexes: PairIndexes | None = None) -> dict:
     """Everything a reader needs about one prediction's result, in its own terms (`mass`: its
-    curve's crossing interval, `curves.STOPPED_MASS` in a study its verdicts stopped)."""
+    curve's crossing interval, `curves.STOPPED_MASS` in a study its verdicts stopped). `indexes`:
+    what the writer has read of the log so far (a fresh reading without), never the loop's own."""
     if verdict.status == "untestable":
         return {"effect": None, "text": None, "sentence": f"untestable in this space: {verdict.reason}",
                 "cells": [], "to_decide": None, "evidence": None}
-    found = scores(prediction, by_id, records, ranges)
+    found = scores(prediction, by_id, records, ranges, indexes)
     est = effect(prediction, by_id, verdict, found)
     cell_list = cells(prediction, by_id, found, varying)
     return {"effect": est.as_dict() if est else None, "text": est.text() if est else None,
             "sentence": effects.sentence(prediction.spec, verdict.status, est),
             "cells": cell_list, "to_decide": to_decide(prediction, by_id, verdict, found, seconds, cell_list),
             "evidence": sides.of_verdict(prediction.spec, source_spec(prediction, by_id), verdict),
-            "curve": curves.for_prediction(prediction, by_id, records, mass=mass),
+            "curve": curves.for_prediction(prediction, by_id, records, indexes, mass=mass),
             "caveat": unreached(source_spec(prediction, by_id), found)}
 
 

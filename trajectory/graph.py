@@ -11,6 +11,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from executor.atomic import write_atomic
+from parser.checker.pairs import PairIndexes
 from parser.checker.verdicts import Verdict
 from parser.ranges import FactorRange
 from parser.schema import Hypothesis, ResultRecord
@@ -27,12 +28,14 @@ def history_entry(experiment_id: str, verdicts: dict[str, Verdict]) -> dict:
 
 
 def build(hypotheses: list[Hypothesis], records: list[ResultRecord], verdicts: dict[str, Verdict],
-          history: list[dict], stop_reason: str | None = None) -> dict:
+          history: list[dict], stop_reason: str | None = None, indexes: PairIndexes | None = None) -> dict:
+    """The trajectory; `indexes`: the writer's own reading of the log, brought up to date here
+    (`findings.finding`), so that a write reads only the runs logged since the last."""
     grid = hypotheses[0].initial_config
     by_id = {p.id: p for h in hypotheses for p in h.predictions}
     varying = [k for k, v in grid.items() if isinstance(v, list) and len(v) > 1]
     seconds = findings.run_seconds(records)
-    ranges = {k: FactorRange(**v) for k, v in hypotheses[0].ranges.items()}  # as the study's checker reads them
+    ranges = declared_ranges(hypotheses)
     shown = other_metrics(hypotheses)
     mass = curves.STOPPED_MASS if stop_reason == VERDICTS_STOP else curves.MASS
     predictions = [{
@@ -41,7 +44,7 @@ def build(hypotheses: list[Hypothesis], records: list[ResultRecord], verdicts: d
         "after": p.after, **_verdict_fields(verdicts[p.id]),
         # the result in the prediction's own terms (effect, interval, cells, what would decide it);
         # `effect` and `interval` above are the checker's internal scores
-        "found": findings.finding(p, by_id, records, verdicts[p.id], varying, seconds, ranges, mass),
+        "found": findings.finding(p, by_id, records, verdicts[p.id], varying, seconds, ranges, mass, indexes),
         # why it is untestable, else why it was made (the verdict's empty reason used to hide it)
         "reason": verdicts[p.id].reason or p.reason or None,
         "history": [{"experiment_id": e["experiment_id"], "confidence": e["confidence"].get(p.id),
@@ -61,6 +64,11 @@ def build(hypotheses: list[Hypothesis], records: list[ResultRecord], verdicts: d
                            for h in hypotheses],
             "predictions": predictions, "experiments": experiments,
             "edges": _edges(hypotheses, records), "stop_reason": stop_reason}
+
+
+def declared_ranges(hypotheses: list[Hypothesis]) -> dict[str, FactorRange]:
+    """The root's declared ranges, as the study's checker reads along them."""
+    return {k: FactorRange(**v) for k, v in hypotheses[0].ranges.items()}
 
 
 def other_metrics(hypotheses: list[Hypothesis]) -> list[str]:

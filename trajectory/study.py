@@ -9,12 +9,14 @@ has exactly the state it had when it stopped.
 """
 from __future__ import annotations
 
+import gc
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from parser import log
 from parser.checker.early_stop import stop_target
+from parser.checker.pairs import PairIndexes
 from parser.checker.verdicts import Verdict, assess_all
 from parser.schema import EvolutionRecord, Hypothesis, NarrativeRecord, Prediction, ResultRecord, StopRecord
 from planner.base import Indexes
@@ -50,6 +52,9 @@ class Study:
     restored: int = 0  # runs taken from the checkpoint when the study was opened (0: a full replay)
     unsaved: int = 0  # records folded since the checkpoint was written
     whole: bool = True  # the state is the fold of the log's first log_offset bytes (not after a broken-off append)
+    # what the writer of the derived files has read of the log: its own (a write may run in a thread
+    # beside the loop), brought up to date by each write; from the loop's own when the study opens
+    write_indexes: PairIndexes | None = None
 
     def __post_init__(self):
         self.writes = Writes(lambda *args: self._write(*args))
@@ -183,7 +188,10 @@ class Study:
                 "extensions": list(self.extensions)}
 
     def _write(self, stop_reason: str | None, state: dict) -> dict:
-        g = graph.build(state["hypotheses"], state["records"], state["verdicts"], state["history"], stop_reason)
+        if self.write_indexes is None:
+            self.write_indexes = PairIndexes(graph.declared_ranges(state["hypotheses"]))
+        g = graph.build(state["hypotheses"], state["records"], state["verdicts"], state["history"], stop_reason,
+                        self.write_indexes)
         g["space_extensions"] = state["extensions"]
         graph.write(self.run_dir / graph.TRAJECTORY_NAME, g)
         dashboard.write(self.run_dir, g, state["records"])
@@ -238,6 +246,11 @@ def open_study(run_dir: Path, hypothesis: Hypothesis, space: Space, source_text:
         study.refresh()
         replay_into(study)
         study.save()  # the next resume starts from here
+        # the writer starts from what the loop has read (a copy: it may write in a thread), not afresh
+        study.write_indexes = study.indexes.pairs.copy(graph.declared_ranges(study.hypotheses))
+        # the folded state lives as long as the study: the cyclic collector need not walk its
+        # millions of objects again and again (each pass ~1 s at 10,000 runs, stalling the loop)
+        gc.freeze()
         study.writes.soon(study.snapshot())
     except BaseException:
         lock.release()

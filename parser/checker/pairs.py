@@ -144,9 +144,24 @@ class Index:
         self.views: dict = {}
         self.remembered: dict = {}
         self.checks = replicates.Checks()  # copies of an earlier seed, skipped
+        # each design cell once: every pair (or run) of a cell holds the same tuple, which the
+        # strata, read for each of the planner's what-ifs, hash over and over (one object, in cache)
+        self.cells: dict[tuple, tuple] = {}
 
     def extends(self, records: list[ResultRecord]) -> bool:
         return extends(self.seen, records)
+
+    def copy(self) -> "Index":
+        """An independent index in the same state, sharing the records, pairs and scored entries
+        (never changed once made); its views and remembered results are rebuilt on first use."""
+        other = Index.__new__(Index)
+        other.spec, other.bound = self.spec, self.bound
+        other.seen, other.pairs, other.scored = list(self.seen), list(self.pairs), list(self.scored)
+        other.groups = dict(self.groups)  # (its groups are never changed in place)
+        other.targets, other.cells = dict(self.targets), dict(self.cells)
+        other.views, other.remembered = {}, {}
+        other.checks = self.checks.copy()
+        return other
 
     def read(self, records: list[ResultRecord]) -> None:
         new = records[len(self.seen):]
@@ -168,7 +183,8 @@ class Index:
         if spec.factor and not same(r.config.get(spec.factor), spec.arm):
             return
         y = spec.threshold - value if spec.direction == "lower" else value - spec.threshold
-        self._add(Scored(None, y, float(value), cell_key(r.config, ""), r))
+        cell = cell_key(r.config, "")
+        self._add(Scored(None, y, float(value), self.cells.setdefault(cell, cell), r))
 
     def _read_pair(self, r: ResultRecord) -> None:
         spec = self.spec
@@ -179,12 +195,12 @@ class Index:
         if side is None:
             return
         key = pair_key(r.config, spec.factor)
-        group = self.groups.setdefault(key, {})
+        group = self.groups.get(key, {})
         if side in group:
             return
-        group[side] = r
+        group = self.groups[key] = {**group, side: r}  # a new dict, never changed: copies share it
         if len(group) == 2:
-            pair = Pair(key[0], key[1], group["arm"], group["base"])
+            pair = Pair(self.cells.setdefault(key[0], key[0]), key[1], group["arm"], group["base"])
             self.pairs.append(pair)
             if replicates.same_output(pair.arm, pair.base):
                 return  # one run twice: the factor never reached the script
@@ -228,6 +244,13 @@ class PairIndexes:
     def __init__(self, ranges: dict | None = None):
         self.by_spec: OrderedDict[tuple, list[Index]] = OrderedDict()
         self.ranges = dict(ranges or {})  # the study's declared ranges: read along by the checker
+
+    def copy(self, ranges: dict | None = None) -> "PairIndexes":
+        """Independent indexes in the same state (`Index.copy`): for a reader in another thread,
+        which then brings its own up to date; `ranges` replaces the declared ranges."""
+        other = PairIndexes(self.ranges if ranges is None else ranges)
+        other.by_spec = OrderedDict((key, [i.copy() for i in found]) for key, found in self.by_spec.items())
+        return other
 
     def index(self, spec: PredictionSpec, records: list[ResultRecord], bound: bool = False) -> Index:
         """The index of `spec` that `records` extends (a new one if none does), brought up to date."""

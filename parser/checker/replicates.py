@@ -63,7 +63,15 @@ class Checks:
         self.by_point: dict[tuple, dict[tuple, object]] = {}  # design point -> fingerprint -> first run
         self.copies: dict[str, object] = {}  # experiment id -> the earlier run it copies
         self.problems: list[Problem] = []
-        self.by_pair: dict[tuple, list] = {}
+        self.by_pair: dict[tuple, tuple] = {}  # (seed, fingerprint) -> the runs, a tuple: copies share it
+
+    def copy(self) -> "Checks":
+        """An independent copy, sharing the runs it points to."""
+        other = Checks()
+        other.read, other.copies, other.problems = self.read, dict(self.copies), list(self.problems)
+        other.by_point = {key: dict(marks) for key, marks in self.by_point.items()}
+        other.by_pair = dict(self.by_pair)  # (no key hashed again: a fingerprint holds whole curves)
+        return other
 
     def update(self, records: list) -> "Checks":
         for r in records[self.read:]:
@@ -81,12 +89,13 @@ class Checks:
         if earlier is not r and earlier.seed != r.seed:
             self.copies[r.experiment_id] = earlier
             self._say("seed_ignored", seed_text(r, earlier))
-        group = self.by_pair.setdefault((r.seed, mark), [])  # same seed, same numbers
+        key = (r.seed, mark)
+        group = self.by_pair.get(key, ())  # same seed, same numbers
         for other in group:
             factor = differs_in(r.config, other.config)
             if factor:
                 self._say("factor_unreached", factor_text(factor, other, r))
-        group.append(r)
+        self.by_pair[key] = (*group, r)
 
     def _say(self, kind: str, text: str) -> None:
         if not any(p.kind == kind for p in self.problems):
