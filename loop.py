@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -13,18 +14,17 @@ from pathlib import Path
 
 import datasets
 import run_config
-from executor.base import RunPaths
 from executor import identity
-from run_config import TrainConfig
+from executor.base import RunPaths
 from executor.local import timed_step
-from run_config import RunSpec
-from models.plugins import joined
 from executor.slots import Slots, parse_workers, visible_gpus
+from models.plugins import joined
 from parser.hypothesis import (HypothesisError, effective_text, hypothesis_name, load_hypothesis,
                                search_space)
 from parser import run_spec
 from parser.checker.replicates import Checks
-from parser.metrics import now, to_record
+from parser.log import now
+from parser.metrics import to_record
 from planner.llm_compile import compiler
 from planner.llm_evolve import attach
 from planner.llm_narrate import narrate
@@ -41,6 +41,7 @@ from trajectory.report import write_reports
 from trajectory.study import Study, StudyError, open_study
 from trajectory.trackers import TrackerUnavailable, Trackers, make_trackers
 from trajectory.trackers import add_arguments as add_tracker_arguments
+from run_config import RunSpec, TrainConfig
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -330,6 +331,14 @@ def submit(pool, executor, config: TrainConfig, paths: RunPaths, timeout: float)
     return future
 
 
+class Terminated(KeyboardInterrupt):
+    """A SIGTERM: the study stops as on Ctrl-C (its runs kept, reports written, lock released)."""
+
+
+def _terminated(signum, frame) -> None:
+    raise Terminated
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
     session = make_session(args)  # the study's one LLM (--llm-base-url), for every LLM task; None offline
@@ -361,16 +370,19 @@ def main(argv=None) -> int:
         point = dict(compute.largest(study.space), data_dir=options.data_dir, device="cpu", **options.slots.config(0))
         cost = compute.upfront_text(timed_step(point), point, options.max_experiments, options.slots.n)
         view.note(f"cost: {cost}; {options.rehearsal}")
+    before = signal.signal(signal.SIGTERM, _terminated)  # `kill` stops the study as Ctrl-C does
     try:
         reason = research(study, planner, executor, options, view, trackers)
-    except KeyboardInterrupt:
-        study.stop("interrupted by the user", now())
-        trackers.finish("interrupted by the user")
+    except KeyboardInterrupt as stop:
+        why = "stopped by a SIGTERM" if isinstance(stop, Terminated) else "interrupted by the user"
+        study.stop(why, now())
+        trackers.finish(why)
         write_reports(study)
-        print(f"\ninterrupted: {len(study.records)} finished runs are in {study.log_path}\n"
+        print(f"\n{why}: {len(study.records)} finished runs are in {study.log_path}\n"
               f"resume with: python loop.py --resume {study.run_dir}", file=sys.stderr)
-        return 130
+        return 143 if isinstance(stop, Terminated) else 130
     finally:
+        signal.signal(signal.SIGTERM, before)
         view.close()
         executor.close()
     tree = study.stop(reason, now())

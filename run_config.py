@@ -77,6 +77,7 @@ class TrainConfig:
     norm_type: str = allowed("layernorm", "layernorm", "rmsnorm")
     activation: str = allowed("gelu", "gelu", "relu", "swiglu")
     pos_encoding: str = allowed("learned", "learned", "rope")
+    qk_norm: bool = allowed(False, False, True)  # q and k of each head at unit RMS before attention
     # sgd has momentum 0.9
     optimizer: str = allowed("adamw", "adamw", "adam", "sgd", "rmsprop", "adagrad")
     lr_schedule: str = allowed("constant", "constant", "cosine", "linear")  # the shape after warmup_steps

@@ -31,7 +31,7 @@ wrong, undecided, with the fallback and without it (the level set to 0).
 
 Each study draws a true crossing N* log-uniformly in [300, 3000] and paired scores
 y = slope * log(N* / N) + noise (score units: > 0 where the prediction holds, as the
-checker's `stats.paired_score`; slope 0.1 is a steps ratio that moves ~10% per e-fold
+checker's `scoring.paired_score`; slope 0.1 is a steps ratio that moves ~10% per e-fold
 of data), measured on a design of data sizes N in [100, 10000]. The design walked by
 hand is five log-spaced sizes with three seeds each (15 pairs). Reported per design and
 noise: the share of intervals holding N*, the share that are bounded, their median
@@ -116,9 +116,9 @@ def _scored(curve: dict | None, design: str, sigma: float, runs: int, true_cross
 
 def walk(truth, true_cross: float, sigma: float, source) -> dict:
     """Every point of the grid at 3 seeds, both arms (30 runs), scored as the checker scores
-    a pair (stats.steps_to_target, stats.benefit), the curve fitted as `trajectory.curves` does."""
+    a pair (scoring.steps_to_target, scoring.benefit), the curve fitted as `trajectory.curves` does."""
     from executor.sim import simulate
-    from parser.checker import stats
+    from parser.checker import scoring
     from trajectory import curves
 
     base = dict(LOOP_STUDY["hypothesis"]["initial_config"])
@@ -127,8 +127,8 @@ def walk(truth, true_cross: float, sigma: float, source) -> dict:
         for seed in range(3):
             pre, post = (simulate(truth, dict(base, norm_position=arm, dataset_fraction=fraction, seed=seed))
                          for arm in ("pre", "post"))
-            a, b = stats.steps_to_target(pre["val_curve"], post["val_curve"])
-            entries.append(_Entry(stats.benefit(a, b, "lower", True), b, pre["n_train_samples"]))
+            a, b = scoring.steps_to_target(pre["val_curve"], post["val_curve"])
+            entries.append(_Entry(scoring.benefit(a, b, "lower", True), b, pre["n_train_samples"]))
     return _scored(curves.curve(source, entries, "n_train_samples"), DESIGN_NAMES["walk"], sigma, 30, true_cross,
                    "fixed")
 

@@ -40,7 +40,8 @@ from executor.sim import SimExecutor  # noqa: E402
 from parser.sim_truth import load_truth  # noqa: E402
 from parser import log  # noqa: E402
 from parser.hypothesis import load_hypothesis, search_space  # noqa: E402
-from parser.metrics import now, to_record  # noqa: E402
+from parser.log import now  # noqa: E402
+from parser.metrics import to_record  # noqa: E402
 from planner.offline import OfflinePlanner  # noqa: E402
 from planner.space import Space  # noqa: E402
 from trajectory.study import open_study  # noqa: E402

@@ -36,7 +36,7 @@ from scipy.optimize import brentq  # noqa: E402
 
 from bench.curves import RANGE_STUDY  # noqa: E402
 from executor.sim import simulate  # noqa: E402
-from parser.checker import along, stats  # noqa: E402
+from parser.checker import along, scoring  # noqa: E402
 from parser.schema import Condition  # noqa: E402
 from parser.sim_truth import Truth  # noqa: E402
 
@@ -58,8 +58,8 @@ def true_benefit(t: Truth, n: float) -> float:
     """log(steps_post / steps_pre), noise-free, at N = n, scored as the checker scores a pair."""
     base = dict(RANGE_STUDY["hypothesis"]["initial_config"], dataset_fraction=n / PER_FRACTION)
     pre, post = (simulate(t, dict(base, norm_position=arm, seed=0), noisy=False) for arm in ("pre", "post"))
-    a, b = stats.steps_to_target(pre["val_curve"], post["val_curve"])
-    return stats.benefit(a, b, "lower", True)
+    a, b = scoring.steps_to_target(pre["val_curve"], post["val_curve"])
+    return scoring.benefit(a, b, "lower", True)
 
 
 def at_margin() -> float:
@@ -113,14 +113,14 @@ def cell_effect(index: int, space: str, scale: float, seeds: int = 400, firsts: 
                             for arm in ("pre", "post")) for s in range(seeds)]
 
             def score(a, b, target):
-                pre, post = stats.steps_to_target(a, b, target)
+                pre, post = scoring.steps_to_target(a, b, target)
                 return math.log(post / pre)
 
             means = []
             for first in range(firsts):
-                target = stats.pair_target(*curves[first])
+                target = scoring.pair_target(*curves[first])
                 means.append(statistics.fmean(score(a, b, target) for a, b in curves[firsts:]))
-            target = stats.pair_target(*curves[0])
+            target = scoring.pair_target(*curves[0])
             pair_sd = statistics.stdev(score(a, b, target) for a, b in curves[firsts:])
             out.append({"learning_rate": lr, "dataset_fraction": fraction, "pair_sd": pair_sd,
                         "shared_sd": statistics.stdev(means)})

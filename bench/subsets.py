@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from executor import train  # noqa: E402
 from run_config import TrainConfig  # noqa: E402
-from parser.checker import stats  # noqa: E402
+from parser.checker import scoring, stats  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -72,7 +72,7 @@ def main() -> None:
                 pre, post = (run(Path(tmp), mode, seed, norm, args) for norm in ("pre", "post"))
                 # positive when pre-norm is better: lower loss, fewer steps
                 scores[mode]["final_val_loss"].append(math.log(post["final_val_loss"] / pre["final_val_loss"]))
-                steps = stats.steps_to_target(pre["val_curve"], post["val_curve"])
+                steps = scoring.steps_to_target(pre["val_curve"], post["val_curve"])
                 if steps is not None and min(steps) > 0:
                     scores[mode]["steps_to_target"].append(math.log(steps[1] / steps[0]))
         n_train = pre["n_train_samples"]

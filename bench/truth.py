@@ -1,14 +1,14 @@
 """The truth of a simulated study: each prediction's noise-free score, to grade verdicts.
 
 Read off the simulator's response surface (`executor/sim.py`) with the checker's own
-scoring (`stats.steps_to_target`, `stats.benefit`) and its own regions
+scoring (`scoring.steps_to_target`, `scoring.benefit`) and its own regions
 (`parser/checker/regions.py`), so the truth averages exactly the cells the checker
 and the planners count.
 """
 from __future__ import annotations
 
 from executor.sim import n_train_samples, simulate
-from parser.checker import stats
+from parser.checker import scoring
 from parser.checker.evidence import score_margin
 from parser.checker.regions import region, source_spec
 from parser.schema import Condition, Prediction, PredictionSpec
@@ -16,21 +16,21 @@ from parser.sim_truth import Truth
 
 
 def true_benefit(truth: Truth, spec: PredictionSpec, cell: dict) -> float | None:
-    """The noise-free benefit of spec.arm over spec.baseline in one cell (`stats.benefit`).
+    """The noise-free benefit of spec.arm over spec.baseline in one cell (`scoring.benefit`).
 
     For steps_to_target it is read off the two noise-free curves with the checker's
-    own `stats.steps_to_target` (at the prediction's written target, if it has one),
+    own `scoring.steps_to_target` (at the prediction's written target, if it has one),
     so discrete evaluations and a finite horizon count.
     """
     arm = simulate(truth, dict(cell, **{spec.factor: spec.arm}), noisy=False)
     base = simulate(truth, dict(cell, **{spec.factor: spec.baseline}), noisy=False)
     if spec.metric == "steps_to_target":
-        values = stats.steps_to_target(arm["val_curve"], base["val_curve"], spec.target)
+        values = scoring.steps_to_target(arm["val_curve"], base["val_curve"], spec.target)
     else:
         values = (arm.get(spec.metric), base.get(spec.metric))
     if values is None or None in values:
         return None
-    return stats.benefit(values[0], values[1], spec.direction, spec.relative)
+    return scoring.benefit(values[0], values[1], spec.direction, spec.relative)
 
 
 def holds(truth: Truth, spec: PredictionSpec, cell: dict, condition: Condition | None) -> bool:
@@ -50,7 +50,7 @@ def true_score(truth: Truth, prediction: Prediction, predictions: dict[str, Pred
     """The prediction's true score: > 0 it holds, < 0 it fails, 0 exactly at its threshold.
 
     comparison:  mean over the region's cells of (benefit + threshold shift), the shift
-                 being `stats.paired_score(1, 1, ...)`, e.g. log(1 - tau); each cell
+                 being `scoring.paired_score(1, 1, ...)`, e.g. log(1 - tau); each cell
                  weighs the same, as under a balanced design.
     equivalence: its margin less |mean benefit| over the region's cells.
     interaction: mean benefit over the cells of its "main" region minus the mean over
@@ -62,7 +62,7 @@ def true_score(truth: Truth, prediction: Prediction, predictions: dict[str, Pred
     main = [cell for cell, part in zip(cells, where) if part == "main"]
     if spec.kind == "comparison":
         mean = _mean_benefit(truth, spec, main)
-        shift = stats.paired_score(1.0, 1.0, spec.direction, spec.threshold, spec.relative)
+        shift = scoring.paired_score(1.0, 1.0, spec.direction, spec.threshold, spec.relative)
         return None if mean is None else mean + shift
     if spec.kind == "equivalence":
         mean = _mean_benefit(truth, spec, main)

@@ -91,16 +91,18 @@ def _normal(*key: Any, size: int = 1) -> np.ndarray:
     return np.random.default_rng(int.from_bytes(digest[:8], "little")).standard_normal(size)
 
 
-# Config fields added after the simulated worlds were fixed: at their defaults they are
-# left out of the noise keys, so the same truth file and `draw` keep giving the same world.
-_ADDED_LATER = {"precision": "fp32", "compile": False, "n_head": None, "norm_type": "layernorm",
-                "activation": "gelu", "pos_encoding": "learned", "optimizer": "adamw",
-                "lr_schedule": "constant", "grad_clip": 1.0, "data_subset": "seed"}
+# The factors there were when the simulated worlds were fixed. A field added since is left
+# out of the noise keys at its default, so the same truth file and `draw` keep giving the
+# same world whatever flags the trainer gains.
+_WORLD_FACTORS = frozenset({"model", "dataset", "norm_position", "learning_rate", "weight_decay", "warmup_steps",
+                            "dropout", "n_layer", "d_model", "dataset_fraction", "seq_len", "batch_size",
+                            "max_steps", "eval_interval", "eval_batches", "seed"})
+_DEFAULTS = {f.name: f.default for f in dataclasses.fields(run_config.TrainConfig)}
 
 
 def _factors(point: dict) -> dict:
     return {k: v for k, v in point.items() if run_config.is_factor(k) and k != "seed"
-            and not (k in _ADDED_LATER and v == _ADDED_LATER[k])}
+            and not (k in _DEFAULTS and k not in _WORLD_FACTORS and v == _DEFAULTS[k])}
 
 
 def simulate(truth: Truth, point: dict, noisy: bool = True) -> dict:

@@ -41,18 +41,14 @@ import torch
 import datasets
 import models
 import run_config
-from executor import config_file
+from executor import config_file, threads
 from executor.atomic import write_atomic
 from executor.base import DIVERGED_EXIT
-from run_config import convergence_step
-from run_config import TrainConfig
 from executor.optim import make_optimizer
-from models.plugins import PluginError, load_config_plugins
-from executor import threads
 from executor.step import (HEALTH_EVERY, CompileFailed, Diverged, Health, LossMeter, check_health,
                            compile_step_model, lm_loss, step_loss, train_step)
-
-__all__ = ["train", "main", "Diverged", "CompileFailed", "lm_loss"]
+from models.plugins import PluginError, load_config_plugins
+from run_config import TrainConfig, convergence_step
 
 
 def seed_everything(seed: int) -> None:

@@ -18,6 +18,9 @@ The other architecture flags (the defaults, first, are the layout above):
 - `pos_encoding`: "learned" (a table added to the token embedding) | "rope": rotary
   embedding of q and k in every head (Su et al. 2021, GPT-NeoX half-split layout,
   base 10000), no position table; needs an even head size.
+- `qk_norm`: False | True: q and k of each head scaled to unit RMS before their dot
+  product (and before RoPE), which bounds the attention logits (Dehghani et al. 2023;
+  here without a learned scale, so the parameter count and the init are the default's).
 
 Norms are created without touching the RNG, and a RoPE model draws the numbers its
 missing position table would have drawn, so arms built after the same
@@ -52,6 +55,12 @@ class _RMSNorm(nn.Module):
         return (xf * torch.rsqrt(xf.pow(2).mean(-1, keepdim=True) + self.eps)).type_as(x) * self.weight
 
 
+def unit_rms(x: torch.Tensor) -> torch.Tensor:
+    """x / rms(x) over the last dimension, no learned scale (computed in fp32)."""
+    xf = x.float()
+    return (xf * torch.rsqrt(xf.pow(2).mean(-1, keepdim=True) + NORM_EPS)).type_as(x)
+
+
 def make_norm(norm_type: str, d_model: int) -> nn.Module:
     if norm_type == "layernorm":
         return nn.LayerNorm(d_model)
@@ -80,6 +89,7 @@ class CausalSelfAttention(nn.Module):
     def __init__(self, config):
         super().__init__()
         self.n_head = config.n_head
+        self.qk_norm = config.qk_norm
         self.qkv = nn.Linear(config.d_model, 3 * config.d_model)
         self.proj = nn.Linear(config.d_model, config.d_model)
         self.dropout = config.dropout
@@ -90,6 +100,8 @@ class CausalSelfAttention(nn.Module):
         q, k, v = self.qkv(x).split(d, dim=2)
         # [b, t, d] -> [b, heads, t, d/heads]
         q, k, v = (z.view(b, t, self.n_head, d // self.n_head).transpose(1, 2) for z in (q, k, v))
+        if self.qk_norm:
+            q, k = unit_rms(q), unit_rms(k)
         if rope is not None:
             q, k = apply_rope(q, *rope), apply_rope(k, *rope)
         p = self.dropout if self.training else 0.0

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from parser.predictions import METRICS, PredictionError, Space, compile_prediction
+from parser.arms import FactorValues
+from parser.prediction_error import METRICS, PredictionError
+from parser.predictions import compile_prediction
 from parser.schema import Prediction
 from parser.structured import structured_prediction
 
 
-def compile_all(raw_predictions: list[str | dict], space: Space, fallback=None,
+def compile_all(raw_predictions: list[str | dict], space: FactorValues, fallback=None,
                 metrics: tuple[str, ...] = METRICS) -> list[Prediction]:
     """Compile a hypothesis' predictions in order.
 
@@ -37,7 +39,7 @@ def compile_all(raw_predictions: list[str | dict], space: Space, fallback=None,
     return done
 
 
-def _compile_item(item: Any, pid: str, space: Space, previous: list[Prediction],
+def _compile_item(item: Any, pid: str, space: FactorValues, previous: list[Prediction],
                   metrics: tuple[str, ...]) -> Prediction:
     if isinstance(item, str):
         spec = compile_prediction(item, space, previous, metrics)

@@ -20,7 +20,7 @@ from run_config import RunSpec
 from parser import run_spec
 from parser.compile import compile_all
 from parser.factors import FactorError, ranges_of, show, typed_config
-from parser.predictions import METRICS, PredictionError, format_loc
+from parser.prediction_error import METRICS, PredictionError, format_loc
 from parser.schema import Hypothesis, Prediction, PredictionSpec
 from parser.structured import structured_prediction
 

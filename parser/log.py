@@ -11,6 +11,7 @@ import json
 import os
 import sys
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -21,6 +22,11 @@ Record = ResultRecord | StopRecord | EvolutionRecord | NarrativeRecord
 KINDS = {"stop": StopRecord, "evolution": EvolutionRecord, "narrative": NarrativeRecord}
 
 LOG_NAME = "research_log.jsonl"
+
+
+def now() -> str:
+    """A record's timestamp (started_at, finished_at, logged_at, a stop's): UTC, to the millisecond."""
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 
 
 def append(path: Path, record: Record) -> int:

@@ -5,20 +5,16 @@ import functools
 import json
 import platform
 import subprocess
-from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
 
 from pydantic import ValidationError
 
 from parser.design import config_hash
+from parser.log import now
 from parser.schema import Metrics, ResultRecord
 
 METRICS_LIMIT_BYTES = 16 * 1024 * 1024  # a metrics file is small; anything bigger is broken
-
-
-def now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 
 
 def read_metrics(path: Path) -> tuple[dict | None, str | None]:

@@ -10,11 +10,13 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from parser.predictions import _COPIED, PredictionError, Space, _condition_matches, _space_value, format_loc
+from parser.arms import FactorValues, space_value
+from parser.conditions import COPIED, condition_matches
+from parser.prediction_error import PredictionError, format_loc
 from parser.schema import Condition, Prediction, PredictionSpec
 
 
-def structured_prediction(item: dict, pid: str, space: Space, previous: list[Prediction]) -> Prediction:
+def structured_prediction(item: dict, pid: str, space: FactorValues, previous: list[Prediction]) -> Prediction:
     nested = "spec" in item
     if nested and set(item) - {"text", "spec", "compiled_by"}:
         extra = sorted(map(str, set(item) - {"text", "spec", "compiled_by"}))[0]
@@ -38,12 +40,12 @@ def structured_prediction(item: dict, pid: str, space: Space, previous: list[Pre
                       compiled_by="llm" if "compiled_by" in item else "structured")
 
 
-def _condition_field(fields: dict, space: Space, prefix: str) -> dict:
+def _condition_field(fields: dict, space: FactorValues, prefix: str) -> dict:
     """Accept `condition: "n_train_samples < 5000"` beside the mapping form."""
     raw = fields.get("condition")
     if not isinstance(raw, str):
         return fields
-    found = _condition_matches(raw.lower().strip(), space)
+    found = condition_matches(raw.lower().strip(), space)
     if len(found) != 1:
         raise PredictionError(f"cannot read condition {raw!r}; write e.g. 'n_train_samples < 5000'",
                               field=prefix + "condition")
@@ -51,18 +53,18 @@ def _condition_field(fields: dict, space: Space, prefix: str) -> dict:
     return {**fields, "condition": {"variable": variable, "op": op, "value": value}}
 
 
-def _canonical(spec: PredictionSpec, fields: dict, space: Space, previous: list[Prediction],
+def _canonical(spec: PredictionSpec, fields: dict, space: FactorValues, previous: list[Prediction],
                prefix: str) -> PredictionSpec:
     """Typed values from the space ('1e-4' -> 0.0001), and an interaction tied to its comparison."""
-    update: dict[str, Any] = {key: _space_value(getattr(spec, key), spec.factor, space)
+    update: dict[str, Any] = {key: space_value(getattr(spec, key), spec.factor, space)
                               for key in ("arm", "baseline")}
     if cond := spec.condition:
         update["condition"] = Condition(variable=cond.variable, op=cond.op,
-                                        value=_space_value(cond.value, cond.variable, space))
+                                        value=space_value(cond.value, cond.variable, space))
     if spec.kind == "interaction":
         base = _base_of(spec.of, previous, prefix)
         update["of"] = base.id
-        update.update({k: getattr(base.spec, k) for k in _COPIED if k not in fields})
+        update.update({k: getattr(base.spec, k) for k in COPIED if k not in fields})
         if "target" in fields and spec.target != base.spec.target:
             raise PredictionError(f"an interaction reads {base.id}'s pairs at {base.id}'s loss target "
                                   f"({base.spec.target}); drop target (got {spec.target!r})", field=prefix + "target")

@@ -18,7 +18,7 @@ from pathlib import Path
 import yaml
 
 from parser.hypothesis import CompileRequest
-from parser.predictions import METRICS, PredictionError
+from parser.prediction_error import METRICS, PredictionError
 from planner.llm import Session
 from planner.prompt import clean_text, parse_object
 from planner.space import Space

@@ -17,8 +17,8 @@ from pydantic import BaseModel, ConfigDict, StrictStr
 
 from parser import log
 from parser.hypothesis import check_prediction
-from parser.metrics import now
-from parser.predictions import METRICS
+from parser.log import now
+from parser.prediction_error import METRICS
 from parser.schema import EvolutionRecord, Hypothesis, Prediction
 from planner.llm_compile import MAX_TEXT, SPEC_TOKENS, space_lines, spec_schema, words
 from planner.llm_narrate import verdict_line

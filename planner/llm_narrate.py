@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, StrictStr
 
-from parser.metrics import now
+from parser.log import now
 from parser.schema import NarrativeRecord, Prediction
 from planner.llm import Session
 from planner.llm_compile import words

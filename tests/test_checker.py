@@ -238,7 +238,7 @@ def _crossing_records():
 
 
 def test_a_written_target_scores_every_pair_at_that_loss_the_first_included():
-    from parser.checker import stats
+    from parser.checker import scoring
     from parser.checker.pairs import PairIndexes
 
     written = comparison(metric="steps_to_target", target=3.0)
@@ -248,8 +248,8 @@ def test_a_written_target_scores_every_pair_at_that_loss_the_first_included():
     expected = [math.log(b / a) for _, _, a, b in CROSSING]  # the benefit: -log(pre/post)
     assert verdicts["p1"].n_pairs == 2
     assert verdicts["p1"].effect == pytest.approx(sum(expected) / 2, rel=1e-12)
-    first = stats.pair_target(CROSSING[0][0], CROSSING[0][1])
-    own = [stats.steps_to_target(pre, post, first) for pre, post, _, _ in CROSSING]
+    first = scoring.pair_target(CROSSING[0][0], CROSSING[0][1])
+    own = [scoring.steps_to_target(pre, post, first) for pre, post, _, _ in CROSSING]
     assert verdicts["p2"].effect == pytest.approx(sum(math.log(b / a) for a, b in own) / 2, rel=1e-12)
     assert verdicts["p2"].effect != pytest.approx(verdicts["p1"].effect)
 

@@ -13,7 +13,7 @@ from executor.base import RunPaths
 from executor.command import CommandExecutor
 from run_config import TrainConfig
 from executor.sim import SimExecutor
-from parser.checker import stats
+from parser.checker import scoring
 from parser.checker.early_stop import stop_target
 from parser.checker.verdicts import assess_all
 from parser.metrics import to_record
@@ -33,7 +33,7 @@ def _first_pair():
 def test_a_cells_first_pair_trains_in_full_and_sets_the_target_of_the_runs_after_it():
     speed = comparison(metric="steps_to_target", threshold=0.2)
     assert stop_target([speed], [], POINT) is None
-    assert stop_target([speed], _first_pair(), POINT) == pytest.approx(stats.pair_target(FAST, SLOW))
+    assert stop_target([speed], _first_pair(), POINT) == pytest.approx(scoring.pair_target(FAST, SLOW))
     assert stop_target([speed], _first_pair(), dict(POINT, dataset_fraction=1.0)) is None  # another cell
 
 
@@ -52,10 +52,10 @@ def test_later_pairs_are_scored_against_the_cells_fixed_target_not_their_own():
                                record("exp_0004", "post", 1, 1.0, curve=SLOW[:-1] + [[30, 1.01]])]
     from parser.checker.pairs import benefits
     spec = comparison(metric="steps_to_target").spec
-    target = stats.pair_target(FAST, SLOW)
-    expected = stats.steps_to_target(later, SLOW[:-1] + [[30, 1.01]], target)
-    assert benefits(spec, records)[1].score == pytest.approx(stats.benefit(*expected, "lower", True))
-    assert stats.steps_to_target(later, SLOW) != expected
+    target = scoring.pair_target(FAST, SLOW)
+    expected = scoring.steps_to_target(later, SLOW[:-1] + [[30, 1.01]], target)
+    assert benefits(spec, records)[1].score == pytest.approx(scoring.benefit(*expected, "lower", True))
+    assert scoring.steps_to_target(later, SLOW) != expected
 
 
 def _study(tmp_path, name, disable_stops=False, monkeypatch=None, hypothesis=None, runs=14):
@@ -162,7 +162,7 @@ def test_the_lowest_target_wins_and_a_cell_without_one_still_trains_its_first_pa
     assert stop_target([written, lower], [], POINT) == 1.5
     assert stop_target([written, cells], [], POINT) is None
     assert stop_target([written, cells], _first_pair(), POINT) == pytest.approx(
-        min(2.5, stats.pair_target(FAST, SLOW)))
+        min(2.5, scoring.pair_target(FAST, SLOW)))
     assert stop_target([written, comparison("p2", metric="final_val_loss")], [], POINT) is None
 
 

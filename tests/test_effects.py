@@ -110,3 +110,15 @@ def test_the_live_views_interaction_line_is_the_drop_alone():
     p1, p2 = comparison(), interaction()
     assert effects.short(p2.spec, p1.spec, math.log(2.0), (math.log(1.5), math.log(2.5))) == \
         "the effect is weaker there by 2.00× [1.50, 2.50]; needs > 1.05×"
+
+
+def test_a_ratio_near_its_threshold_gets_the_decimals_that_tell_them_apart():
+    spec = RELATIVE.model_copy(update={"threshold": 0.02, "condition": None})
+    e = effects.comparison(spec, -math.log(0.9771), (-math.log(0.9785), -math.log(0.9757)))
+    assert e.text() == "pre/post steps_to_target 0.977× [0.976, 0.979]; needs < 0.98"
+
+
+def test_a_threshold_of_half_a_percent_is_written_as_it_is():
+    spec = RELATIVE.model_copy(update={"threshold": 0.005, "condition": None})
+    e = effects.comparison(spec, -math.log(0.988), (-math.log(0.990), -math.log(0.985)))
+    assert e.text() == "pre/post steps_to_target 0.988× [0.985, 0.990]; needs < 0.995"

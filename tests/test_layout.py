@@ -99,3 +99,9 @@ def test_the_run_config_imports_no_stage():
     """Every stage reads run_config.py; it reads none of them (stdlib only)."""
     assert module_graph()["run_config"] == set()
 
+
+
+def test_no_module_is_over_400_lines():
+    long = {str(p.relative_to(ROOT)): n for p in project_modules().values()
+            if (n := len(p.read_text().splitlines())) > 400}
+    assert long == {}

@@ -122,20 +122,22 @@ def _sleeping_loop(tmp_path, marker):
     return proc
 
 
-@pytest.mark.parametrize("stop", ["ctrl-c", "kill -9"])
-def test_after_ctrl_c_no_lock_is_left_and_after_a_kill_the_next_loop_takes_it_over(tmp_path, stop):
-    marker = f"lock-sleeper-{os.getpid()}-{stop[0]}"
+@pytest.mark.parametrize("stop", ["ctrl-c", "kill", "kill -9"])
+def test_after_ctrl_c_or_kill_no_lock_is_left_and_after_kill_9_the_next_loop_takes_it_over(tmp_path, stop):
+    marker = f"lock-sleeper-{os.getpid()}-{stop.replace(' ', '')}"
     proc = _sleeping_loop(tmp_path, marker)
     try:
-        proc.send_signal(signal.SIGINT if stop == "ctrl-c" else signal.SIGKILL)
+        proc.send_signal({"ctrl-c": signal.SIGINT, "kill": signal.SIGTERM, "kill -9": signal.SIGKILL}[stop])
         _, err = proc.communicate(timeout=120)
     finally:
         proc.kill()
         for pid in _pids_with(marker):
             os.kill(pid, signal.SIGKILL)
     lock = tmp_path / "run" / ".lock"
-    if stop == "ctrl-c":
-        assert proc.returncode == 130 and "interrupted" in err
+    if stop != "kill -9":
+        assert (proc.returncode, stop) in ((130, "ctrl-c"), (143, "kill"))
+        assert ("interrupted by the user" if stop == "ctrl-c" else "stopped by a SIGTERM") in err
+        assert "resume with: python loop.py --resume" in err
         assert not lock.exists()
         return
     assert lock.read_text() == f"pid {proc.pid}\n"  # a kill leaves the file; its flock died

@@ -11,7 +11,8 @@ import pytest
 from executor.base import STDERR_TAIL_CHARS, RunPaths
 from executor.command import CommandExecutor
 from run_config import TrainConfig, to_dict
-from parser.metrics import now, to_record
+from parser.log import now
+from parser.metrics import to_record
 from tests.faults import FAULTS
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -11,7 +11,7 @@ from executor.base import RunPaths
 from run_config import TrainConfig
 from bench.truth import true_score
 from executor.sim import SimExecutor, simulate
-from parser.checker import stats
+from parser.checker import scoring
 from parser.hypothesis import load_hypothesis, search_space
 from parser.metrics import read_metrics
 from parser.sim_truth import SimTruthError, Truth, load_truth
@@ -32,8 +32,8 @@ def truth(**overrides) -> Truth:
 def log_ratio(t: Truth, seed_pre: int, seed_post: int) -> float:
     pre = simulate(t, dict(POINT, norm_position="pre", seed=seed_pre))
     post = simulate(t, dict(POINT, norm_position="post", seed=seed_post))
-    a, b = stats.steps_to_target(pre["val_curve"], post["val_curve"])
-    return stats.benefit(a, b, "lower", True)
+    a, b = scoring.steps_to_target(pre["val_curve"], post["val_curve"])
+    return scoring.benefit(a, b, "lower", True)
 
 
 def run(executor, tmp_path, timeout=60.0, **overrides):

@@ -252,7 +252,7 @@ def test_on_a_gpu_the_step_loop_syncs_only_at_eval_points(tmp_path):
 
 
 def test_a_run_with_a_target_stops_at_its_first_crossing_and_scores_what_the_full_run_would(tmp_path):
-    from parser.checker import stats
+    from parser.checker import scoring
 
     full = train_mod.train(tiny(tmp_path, seed=3))
     target = full["val_curve"][1][1]  # the loss it had at step 20 of 60
@@ -260,5 +260,5 @@ def test_a_run_with_a_target_stops_at_its_first_crossing_and_scores_what_the_ful
     assert stopped["steps"] == 20 and stopped["stopped_early"] and not full["stopped_early"]
     assert stopped["val_curve"] == full["val_curve"][:2]  # the same run, up to where it stopped
     partner = [[0, full["val_curve"][0][1]], [60, target - 0.01]]
-    assert stats.steps_to_target(stopped["val_curve"], partner, target) == \
-        stats.steps_to_target(full["val_curve"], partner, target)
+    assert scoring.steps_to_target(stopped["val_curve"], partner, target) == \
+        scoring.steps_to_target(full["val_curve"], partner, target)

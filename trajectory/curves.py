@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import math
 
-from parser.checker import along, stats, trend
+from parser.checker import along, scoring, stats, trend
 from parser.checker.pairs import PairIndexes
 from parser.checker.regions import source_spec
 from parser.checker.verdicts import since
@@ -73,7 +73,7 @@ def _at(entry, name: str) -> float | None:
 
 def _level(spec: PredictionSpec) -> float:
     """The benefit at the claim's threshold: where 'holds' turns into 'does not'."""
-    return -stats.paired_score(1.0, 1.0, spec.direction, spec.threshold, spec.relative)
+    return -scoring.paired_score(1.0, 1.0, spec.direction, spec.threshold, spec.relative)
 
 
 def curve(source: PredictionSpec, entries: list, name: str, mass: float = MASS) -> dict | None:

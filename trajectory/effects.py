@@ -1,6 +1,6 @@
 """Effects in the prediction's own terms: the one place where the checker's scores are translated.
 
-The checker works on per-pair *benefits* b (`parser.checker.stats.benefit`), signed so b > 0
+The checker works on per-pair *benefits* b (`parser.checker.scoring.benefit`), signed so b > 0
 favours the arm: for a relative prediction b = -log(arm/base) when lower is better
 and b = log(arm/base) when higher is, for an absolute one the signed difference. A
 verdict's `effect` and `interval` are the posterior mean and 90% interval of the mean
@@ -101,7 +101,21 @@ def comparison_rule(spec: PredictionSpec) -> tuple[str, float]:
 
 def comparison_needs(spec: PredictionSpec) -> str:
     op, value = comparison_rule(spec)
-    return f"{op} {value:.2f}" if spec.relative else f"{op} {value + 0.0:g}"  # + 0.0: "< 0", never "< -0"
+    # + 0.0: "< 0", never "< -0"; a ratio with the decimals it needs ("< 0.995", not "< 0.99")
+    return f"{op} {value:.{_exact(value)}f}" if spec.relative else f"{op} {value + 0.0:g}"
+
+
+def _exact(x: float, most: int = 4) -> int:
+    """The fewest decimals, 2 to `most`, that write x as it is."""
+    return next((d for d in range(2, most) if abs(round(x, d) - x) < 1e-12), most)
+
+
+def _resolving(numbers: tuple[float, ...], marks: tuple[float, ...], digits: int, most: int = 4) -> int:
+    """Decimals, from `digits` up to `most`, at which no number prints as a mark it is not:
+    "0.977× [0.975, 0.979]; needs < 0.98", never "0.98× [0.98, 0.98]; needs < 0.98"."""
+    def blurred(d: int) -> bool:
+        return any(f"{x:.{d}f}" == f"{m:.{d}f}" and abs(x - m) > 1e-12 for x in numbers for m in marks)
+    return next((d for d in range(digits, most) if not blurred(d)), most)
 
 
 def equivalence_rule(spec: PredictionSpec) -> tuple[str, tuple[float, float]]:
@@ -124,8 +138,12 @@ def comparison(spec: PredictionSpec, effect: float, interval: tuple[float, float
     else:
         needs, rule = comparison_needs(spec), comparison_rule(spec)
     label = arms_label(spec) + (":" if spec.target is not None else "")  # the target's number, then the ratio
-    return Effect(label, in_terms(spec, effect), _ends(spec, interval),
-                  TIMES if spec.relative else "", needs, rule, _digits(spec))
+    estimate, ends = in_terms(spec, effect), _ends(spec, interval)
+    digits = _digits(spec)
+    if spec.relative:
+        marks = rule[1] if spec.kind == "equivalence" else (rule[1],)
+        digits = _resolving((estimate, *ends), marks, digits if spec.kind == "equivalence" else _exact(rule[1]))
+    return Effect(label, estimate, ends, TIMES if spec.relative else "", needs, rule, digits)
 
 
 def _digits(spec: PredictionSpec) -> int:

@@ -13,7 +13,7 @@ import math
 import statistics
 from dataclasses import dataclass
 
-from parser.checker import stats
+from parser.checker import scoring, stats
 from parser.checker.evidence import gather, inside, score_margin
 from parser.checker.pairs import PairIndexes, holds
 from parser.checker.regions import region, source_spec
@@ -165,7 +165,7 @@ def _standardized(spec: PredictionSpec, found: Scores):
     if spec.kind == "equivalence":
         return (score_margin(spec) - abs(m)) / s, len(entries), ""
     if spec.kind == "comparison":
-        m += stats.paired_score(1.0, 1.0, spec.direction, spec.threshold, spec.relative)
+        m += scoring.paired_score(1.0, 1.0, spec.direction, spec.threshold, spec.relative)
     return m / s, len(entries), ""
 
 
@@ -218,7 +218,7 @@ def finding(prediction: Prediction, by_id: dict[str, Prediction], records: list[
 
 def unreached(source: PredictionSpec, found: Scores) -> str | None:
     """Where the loss target written in the prediction was not reached: such a run counts its
-    last step (`stats.steps_to_target`), which pulls its pair's ratio towards 1. None where
+    last step (`scoring.steps_to_target`), which pulls its pair's ratio towards 1. None where
     every run reached it, or the prediction writes no target."""
     if source.target is None:
         return None

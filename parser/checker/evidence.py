@@ -3,7 +3,7 @@
 A pair is two completed runs identical in every factor but the compared one, with
 the same seed (`pairs.py` finds them, incrementally). Each pair (or, for a
 bound, each run) gives one score, signed so that the prediction holds when the
-mean score is positive (`stats.paired_score`). `Evidence` holds those scores by
+mean score is positive (`scoring.paired_score`). `Evidence` holds those scores by
 region plus the pooled seed noise; the checker turns it into a verdict, and the
 planner asks what one more score would do. A prediction conditioned on a declared range
 (`along.py`) takes its noise from a line through the comparison's pairs instead, and an
@@ -21,7 +21,7 @@ import itertools
 import math
 from dataclasses import dataclass, field, replace
 
-from parser.checker import along, stats, trend
+from parser.checker import along, scoring, stats, trend
 from parser.checker.pairs import Index, PairIndexes, Scored, View, holds
 from parser.checker.regions import region, source_spec
 from parser.schema import Prediction, PredictionSpec, ResultRecord
@@ -118,7 +118,7 @@ def _evidence(spec: PredictionSpec, source: PredictionSpec, idx: Index, ranges: 
     if spec.kind == "equivalence":
         return Evidence("between", tuple(view.scores), noise, margin=score_margin(spec), ids=_ids(view), range_line=line,
                         cells=cells)
-    shift = stats.paired_score(1.0, 1.0, spec.direction, spec.threshold, spec.relative)
+    shift = scoring.paired_score(1.0, 1.0, spec.direction, spec.threshold, spec.relative)
     return Evidence("mean", tuple(e.score + shift for e in view.items), noise, shift=shift, ids=_ids(view),
                     range_line=line, cells=cells)
 

@@ -14,7 +14,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Callable, NamedTuple
 
-from parser.checker import replicates, stats
+from parser.checker import replicates, scoring, stats
 from parser.design import cell_key, pair_key, same
 from parser.schema import Condition, PredictionSpec, ResultRecord
 
@@ -65,14 +65,14 @@ def metric_values(spec: PredictionSpec, pair: Pair, targets: dict | None = None)
     if spec.metric == "steps_to_target":
         ca, cb = a.get("val_curve") or [], b.get("val_curve") or []
         if spec.target is not None:
-            return stats.steps_to_target(ca, cb, spec.target)
+            return scoring.steps_to_target(ca, cb, spec.target)
         targets = {} if targets is None else targets
         if pair.cell not in targets:
-            target = stats.pair_target(ca, cb)
+            target = scoring.pair_target(ca, cb)
             if target is None:
                 return None
             targets[pair.cell] = target
-        return stats.steps_to_target(ca, cb, targets[pair.cell])
+        return scoring.steps_to_target(ca, cb, targets[pair.cell])
     va, vb = a.get(spec.metric), b.get(spec.metric)
     if not isinstance(va, (int, float)) or not isinstance(vb, (int, float)):
         return None
@@ -190,7 +190,7 @@ class Index:
                 return  # one run twice: the factor never reached the script
 
             values = metric_values(spec, pair, self.targets)
-            z = stats.benefit(values[0], values[1], spec.direction, spec.relative) if values else None
+            z = scoring.benefit(values[0], values[1], spec.direction, spec.relative) if values else None
             if z is not None:
                 self._add(Scored(pair, z, values[1], pair.cell, pair.arm))
             else:

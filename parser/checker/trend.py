@@ -3,7 +3,7 @@ threshold: "stops mattering at N = ..."), and the common-slope line the checker 
 declared range on (`along.py`). Pure functions, no I/O.
 
 Model. Each pair measured at factor value x gives one score y (the checker's
-`stats.paired_score`, > 0 where the prediction holds). Along the factor the mean score
+`scoring.paired_score`, > 0 where the prediction holds). Along the factor the mean score
 is linear in u = log x (or in x itself), with the seed noise sigma^2 the rest of the
 checker uses:
 

@@ -1,4 +1,4 @@
-"""The transformer's architecture flags: norm_type, activation, pos_encoding, n_head."""
+"""The transformer's architecture flags: norm_type, activation, pos_encoding, qk_norm, n_head."""
 import pytest
 import torch
 
@@ -8,7 +8,7 @@ from models import transformer as tf
 from run_config import TrainConfig
 
 VARIANTS = [{"norm_type": "rmsnorm"}, {"activation": "relu"}, {"activation": "swiglu"},
-            {"pos_encoding": "rope"}, {"n_head": 4}]
+            {"pos_encoding": "rope"}, {"qk_norm": True}, {"n_head": 4}]
 SHARES_INIT = [v for v in VARIANTS if v != {"activation": "swiglu"}]
 
 
@@ -73,9 +73,9 @@ def test_shorter_sequences_give_vocab_wide_logits(flags):
 
 
 @pytest.mark.parametrize("flag, value", [("norm_type", "batchnorm"), ("activation", "tanh"),
-                                         ("pos_encoding", "alibi")])
+                                         ("pos_encoding", "alibi"), ("qk_norm", "yes")])
 def test_an_unknown_flag_value_is_refused_where_the_config_is_read_naming_the_flag(flag, value):
-    with pytest.raises(ValueError, match=f"{flag}: '{value}' is not one of"):
+    with pytest.raises(ValueError, match=f"{flag}: {value!r} is not one of"):
         run_config.check(TrainConfig(**{flag: value}))
 
 
@@ -184,3 +184,39 @@ def test_n_head_sets_the_attention_heads_and_none_keeps_the_models_default():
 def test_n_head_that_does_not_divide_d_model_is_rejected(n_head, match):
     with pytest.raises(ValueError, match=match):
         build(n_head=n_head)
+
+
+# --- qk_norm -----------------------------------------------------------------------
+
+def output_after_scaling_q_and_k(model, idx, factor: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """The logits before and after every head's q and k projections are multiplied by `factor`."""
+    with torch.no_grad():
+        before = model(idx)
+        for block in model.blocks:
+            d = block.attn.qkv.out_features // 3
+            block.attn.qkv.weight[:2 * d] *= factor
+            block.attn.qkv.bias[:2 * d] *= factor
+        return before, model(idx)
+
+
+@pytest.mark.parametrize("flags", [{}, {"pos_encoding": "rope"}])
+def test_qk_norm_makes_attention_blind_to_the_scale_of_q_and_k(flags):
+    idx = torch.randint(0, 16, (2, 12), generator=torch.Generator().manual_seed(3))
+    before, after = output_after_scaling_q_and_k(build(qk_norm=True, **flags), idx, 7.0)
+    assert torch.allclose(before, after, atol=1e-4)  # up to the norm's eps of 1e-5
+    before, after = output_after_scaling_q_and_k(build(qk_norm=False, **flags), idx, 7.0)
+    assert not torch.allclose(before, after, atol=1e-3)
+
+
+def test_unit_rms_gives_each_head_vector_an_rms_of_one_whatever_its_scale():
+    x = torch.randn(2, 3, 5, 8) * torch.tensor([1.0, 30.0, 1000.0]).view(1, 3, 1, 1)
+    rms = tf.unit_rms(x).pow(2).mean(-1).sqrt()
+    assert torch.allclose(rms, torch.ones_like(rms), atol=1e-3)
+
+
+def test_a_qk_norm_model_trains_with_finite_gradients():
+    model = build(qk_norm=True).train()
+    idx = torch.randint(0, 16, (4, 12))
+    loss = torch.nn.functional.cross_entropy(model(idx[:, :-1]).reshape(-1, 16), idx[:, 1:].reshape(-1))
+    loss.backward()
+    assert torch.isfinite(loss) and all(torch.isfinite(p.grad).all() for p in model.parameters())
