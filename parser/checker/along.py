@@ -34,9 +34,19 @@ answer a question about a line the data do not follow, and the prediction is rea
 instead, as a list factor's condition is (the runs in the condition's region against the
 rest), and its verdict says so (`RangeLine.text`). The test is exact, so on a straight truth
 it sends a read to the regions STRAIGHT_LEVEL of the time; the regions' own guard still
-decides, so a fallback costs pairs, not validity of that read. The level is 1%, not 5%:
-the checker reads after every run, and each switch between two analyses is one more chance
-to decide. Pure functions, no I/O.
+decides, so a fallback costs pairs, not validity of that read.
+
+The level guards the switch. The checker reads after every pair and each read may switch, so
+what adds to the decisions' error is the chance that a straight line is sent to the regions at
+some look, not at one: the regions answer another question there (on a line at the line's
+margin, a 5-point grid's region means differ by 1.5 margins), so a switch is a second chance
+to decide, and P(false) <= P(the line's e-value ever passes E_BOUND) + P(ever switched). At 1%
+per look 7-11% of straight lines switch within 45 pairs (bench/curve_verdicts.py, 5-point
+grid), which added 0.1-0.6 points of false decisions (--paired, the same draws read both ways);
+at 0.1% the added share is 0.0-0.1 points, while a plain V or step with replicates still falls
+back (bench/curves.py --lack-of-fit at noise 0.03; a faint one at 0.10 less often). Twice the e-value bound for a
+read by regions with a rejection required to hold before the latest pair too left half the
+excess at 1% and cost a third of the V's rescue (docs/confidence.md). Pure functions, no I/O.
 """
 from __future__ import annotations
 
@@ -51,7 +61,7 @@ from parser.ranges import FactorRange
 from parser.schema import Condition
 
 SAME_SCALE = 0.05  # N per unit of dataset_fraction may differ by rounding, not by more
-STRAIGHT_LEVEL = 0.01  # the lack-of-fit test's level: below it the regions are read (module docstring)
+STRAIGHT_LEVEL = 0.001  # the lack-of-fit test's level, per look: below it the regions are read (module docstring)
 
 
 @dataclass(frozen=True)
