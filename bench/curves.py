@@ -5,6 +5,7 @@ the 90% crossing interval (`parser/checker/trend.py`) for several designs.
     python bench/curves.py --studies 500
     python bench/curves.py --loop 20          # the real loop on the simulator, 20 studies per noise
     python bench/curves.py --loop 600 --sigmas 0.1 --designs range   # one design, more truths
+    python bench/curves.py --lack-of-fit 300  # the line's lack-of-fit fallback, 300 draws per truth and noise
 
 The default rows fit `trend` to scores drawn straight from the model. `--loop` runs whole
 studies instead: a simulated truth whose pre/post steps ratio is 0.80 at a random N* and
@@ -17,6 +18,16 @@ with 3 seeds (every point, both arms: 30 runs), each scored by its crossing inte
 row also counts why its studies stopped, with the coverage among each kind: an interval
 read at a stop the scores chose (every prediction decided) is not a fixed-sample one, so
 there the crossing is read at 95% as the report reads it (`curves.STOPPED_MASS`).
+
+`--lack-of-fit` reads the verdicts of those two predictions once, at a fixed design: the
+5-point range of fractions (declared as a range, so the checker reads the line) walked with
+`--seeds` seeds, both arms on the simulator, under three truths: the fading line above
+(a random N*), a step (pre-norm 30% faster below N = 1000, no faster above) and a V (pre-norm's
+head start shrinks towards N = 1000 and grows again past it). Per truth: the share of reads
+sent to the regions by the lack-of-fit test (`along.STRAIGHT_LEVEL`; on the line, any is a
+false fallback and the share should sit near the level), and each prediction's verdicts
+graded against the truth as `bench/truth.py` reads it (the regions' cell means): right,
+wrong, undecided, with the fallback and without it (the level set to 0).
 
 Each study draws a true crossing N* log-uniformly in [300, 3000] and paired scores
 y = slope * log(N* / N) + noise (score units: > 0 where the prediction holds, as the
@@ -214,6 +225,106 @@ def loop_rows(studies: int, sigmas: list[float], designs: tuple[str, ...] = tupl
                               for k, v in sorted(Counter(r["stop"] for r in rs).items())))
 
 
+LACK_SHAPES = ("line", "step", "V")
+
+
+def shape_truth(shape: str, sigma: float, draw: int, true_cross: float = 1000.0) -> dict:
+    """A truth for the lack-of-fit rows: the fading line (`loop_truth`), a step at N = 1000,
+    or a V whose bottom is at N = 1000 (log tau shift of pre-norm -0.47 at N = 154, 0 at 1000,
+    -0.45 at 3076)."""
+    if shape == "line":
+        return loop_truth(true_cross, sigma, draw)
+    if shape == "step":
+        effects = [{"on": "tau", "factor": "norm_position", "levels": {"pre": math.log(0.7)},
+                    "where": "n_train_samples < 1000"}]
+    else:
+        effects = [{"on": "tau", "factor": "norm_position", "levels": {"pre": 0.0}, "where": f"n_train_samples {op} 1000",
+                    "along": {"variable": "n_train_samples", "at": 1000, "per_e_fold": {"pre": k}}}
+                   for op, k in (("<", 0.25), (">=", -0.4))]
+    return {"curve": {"initial": 5.0, "floor": 2.0, "tau": 60}, "n_train_samples": {"per_fraction": 3076},
+            "effects": effects, "noise": {"tau_shared": 0.05, "tau_arm": sigma, "draw": draw}}
+
+
+def fixed_records(truth, seeds: int) -> list:
+    """Both arms at every point of the 5-point fraction grid, `seeds` seeds each, on the simulator."""
+    from executor.sim import simulate
+    from parser.design import config_hash
+    from parser.schema import ResultRecord
+    from run_config import TrainConfig, to_dict
+
+    base = {k: v for k, v in LOOP_STUDY["hypothesis"]["initial_config"].items() if not isinstance(v, list)}
+    out = []
+    for fraction in FRACTIONS:
+        for seed in range(seeds):
+            for arm in ("pre", "post"):
+                eid = f"exp_{len(out) + 1:04d}"
+                config = to_dict(TrainConfig(**base, norm_position=arm, dataset_fraction=fraction, seed=seed,
+                                             experiment_id=eid))
+                out.append(ResultRecord(experiment_id=eid, hypothesis_id="H1", config=config,
+                                        config_hash=config_hash(config), seed=seed, status="completed",
+                                        metrics=simulate(truth, dict(config)), targets=["p1", "p2"]))
+    return out
+
+
+def lack_of_fit_read(job: tuple[str, float, int, int]) -> dict:
+    """One draw: the verdicts of p1, p2 at the fixed design, with the fallback and without it,
+    graded against the truth (> 0 holds), and which reading each used."""
+    from bench.truth import true_score
+    from parser.checker import along
+    from parser.checker.pairs import PairIndexes
+    from parser.checker.verdicts import assess_all
+    from parser.compile import compile_all
+    from parser.ranges import FactorRange
+    from parser.sim_truth import Truth
+
+    shape, sigma, draw, seeds = job
+    rng = np.random.default_rng([draw, int(sigma * 1000), LACK_SHAPES.index(shape)])
+    truth = Truth.model_validate(shape_truth(shape, sigma, draw, math.exp(rng.uniform(math.log(300),
+                                                                                     math.log(3000)))))
+    grid = {k: v if isinstance(v, list) else [v] for k, v in LOOP_STUDY["hypothesis"]["initial_config"].items()}
+    predictions = compile_all(LOOP_STUDY["hypothesis"]["predictions"], grid)
+    by_id = {p.id: p for p in predictions}
+    records = fixed_records(truth, seeds)
+    ranges = {"dataset_fraction": FactorRange(low=FRACTIONS[0], high=FRACTIONS[-1], log=True)}
+    cells = [{k: v[0] for k, v in grid.items() if k != "dataset_fraction"} | {"dataset_fraction": f}
+             for f in FRACTIONS]
+    out = {"shape": shape, "sigma": sigma}
+    level = along.STRAIGHT_LEVEL
+    for label, at in (("with", level), ("without", 0.0)):
+        along.STRAIGHT_LEVEL = at  # this worker's process only
+        try:
+            verdicts = assess_all(predictions, records, indexes=PairIndexes(ranges))
+        finally:
+            along.STRAIGHT_LEVEL = level
+        for p in predictions:
+            v, score = verdicts[p.id], true_score(truth, p, by_id, cells)
+            right = "confirmed" if score > 0 else "refuted"
+            out[(label, p.id)] = "undecided" if not v.decided else "right" if v.status == right else "wrong"
+            if label == "with":
+                out[("reading", p.id)] = v.reading
+    return out
+
+
+def lack_of_fit_rows(draws: int, sigmas: list[float], seeds: int) -> None:
+    from concurrent.futures import ProcessPoolExecutor
+
+    jobs = [(shape, s, d, seeds) for shape in LACK_SHAPES for s in sigmas for d in range(draws)]
+    with ProcessPoolExecutor(2) as pool:
+        results = list(pool.map(lack_of_fit_read, jobs, chunksize=16))
+    print(f"{'truth':>6} {'noise sd':>9} {'pred':>5} {'to regions ± se':>16}  "
+          f"{'with the fallback: right / wrong / undecided':>46}  {'without: right / wrong / undecided':>36}")
+    for shape in LACK_SHAPES:
+        for sigma in sigmas:
+            rs = [r for r in results if r["shape"] == shape and r["sigma"] == sigma]
+            for pid in ("p1", "p2"):
+                back = sum(r[("reading", pid)] == "regions" for r in rs) / len(rs)
+                shares = {label: "  / ".join(f"{sum(r[(label, pid)] == k for r in rs) / len(rs):6.1%}"
+                                             for k in ("right", "wrong", "undecided"))
+                          for label in ("with", "without")}
+                print(f"{shape:>6} {sigma:>9.2f} {pid:>5} {back:>8.1%} ± {_se(back, len(rs)):.1%}  "
+                      f"{shares['with']:>46}  {shares['without']:>36}")
+
+
 def _se(share: float, n: int) -> float:
     """The binomial standard error of a share of n studies."""
     return math.sqrt(share * (1 - share) / n) if n else float("nan")
@@ -232,8 +343,17 @@ def main(argv=None) -> int:
     ap.add_argument("--designs", nargs="+", choices=list(DESIGN_NAMES), default=list(DESIGN_NAMES),
                     help="with --loop: which designs to run on each truth (default: all three)")
     ap.add_argument("--first", type=int, default=0, metavar="K", help="with --loop: start from truth number K")
+    ap.add_argument("--lack-of-fit", type=int, default=0, metavar="DRAWS",
+                    help="read a fixed design's verdicts under a line, a step and a V, DRAWS times each")
+    ap.add_argument("--seeds", type=int, default=3, help="with --lack-of-fit: seeds at each of the 5 fractions")
     args = ap.parse_args(argv)
     start = time.perf_counter()
+    if args.lack_of_fit:
+        print(f"command: python bench/curves.py --lack-of-fit {args.lack_of_fit} --seeds {args.seeds} "
+              f"--sigmas {' '.join(map(str, args.sigmas))}")
+        lack_of_fit_rows(args.lack_of_fit, args.sigmas, args.seeds)
+        print(f"wall time {time.perf_counter() - start:.1f} s")
+        return 0
     if args.loop:
         print(f"command: python bench/curves.py --loop {args.loop} --sigmas {' '.join(map(str, args.sigmas))} "
               f"--designs {' '.join(args.designs)} --first {args.first}")

@@ -85,6 +85,20 @@ def test_two_values_give_no_curve_and_an_unconditioned_prediction_none():
     assert curve_of([comparison(threshold=0.2)], fading())["p1"] is None
 
 
+def test_a_step_along_the_data_sizes_is_drawn_but_reads_no_crossing_off_its_line():
+    p1 = comparison(threshold=0.2, condition=Condition(variable="n_train_samples", op="<", value=5000))
+    out, k = [], 1
+    for n in (300, 1000, 3000, 10000):  # 0.7x up to N = 1000, 1x past it: replicates show the bend
+        out += pairs([(2.0 * (0.7 if n <= 1000 else 1.0) * w, 2.0) for w in (1.0, 1.01, 0.99)], fraction=n / 10000,
+                     n=n, start=k)
+        k += 6
+    c = curve_of([p1], out)["p1"]
+    assert c["lack_of_fit"] < 0.01 and len(c["band"]) > 0
+    assert (c["crossing"]["value"], c["crossing"]["bounded"]) == (None, False)
+    assert c["text"].startswith("not a straight line along n_train_samples (lack of fit p ")
+    assert "lack_of_fit" not in curve_of([p1], fading())["p1"]  # a straight effect: as before
+
+
 FADING_TRUTH = """
 curve: {initial: 5.0, floor: 2.0, tau: 60}
 n_train_samples: {per_fraction: 3076}

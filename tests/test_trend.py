@@ -90,6 +90,46 @@ def test_no_line_without_a_spread_inside_a_stratum():
     assert trend.fit_common_slope([(1.0, 0.1, "a"), (2.0, 0.2, "b")], prior_scale=0.1) is None
 
 
+def test_the_lack_of_fit_F_test_on_numbers_worked_by_hand():
+    # cell means 1, 5, 3 at u = 0, 1, 2, two scores each: pure error 2 + 2 + 2 = 6 on 3 df; the line
+    # (slope 1 through 2, 3, 4) leaves RSS 18, so the lack of fit is 12 on 3 - 1 - 1 = 1 df
+    points = [(0, 0, ()), (0, 2, ()), (1, 4, ()), (1, 6, ()), (2, 2, ()), (2, 4, ())]
+    line = trend.fit_common_slope(points, prior_scale=0.1)
+    assert (line.slope, line.rss) == pytest.approx((1.0, 18.0))
+    test = trend.lack_of_fit(points, line)
+    assert (test.f, test.df_lack, test.df_pure) == (pytest.approx(6.0), 1, 3)
+    # F(1, 3) is t_3 squared: p = 2 P(t_3 > sqrt 6), with P(t_3 > t) = 1/2 - (atan(t/√3) + (t/√3)/(1 + t²/3)) / π
+    assert test.p == pytest.approx(2 * (0.5 - (math.atan(math.sqrt(2)) + math.sqrt(2) / 3) / math.pi), rel=1e-9)
+
+
+def test_the_lack_of_fit_reads_cells_within_each_stratum():
+    # two strata, each straight with its own intercept: no lack of fit; 8 cells, 2 intercepts and a slope
+    points = [(u, y + 0.3 * g + 0.1 * u, g) for g in (0, 1) for u in (0, 1, 2, 3) for y in (-0.05, 0.05)]
+    test = trend.lack_of_fit(points, trend.fit_common_slope(points, prior_scale=0.1))
+    assert (test.df_lack, test.df_pure) == (8 - 2 - 1, 16 - 8)
+    assert test.f == pytest.approx(0.0, abs=1e-12) and test.p == pytest.approx(1.0)
+
+
+def test_no_lack_of_fit_test_without_replicates_or_without_a_third_value():
+    single = [(u, 0.1 * u * u, ()) for u in range(6)]  # one score per value: no pure error
+    assert trend.lack_of_fit(single, trend.fit_common_slope(single, 0.1)) is None
+    two = [(u, y, ()) for u in (0, 1) for y in (0.0, 0.1)]  # two values: the line fits their means exactly
+    assert trend.lack_of_fit(two, trend.fit_common_slope(two, 0.1)) is None
+
+
+def test_the_lack_of_fit_p_is_uniform_on_a_straight_line():
+    """Exact under the model: 4000 straight lines (5 values x 3 seeds) with normal noise reject at
+    the level (standard errors 0.0034 at 5%, 0.0016 at 1%)."""
+    rng = np.random.default_rng(5)
+    us = [u for u in range(5) for _ in range(3)]
+    ps = []
+    for _ in range(4000):
+        points = [(u, 0.2 - 0.07 * u + rng.normal(0, 0.05), ()) for u in us]
+        ps.append(trend.lack_of_fit(points, trend.fit_common_slope(points, 0.05)).p)
+    assert abs(np.mean(np.array(ps) < 0.05) - 0.05) < 0.012
+    assert abs(np.mean(np.array(ps) < 0.01) - 0.01) < 0.006
+
+
 def _coverage(n_seeds: int, sigma: float, slope: float, studies: int = 4000) -> tuple[float, float]:
     """Share of simulated studies whose 90% crossing interval holds the true crossing
     (an unbounded answer holds it), and the share of the effect bands holding the truth."""

@@ -9,6 +9,10 @@ shown in the prediction's own terms (ratio or difference, `trajectory.effects`);
 crossing is where the effect equals what the claim needs (0.80x for "20% faster").
 A curve needs three distinct values: two give a line but no way to see its shape.
 
+Where replicates show the line does not fit (the lack-of-fit test the checker reads a range's
+verdict by, at its level), the curve is still drawn but no crossing is read off it, and its
+text says why.
+
 The crossing's interval is Fieller's at 90%, except in a study stopped because every
 prediction was decided: that stop is chosen by the same scores the line is fitted to (it
 comes sooner when the slope happens to look steep), and a fixed-sample 90% interval read
@@ -19,7 +23,7 @@ from __future__ import annotations
 
 import math
 
-from parser.checker import scoring, stats, trend
+from parser.checker import along, scoring, stats, trend
 from parser.checker.pairs import PairIndexes
 from parser.checker.regions import source_spec
 from parser.checker.verdicts import since
@@ -90,15 +94,28 @@ def curve(source: PredictionSpec, entries: list, name: str, mass: float = MASS) 
         post = fitted.at(x)
         lo, hi = sorted(effects.in_terms(source, v) for v in post.interval(MASS))
         band.append([x, effects.in_terms(source, post.mean), lo, hi])
-    cross = fitted.crossing(_level(source), mass)
-    return {"variable": name, "log": log, "n": fitted.n, "label": effects.arms_label(source),
+    bend = _bend(points, prior, log)
+    cross = fitted.crossing(_level(source), mass) if bend is None else trend.Crossing(None, None, None, mass)
+    shown = {"variable": name, "log": log, "n": fitted.n, "label": effects.arms_label(source),
             "unit": effects.TIMES if source.relative else "",
             "points": [[x, effects.in_terms(source, y)] for x, y in points],
             "band": band, "rising": fitted.slope > 0,  # the benefit grows along the variable
             "threshold": effects.in_terms(source, _level(source)),
             "crossing": {"value": cross.value, "low": cross.low, "high": cross.high, "bounded": cross.bounded,
                          "mass": mass},
-            "text": _text(source, name, cross, min(xs), max(xs))}
+            "text": _text(source, name, cross, min(xs), max(xs)) if bend is None else
+            f"not a straight line along {name} (lack of fit p {along.p_text(bend)}): no crossing is read off it"}
+    return shown if bend is None else dict(shown, lack_of_fit=bend)
+
+
+def _bend(points: list[tuple[float, float]], prior: float, log: bool) -> float | None:
+    """The lack-of-fit p of the curve's line where it rejects at the checker's level
+    (`along.STRAIGHT_LEVEL`): a step or a V has no crossing to read off a line. None: straight
+    enough, or no replicates to tell."""
+    us = [(math.log(x) if log else x, y, ()) for x, y in points]
+    line = trend.fit_common_slope(us, prior)
+    test = trend.lack_of_fit(us, line) if line else None
+    return test.p if test and test.p < along.STRAIGHT_LEVEL else None
 
 
 def _grid(low: float, high: float, log: bool) -> list[float]:

@@ -97,6 +97,9 @@ def _verdict_fields(v: Verdict) -> dict:
     fields.pop("pairs")
     if not fields["basis"]:  # read by regions, as every study before ranges: no key, the same file
         fields.pop("basis")
+        fields.pop("reading")
+    if fields["lack_of_fit"] is None:
+        fields.pop("lack_of_fit")
     return fields
 
 

@@ -25,7 +25,28 @@ the declared range, so it does not move with where the runs went. Ville's bound 
 a design fixed in advance; the planner picks the next value from past scores, which the cited
 results do not cover in so many words (bench/curve_verdicts.py measures fixed designs too).
 Before a comparison spans `trend.MIN_VALUES` values the checker reads regions; when it switches
-depends on the design alone, not on the scores. Pure functions, no I/O.
+depends on the design alone, not on the scores.
+
+Fallback. Where replicates allow it, the line is first tested against its cell means
+(`trend.lack_of_fit`, the classic F test, at STRAIGHT_LEVEL). When it rejects, the effect
+is plainly not a straight line along the range (a step, a V), the line's drop and noise
+answer a question about a line the data do not follow, and the prediction is read by regions
+instead, as a list factor's condition is (the runs in the condition's region against the
+rest), and its verdict says so (`RangeLine.text`). The test is exact, so on a straight truth
+it sends a read to the regions STRAIGHT_LEVEL of the time; the regions' own guard still
+decides, so a fallback costs pairs, not validity of that read.
+
+The level guards the switch. The checker reads after every pair and each read may switch, so
+what adds to the decisions' error is the chance that a straight line is sent to the regions at
+some look, not at one: the regions answer another question there (on a line at the line's
+margin, a 5-point grid's region means differ by 1.5 margins), so a switch is a second chance
+to decide, and P(false) <= P(the line's e-value ever passes E_BOUND) + P(ever switched). At 1%
+per look 7-11% of straight lines switch within 45 pairs (bench/curve_verdicts.py, 5-point
+grid), which added 0.1-0.6 points of false decisions (--paired, the same draws read both ways);
+at 0.1% the added share is 0.0-0.1 points, while a plain V or step with replicates still falls
+back (bench/curves.py --lack-of-fit at noise 0.03; a faint one at 0.10 less often). Twice the e-value bound for a
+read by regions with a rejection required to hold before the latest pair too left half the
+excess at 1% and cost a third of the V's rescue (docs/confidence.md). Pure functions, no I/O.
 """
 from __future__ import annotations
 
@@ -40,6 +61,7 @@ from parser.ranges import FactorRange
 from parser.schema import Condition
 
 SAME_SCALE = 0.05  # N per unit of dataset_fraction may differ by rounding, not by more
+STRAIGHT_LEVEL = 0.001  # the lack-of-fit test's level, per look: below it the regions are read (module docstring)
 
 
 @dataclass(frozen=True)
@@ -126,6 +148,16 @@ class RangeLine:
     def fitted(self) -> trend.CommonSlope | None:
         return trend.fit_common_slope(self.points, self.prior)
 
+    @cached_property
+    def lack_of_fit(self) -> trend.LackOfFit | None:
+        """The line against its cell means; None where the design has no replicates (or no third value)."""
+        return trend.lack_of_fit(self.points, self.fitted) if self.fitted else None
+
+    @property
+    def straight(self) -> bool:
+        """Whether the verdict may read the line: no lack of fit shown at STRAIGHT_LEVEL."""
+        return self.lack_of_fit is None or self.lack_of_fit.p >= STRAIGHT_LEVEL
+
     @property
     def d(self) -> float:
         return self.centroids[0] - self.centroids[1]
@@ -144,6 +176,8 @@ class RangeLine:
     def text(self) -> str:
         """How the verdict was read, for a reader of the report."""
         w, line = self.where, self.fitted
+        if not self.straight:
+            return f"not a straight line along {w.factor} (lack of fit p {p_text(self.lack_of_fit.p)}): read by regions"
         scale = f"log {_short(w.variable)}" if w.log else _short(w.variable)
         through = f"a line in {scale} through {line.n} pairs at {line.values} values"
         if w.factor != w.variable:
@@ -153,6 +187,11 @@ class RangeLine:
         a, b = (w.x(c) for c in self.centroids)
         return (f"judged on the curve along {w.factor}: {through}; the drop is the line's change "
                 f"from {_short(w.variable)} ≈ {_num(a)} to {_num(b)} (the centroids of the range's two parts)")
+
+
+def p_text(p: float) -> str:
+    """'= 0.003', or '< 0.0001': a p-value as a sentence shows it."""
+    return "< 0.0001" if p < 1e-4 else f"= {p:.2g}"
 
 
 def _short(name: str) -> str:

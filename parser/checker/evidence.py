@@ -45,7 +45,8 @@ class Evidence:
     margin: float = 0.0
     shift: float = 0.0  # score = effect + shift: how to report the effect itself
     ids: tuple[str, ...] = field(default=(), compare=False)
-    # read along a declared range: the line behind `noise` and, for a difference, the verdict itself
+    # read along a declared range: the line behind `noise` and, for a difference, the verdict itself;
+    # a line that bends (`straight` False) is kept only to say that the regions were read instead
     range_line: along.RangeLine | None = None
 
     def plus(self, score: float, versus: bool = False) -> "Evidence":
@@ -61,8 +62,8 @@ class Evidence:
 
     @property
     def on_line(self) -> bool:
-        """An interaction judged on the line (not on its two regions' means)."""
-        return self.range_line is not None and self.kind == "difference"
+        """An interaction judged on the line (not on its two regions' means, as when the line bends)."""
+        return self.range_line is not None and self.range_line.straight and self.kind == "difference"
 
     @property
     def n(self) -> int:
@@ -111,8 +112,9 @@ def _evidence(spec: PredictionSpec, source: PredictionSpec, idx: Index, ranges: 
         return _interaction(spec, source, idx, everything, ranges or {})
     line = _line(spec.condition, everything, ranges or {}, source.relative)
     view = inside(idx, spec)
-    noise = line.fitted.noise if line else region_noise([view], everything, source.relative)
-    cells = () if line else _cells(view)  # along a range: the line's noise, and one stratum (`along.py`)
+    straight = line is not None and line.straight  # a bent line is kept only to say so (`along.py`)
+    noise = line.fitted.noise if straight else region_noise([view], everything, source.relative)
+    cells = () if straight else _cells(view)  # along a range: the line's noise, and one stratum
     if spec.kind == "equivalence":
         return Evidence("between", tuple(view.scores), noise, margin=score_margin(spec), ids=_ids(view), range_line=line,
                         cells=cells)
@@ -208,12 +210,13 @@ def _interaction(spec: PredictionSpec, source: PredictionSpec, idx: Index,
     there, here = idx.view(("versus", key), in_versus), idx.view(("reference", key), reference)
     m = score_margin(spec)
     found = _on_line(spec, source, idx, here, there, ranges)
-    if found is not None:
+    if found is not None and found.straight:
         return Evidence("difference", tuple(y - m for y in here.scores), found.fitted.noise,
                         versus=tuple(there.scores), shift=-m, ids=found.ids, range_line=found)
     noise = region_noise([here, there], everything, source.relative)
     return Evidence("difference", tuple(y - m for y in here.scores), noise, versus=tuple(there.scores),
-                    shift=-m, ids=_ids(here, there), cells=_cells(here), versus_cells=_cells(there))
+                    shift=-m, ids=_ids(here, there), cells=_cells(here), versus_cells=_cells(there),
+                    range_line=found)  # a bent line, kept to say so; None where there is none
 
 
 def _on_line(spec: PredictionSpec, source: PredictionSpec, idx: Index, here: View, there: View,

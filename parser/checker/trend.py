@@ -44,6 +44,19 @@ sigma units
 
 which is `stats.two_sample_evalue` exactly when every point sits at one of two values
 (tests/test_along.py).
+
+Lack of fit (`lack_of_fit`). Where some cells (a stratum at one value of u) hold replicates,
+the line's RSS splits into the pure error, the scatter of the scores about their own cell's
+mean, and the lack of fit, the cell means' distance from the line (Draper & Smith, Applied
+Regression Analysis, 2.1):
+
+    SS_pe = sum_i (y_i - ybar_cell(i))^2,   df_pe = n - k         (k cells)
+    SS_lof = RSS - SS_pe,                   df_lof = k - G - 1
+    F = (SS_lof / df_lof) / (SS_pe / df_pe)  ~  F(df_lof, df_pe)   when the line holds
+
+so p = P(F(df_lof, df_pe) >= F) is exact under the model's normal noise, whatever the slope
+and intercepts. It needs a replicate somewhere (df_pe >= 1) and a third value in a stratum
+(df_lof >= 1): with one seed per value there is no pure error and no test.
 """
 from __future__ import annotations
 
@@ -51,7 +64,7 @@ import math
 from dataclasses import dataclass
 from typing import Hashable, Sequence
 
-from scipy.special import stdtrit
+from scipy.special import fdtrc, stdtrit
 
 from parser.checker import stats
 from parser.checker.stats import MIN_SCALE, PRIOR_DF, Posterior
@@ -208,3 +221,30 @@ def fit_common_slope(points: Sequence[tuple[float, float, Hashable]], prior_scal
     rss = math.fsum((dy - slope * du) ** 2 for du, dy in centred)
     values = len({round(u, 12) for u, _, _ in points})
     return CommonSlope(slope, sxx, len(points), len(strata), rss, values, prior_scale, prior_df)
+
+
+@dataclass(frozen=True)
+class LackOfFit:
+    """The classic F test of the line against its cell means (module docstring)."""
+
+    f: float
+    df_lack: int
+    df_pure: int
+    p: float
+
+
+def lack_of_fit(points: Sequence[tuple[float, float, Hashable]], line: CommonSlope) -> LackOfFit | None:
+    """The lack-of-fit F test of `line`, fitted to the (u, score, stratum) points; None
+    without pure error or without a degree of freedom for the lack of fit."""
+    cells: dict[tuple, list[float]] = {}
+    for u, y, g in points:
+        cells.setdefault((g, round(u, 12)), []).append(y)
+    df_pure, df_lack = line.n - len(cells), len(cells) - line.groups - 1
+    if df_pure < 1 or df_lack < 1:
+        return None
+    pure = math.fsum(math.fsum((y - math.fsum(ys) / len(ys)) ** 2 for y in ys) for ys in cells.values())
+    lack = max(line.rss - pure, 0.0)
+    if pure <= 0:  # replicates identical to the last digit: any bend is plain, none is no evidence
+        return LackOfFit(math.inf if lack > 0 else 0.0, df_lack, df_pure, 0.0 if lack > 0 else 1.0)
+    f = (lack / df_lack) / (pure / df_pure)
+    return LackOfFit(f, df_lack, df_pure, float(fdtrc(df_lack, df_pure, f)))

@@ -33,6 +33,8 @@ class Verdict:
     reason: str = ""
     pairs: list[str] = field(default_factory=list)  # experiment ids that informed it
     basis: str = ""  # how it was read when not by regions alone: along a declared range (`along.py`)
+    reading: str = ""  # with a basis: "line", or "regions" where the line's lack of fit sent it back
+    lack_of_fit: float | None = None  # with a basis: the lack-of-fit test's p (None: no replicates to test)
 
     @property
     def decided(self) -> bool:
@@ -190,8 +192,11 @@ def assess(prediction: Prediction, by_id: dict[str, Prediction], records: list[R
             return Verdict(prediction.id, "untestable", None, reason=why)
         return Verdict(prediction.id, "untested", None)
     effect, interval = _effect(prediction, ev, j.posterior)
+    line = ev.range_line
     return Verdict(prediction.id, j.status, j.confidence, ev.n, effect, interval, j.evidence,
-                   pairs=list(ev.ids), basis=ev.range_line.text() if ev.range_line else "")
+                   pairs=list(ev.ids), basis=line.text() if line else "",
+                   reading=("line" if line.straight else "regions") if line else "",
+                   lack_of_fit=line.lack_of_fit.p if line and line.lack_of_fit else None)
 
 
 def _effect(prediction: Prediction, ev: Evidence, post: stats.Posterior):
