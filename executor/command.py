@@ -45,7 +45,7 @@ from pathlib import Path
 
 import run_config
 from executor import config_file
-from executor import script
+from executor import script, threads
 from executor.atomic import write_atomic
 from executor.base import RunPaths, RunResult, START_FAILED_EXIT, die_with_parent, fresh_start, outcome, stderr_tail
 from executor.identity import identity
@@ -78,6 +78,8 @@ class CommandExecutor:
         values = {**handed, "run_dir": run_dir, "config": json_path, "metrics": metrics_path}
         argv, env = script.command_line(self.spec, values), environment(json_path, metrics_path, eid)
         env.update(RESEARCH_SEED=str(config.seed), RESEARCH_RUN_DIR=str(run_dir))
+        chosen = script_threads(config, env)
+        env.update(chosen)
         found = self.identity()
         start = time.perf_counter()
         if self.spec.reads_output:
@@ -85,7 +87,8 @@ class CommandExecutor:
             reader = Reader(self.spec, paths.out(eid), file)
             code, timed_out, stopped = _run(argv, env, paths, eid, timeout_s, self.spec, reader, config.stop_at_loss)
             wall = time.perf_counter() - start
-            result = read_out(reader, self.spec, handed, code, timed_out, stopped, wall, paths, eid, timeout_s)
+            result = read_out(reader, self.spec, handed, code, timed_out, stopped, wall, paths, eid, timeout_s,
+                              {"threads": int(chosen["OMP_NUM_THREADS"])} if chosen else {})
         else:
             progress, stop = Path(env["RESEARCH_PROGRESS"]), Path(env["RESEARCH_STOP"])
             for leftover in (progress, stop):
@@ -115,14 +118,15 @@ def metrics_file(spec: RunSpec, values: dict) -> Path | None:
 
 
 def read_out(reader: Reader, spec: RunSpec, handed: dict, code, timed_out: bool, stopped: bool, wall: float,
-             paths: RunPaths, eid: str, timeout_s: float) -> RunResult:
-    """The run's result from what the script reported: its metrics file written for the
-    loop; a run ended at its target completed; a run whose output never matched failed."""
+             paths: RunPaths, eid: str, timeout_s: float, own: dict | None = None) -> RunResult:
+    """The run's result from what the script reported (and `own`: what the loop set, the
+    threads it was given): its metrics file written for the loop; a run ended at its
+    target completed; a run whose output never matched failed."""
     reader.poll(final=True)
     steps = handed.get(spec.steps) if spec.steps else None
     metrics = reader.metrics(stopped, steps if isinstance(steps, int) else None)
     if metrics is not None and not timed_out:
-        write_atomic(paths.metrics(eid), json.dumps(metrics) + "\n")
+        write_atomic(paths.metrics(eid), json.dumps({**metrics, **(own or {})}) + "\n")
     if stopped:
         code = 0  # the loop ended it, at its target: a finished run
     result = outcome(eid, code, timed_out, wall, paths, timeout_s)
@@ -139,12 +143,26 @@ def invocation(argv: list[str], config_path, metrics_path, eid: str) -> tuple[li
     return argv, environment(config_path, metrics_path, eid)
 
 
+def script_threads(config: run_config.TrainConfig, environ) -> dict:
+    """OMP_NUM_THREADS for the user's script, unless its environment already names one:
+    the config's `threads` (a parallel worker's share), else the cores free now
+    (executor/threads.py). torch and the BLAS libraries read it as they start. Left to
+    torch's default, a script spins a thread per core, and once another process holds a
+    core it trains several times slower (BENCHMARKS.md, "Threads on a shared machine")."""
+    if threads.env_threads(environ):
+        return {}
+    if config.threads > 0:
+        return {"OMP_NUM_THREADS": str(config.threads)}
+    cpus = threads.usable_cores()
+    busy = threads.measure(lambda: threads.sample(cpus))
+    return {"OMP_NUM_THREADS": str(threads.choose(len(cpus), busy))}
+
+
 def environment(config_path, metrics_path, eid: str) -> dict:
     metrics_path = Path(metrics_path)  # the optional early-stop protocol's two files sit beside it
     return dict(os.environ, RESEARCH_CONFIG=str(config_path), RESEARCH_METRICS=str(metrics_path),
                 RESEARCH_EXPERIMENT_ID=eid, RESEARCH_PROGRESS=str(metrics_path.with_suffix(".progress.jsonl")),
                 RESEARCH_STOP=str(metrics_path.with_suffix(".stop")))
-
 
 
 

@@ -31,7 +31,7 @@ from run_config import PLACEHOLDER, RunSpec
 # eval_loss (trainer_state.json), nanoGPT-style logs say iter.
 ALIASES = {"global_step": "step", "iter": "step", "iteration": "step", "eval_loss": "val_loss"}
 # What the run's own numbers are not: bookkeeping the loop writes itself.
-OWN_KEYS = ("steps", "stopped_early", "train_time_s")
+OWN_KEYS = ("steps", "stopped_early", "train_time_s", "threads")
 POLL_S = 0.1
 
 

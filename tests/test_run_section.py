@@ -178,6 +178,36 @@ def test_a_run_whose_output_never_matches_fails_with_the_end_of_its_stdout(tmp_p
     assert "no output matched run.metrics.stdout" in result.error and "epoch 1 done" in result.stderr_tail
 
 
+PRINTS_THREADS = "import os; print('step 1: threads', os.environ.get('OMP_NUM_THREADS', 'unset'))"
+
+
+def run_printing_threads(tmp_path, monkeypatch, omp: str | None, **config) -> tuple[str, dict]:
+    if omp is None:
+        monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    else:
+        monkeypatch.setenv("OMP_NUM_THREADS", omp)
+    spec = RunSpec((sys.executable, "-c", PRINTS_THREADS), stdout=r"step (?P<step>\d+): threads (?P<seen>\S+)", text="x")
+    paths = RunPaths.under(tmp_path / "run")
+    values = {"experiment_id": "exp_0001", "declared": "seed", **config}
+    result = CommandExecutor(spec).run(run_config.from_dict(values), paths, 60)
+    assert result.status == "completed", result.error
+    metrics = json.loads(paths.metrics("exp_0001").read_text())
+    return paths.out("exp_0001").read_text().split()[-1], metrics
+
+
+def test_a_script_is_given_threads_for_the_free_cores_and_the_record_says_how_many(tmp_path, monkeypatch):
+    import os
+    seen, metrics = run_printing_threads(tmp_path, monkeypatch, None)
+    assert 1 <= int(seen) <= len(os.sched_getaffinity(0))
+    assert metrics["threads"] == int(seen)
+
+
+def test_a_workers_share_or_the_users_own_omp_num_threads_wins(tmp_path, monkeypatch):
+    assert run_printing_threads(tmp_path, monkeypatch, None, threads=3)[0] == "3"
+    seen, metrics = run_printing_threads(tmp_path, monkeypatch, "7")
+    assert seen == "7" and "threads" not in metrics  # the user's choice, not the loop's
+
+
 # --- the study, end to end ----------------------------------------------------------------
 
 def records(out: Path) -> list[dict]:
