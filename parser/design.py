@@ -27,6 +27,11 @@ def cell_key(config: dict, factor: str) -> tuple:
                         if k not in PLUMBING and k not in (factor, "seed") and _DEFAULTS.get(k, _UNSET) != v))
 
 
+def level(cell: tuple, name: str):
+    """A cell key's value of `name`: the key leaves out values at their default."""
+    return dict(cell).get(name, _DEFAULTS.get(name))
+
+
 def point_key(config: dict) -> tuple:
     """The design point: every factor but the seed."""
     return cell_key(config, "")

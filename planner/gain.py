@@ -75,8 +75,10 @@ def _spread(m: int) -> tuple[float, ...]:
     return tuple(v / sd for v in z)
 
 
-def expected_gain(ev: Evidence, versus: bool = False) -> float:
-    """The most U is expected to fall per added score in that region, in bits.
+def expected_gain(ev: Evidence, versus: bool = False, cell: tuple | None = None) -> float:
+    """The most U is expected to fall per added score in that region, in bits: a replicate of
+    its latest cell, or the first scores of `cell`, a cell at declared levels the region has no
+    score at yet (`Evidence.missing`: until each has one, no verdict on the region is decided).
 
     One score at a time is myopic: a verdict five replicates from decided gains
     almost nothing from the next one alone. So the gain of m = 1, 2, 4, 8 more
@@ -91,10 +93,10 @@ def expected_gain(ev: Evidence, versus: bool = False) -> float:
     if now == 0.0:
         return 0.0
     filled, fills = _fill(ev, versus)
-    return max(_gain(filled, versus, m, now) / (fills + m) for m in LOOKAHEAD)
+    return max(_gain(filled, versus, m, now, cell) / (fills + m) for m in LOOKAHEAD)
 
 
-def _gain(ev: Evidence, versus: bool, m: int, now: float) -> float:
+def _gain(ev: Evidence, versus: bool, m: int, now: float, cell: tuple | None = None) -> float:
     centre, _, df = predictive(ev, versus)
     scores = ev.versus if versus else ev.scores
     s = ev.noise.scale
@@ -103,8 +105,8 @@ def _gain(ev: Evidence, versus: bool, m: int, now: float) -> float:
     for q in _unit_quantiles(df):
         mean = centre + scale * q
         new = ev
-        for d in _spread(m):
-            new = new.plus(mean + s * d, versus)
+        for k, d in enumerate(_spread(m)):
+            new = new.plus(mean + s * d, versus, cell if k == 0 else None)
         after.append(uncertainty(new))
     return max(0.0, now - sum(after) / len(after))
 

@@ -15,8 +15,8 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from parser.checker.verdicts import Verdict, since
-from parser.checker.evidence import gather
-from parser.checker import regions
+from parser.checker.early_stop import stop_target
+from parser.checker.evidence import covered, gather
 from parser.checker.regions import source_spec
 from parser.design import cell_key, pair_key, run_key, same
 from parser.schema import Prediction, ResultRecord
@@ -24,9 +24,8 @@ from planner.gain import expected_gain, predictive, uncertainty
 from planner.base import Indexes, Proposal
 from planner.ledger import Ledger
 from planner.reach import Reach, explain, reach
-from planner.space import Space
+from planner.space import MAX_CELL_FAILURES, Space, region_of
 
-MAX_CELL_FAILURES = 2  # a cell that crashed this often is left alone
 MIN_GAIN = 0.01  # bits: below this nothing is worth running
 
 
@@ -97,21 +96,32 @@ class OfflinePlanner:
         indexes = indexes or Indexes()
         ledger = indexes.ledger.update(records)
         runs_left = 10**9 if self.max_runs is None else self.max_runs - len(records) - len(pending)
+        predictions = list(by_id.values())
         for prediction in open_:
             ev = gather(prediction, by_id, since(records, prediction.after), indexes.pairs)
             ev = _with_pending(ev, prediction, by_id, space, pending)
             if uncertainty(ev) == 0.0:
                 continue
-            gains, room = {}, 0  # region -> gain: the same for every cell of a region
+            gains, room = {}, 0  # region -> gain: the same for every cell of a region (but one at its missing levels)
+            factor = source_spec(prediction, by_id).factor if prediction.spec.kind != "bound" else ""
             for runs, region, order, left in self._cells(prediction, by_id, ledger, space, pending):
                 room += left
                 if runs is None:
                     continue
-                if region not in gains:
+                cell = cell_key(runs[0], factor)
+                new = covered(ev.missing, region, cell)
+                if new:  # levels the region has no score at yet: what this cell's first pair adds
+                    if new not in gains:
+                        gains[new] = expected_gain(ev, versus=region == "versus", cell=cell)
+                    region = new
+                elif region not in gains:
                     gains[region] = expected_gain(ev, versus=region == "versus") if region != "unknown" \
                         else 0.5 * uncertainty(ev)  # one run will tell where this cell lies
                 key = tuple(run_key(r) for r in runs)
-                cand = pool.setdefault(key, Candidate(runs, sum(ledger.seconds(r) for r in runs), order))
+                if key not in pool:
+                    cost = sum(ledger.seconds(r, stop_target(predictions, records, r, indexes.pairs)) for r in runs)
+                    pool[key] = Candidate(runs, cost, order)
+                cand = pool[key]
                 cand.gain += gains[region]
                 cand.targets.append(prediction.id)
             reaches[prediction.id] = reach(prediction.id, ev, room, runs_left,
@@ -208,18 +218,17 @@ def _with_pending(ev, prediction: Prediction, by_id: dict[str, Prediction], spac
             continue
         cell = {k: v for k, v in point.items() if k not in (factor, "seed")}
         groups.setdefault(pair_key(point, factor), cell)
-    for cell in groups.values():
+    for (key, _), cell in groups.items():
         region = _region(prediction, source, cell, space)
         if region in ("main", "versus"):
             versus = region == "versus"
             if ev.kind != "difference" or (ev.versus if versus else ev.scores):
-                ev = ev.plus(predictive(ev, versus)[0], versus)
+                ev = ev.plus(predictive(ev, versus)[0], versus, key if covered(ev.missing, region, key) else None)
     return ev
 
 
 def _region(prediction: Prediction, source, cell: dict, space: Space) -> str | None:
-    """Which region of the prediction's evidence a cell adds to (`regions.region`), as the space tells."""
-    return regions.region(prediction.spec, source, lambda condition: space.in_region(cell, condition))
+    return region_of(prediction.spec, source, cell, space)
 
 
 def _unfinished_pair(open_, by_id, ledger: Ledger, pending: tuple[dict, ...]) -> Proposal | None:

@@ -11,14 +11,15 @@ import math
 from dataclasses import dataclass, field
 
 from run_config import FACTORS, TrainConfig, to_dict
-from parser.checker.regions import source_spec
-from parser.design import cell_key
+from parser.checker.regions import region, source_spec
+from parser.design import cell_key, same as _same
 from parser.hypothesis import config_space
 from parser.ranges import FactorRange
 from parser.schema import Condition, Prediction
 
 _DEFAULTS = {k: v for k, v in to_dict(TrainConfig()).items() if k in FACTORS}
 SPREAD = 33  # values over a range among which `Space.fresh` chooses
+MAX_CELL_FAILURES = 2  # a cell that crashed this often is left alone (by the planner, and by `needed_cells`)
 
 
 @dataclass
@@ -139,6 +140,39 @@ def unreachable_reason(prediction: Prediction, by_id: dict[str, Prediction],
         seen = sorted({space.expected_value(c, condition.variable) for c in cells})
         return f"no configuration reaches {condition.text()}: the space gives {condition.variable} in {seen}"
     return None
+
+
+def needed_levels(prediction: Prediction, by_id: dict[str, Prediction], space: Space,
+                  failures=lambda cell: 0) -> frozenset:
+    """The declared levels that a verdict on this prediction's regions must each have a score at:
+    (region, factor, value) for every value of every factor that varies across the cells of
+    `space` in that region ("main"; "versus" for an interaction's other one). A claim on a
+    region is a claim on the mean over its cells, and the pairs of one learning rate, however
+    many, say nothing of another's effect; so every level of each factor the region spans must
+    be seen (not every combination of levels: in a grid of many factors that would be every
+    cell). Left out: cells whose region the space can't tell before they run (a condition on
+    a metric; N of a corpus not yet seen), cells that failed MAX_CELL_FAILURES times (the
+    verdict is then on the others), and bounds, which read single runs."""
+    spec = prediction.spec
+    if spec.kind == "bound":
+        return frozenset()
+    source = source_spec(prediction, by_id)
+    values: dict[tuple, list] = {}  # (region, factor) -> its values there
+    for cell in space.cells(source.factor):
+        where = region_of(spec, source, cell, space)
+        if where not in ("main", "versus") or failures(cell_key(cell, source.factor)) >= MAX_CELL_FAILURES:
+            continue
+        for name in space.grid:
+            if name != source.factor and name in cell:
+                seen = values.setdefault((where, name), [])
+                if not any(_same(cell[name], v) for v in seen):
+                    seen.append(cell[name])
+    return frozenset((where, name, v) for (where, name), vs in values.items() if len(vs) > 1 for v in vs)
+
+
+def region_of(spec, source, cell: dict, space: Space) -> str | None:
+    """Which region of the prediction's evidence a cell adds to (`regions.region`), as the space tells."""
+    return region(spec, source, lambda condition: space.in_region(cell, condition))
 
 
 def _nice(x: float, up: bool) -> float:

@@ -7,7 +7,7 @@ from parser import log
 from parser.schema import EvolutionRecord, Hypothesis
 from planner.llm import Chat, Session
 from planner.space import Space
-from tests.records import comparison, pairs
+from tests.records import comparison, record
 from trajectory.study import open_study
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -59,14 +59,25 @@ def child(**spec):
 def new_study(tmp_path, predictions=None):
     h = Hypothesis(claim="pre-norm helps", predictions=predictions or [comparison("p1")], initial_config=GRID)
     copy = yaml.safe_dump({"hypothesis": {"claim": h.claim, "initial_config": GRID, "predictions": [
-        {"text": p.text, "spec": p.spec.model_dump()} for p in h.predictions]}})
+        {"text": p.text, "spec": p.spec.model_dump()} for p in h.predictions]}}, sort_keys=False)
     return open_study(tmp_path / "run", h, Space({k: list(v) for k, v in GRID.items()}), copy, resume=False)
 
 
+def cover_the_grid(n, done=0):
+    """n clear pairs (pre 25% lower), one to each cell of the grid in turn, after `done` pairs."""
+    cells = [(lr, f) for lr in GRID["learning_rate"] for f in GRID["dataset_fraction"]]
+    out = []
+    for i in range(done, done + n):
+        (lr, fraction), seed, k = cells[i % len(cells)], i // len(cells), 2 * i + 1
+        out += [record(f"exp_{k:04d}", "pre", seed, 1.5 + 0.01 * i, fraction, lr=lr),
+                record(f"exp_{k + 1:04d}", "post", seed, 2.0, fraction, lr=lr)]
+    return out
+
+
 def decide(study, n=3):
-    """Add pairs until p1 is confirmed (three clear pairs do it)."""
-    start = len(study.records) + 1
-    for r in pairs([(1.5 + 0.01 * i, 2.0) for i in range(n)], start=start):
+    """Add clear pairs until p1 is confirmed: three, in cells that hold both levels of each
+    factor between them (a verdict on the region reads every level it spans)."""
+    for r in cover_the_grid(n, len(study.records) // 2):
         study.append(r)
 
 

@@ -1,7 +1,6 @@
 """Runs stop once the rest of their curve can change no score a prediction uses."""
 import contextlib
 import io
-import json
 import sys
 from pathlib import Path
 
@@ -11,13 +10,13 @@ import loop
 from run_config import to_dict as cfg_to_dict
 from executor.base import RunPaths
 from executor.command import CommandExecutor
-from run_config import TrainConfig
+from run_config import TrainConfig, is_factor
 from executor.sim import SimExecutor
 from parser.checker import scoring
 from parser.checker.early_stop import stop_target
-from parser.checker.verdicts import assess_all
 from parser.metrics import to_record
 from parser.sim_truth import load_truth
+from planner.base import Proposal
 from tests.records import comparison, interaction, record
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -58,14 +57,31 @@ def test_later_pairs_are_scored_against_the_cells_fixed_target_not_their_own():
     assert scoring.steps_to_target(later, SLOW) != expected
 
 
-def _study(tmp_path, name, disable_stops=False, monkeypatch=None, hypothesis=None, runs=14):
+class Replay:
+    """The planner that proposes the runs of another study, one by one, in its order."""
+    name = "replay"
+
+    def __init__(self, records):
+        self.points = [{k: v for k, v in r.config.items() if is_factor(k)} for r in records]
+
+    def propose(self, predictions, verdicts, records, space, pending=(), indexes=None):
+        if len(records) >= len(self.points):
+            return None
+        return Proposal([self.points[len(records)]], [predictions[0].id], "the other study's next run", self.name)
+
+
+def _study(tmp_path, name, disable_stops=False, monkeypatch=None, hypothesis=None, runs=14, replay=None):
+    """The quickstart (or `hypothesis`) on the simulator, the offline planner choosing, or the runs of
+    `replay` in their order (the planner weighs what a run costs, and a run that stops is cheaper:
+    the same runs, stopped or not, are the comparison)."""
     hypothesis = hypothesis or ROOT / "examples" / "quickstart.yaml"
     args = loop.parse_args(["--hypothesis", str(hypothesis), "--executor", "sim",
                             "--max-experiments", str(runs), "--out", str(tmp_path / name)])
     study = loop.open_from_args(args)
     if disable_stops:
         monkeypatch.setattr(type(study), "stop_target", lambda self, point: None)
-    planner = loop.OfflinePlanner(args.max_seeds, args.seed, args.max_experiments)
+    planner = Replay(replay) if replay is not None else loop.OfflinePlanner(args.max_seeds, args.seed,
+                                                                            args.max_experiments)
     with contextlib.redirect_stdout(io.StringIO()):
         loop.research(study, planner, SimExecutor(load_truth(ROOT / "examples" / "sim_truth.yaml")),
                       loop.LoopOptions.from_args(args))
@@ -75,7 +91,7 @@ def _study(tmp_path, name, disable_stops=False, monkeypatch=None, hypothesis=Non
 def test_stopping_at_the_target_changes_no_verdict_and_saves_compute(tmp_path, monkeypatch):
     stopped = _study(tmp_path, "stopped")
     with monkeypatch.context() as m:
-        full = _study(tmp_path, "full", disable_stops=True, monkeypatch=m)
+        full = _study(tmp_path, "full", disable_stops=True, monkeypatch=m, replay=stopped.records)
     assert [r.config_hash for r in stopped.records] == [r.config_hash for r in full.records]
     for pid, v in full.verdicts.items():
         assert stopped.verdicts[pid].confidence == pytest.approx(v.confidence, rel=1e-12)
@@ -95,7 +111,8 @@ def test_with_a_written_target_the_study_stops_every_run_from_the_first_pair_on_
         "Val loss converges 20% faster with pre-norm vs post-norm at N < 1000 samples", WRITTEN))
     stopped = _study(tmp_path, "stopped", hypothesis=hypothesis, runs=6)
     with monkeypatch.context() as m:
-        full = _study(tmp_path, "full", disable_stops=True, monkeypatch=m, hypothesis=hypothesis, runs=6)
+        full = _study(tmp_path, "full", disable_stops=True, monkeypatch=m, hypothesis=hypothesis, runs=6,
+                      replay=stopped.records)
     assert stopped.hypothesis.predictions[0].spec.target == 2.5
     first = stopped.records[:2]
     assert [r.config["stop_at_loss"] for r in first] == [2.5, 2.5]
@@ -105,7 +122,8 @@ def test_with_a_written_target_the_study_stops_every_run_from_the_first_pair_on_
     assert [r.config_hash for r in stopped.records] == [r.config_hash for r in full.records]
     for pid, v in full.verdicts.items():
         assert (stopped.verdicts[pid].status, stopped.verdicts[pid].n_pairs) == (v.status, v.n_pairs)
-        assert stopped.verdicts[pid].confidence == pytest.approx(v.confidence, rel=1e-12)
+        assert stopped.verdicts[pid].confidence == (None if v.confidence is None else
+                                                    pytest.approx(v.confidence, rel=1e-12))
     assert stopped.verdicts["p1"].confidence > 0.5  # the sim's pre-norm is ~26% faster there
     assert sum(r.steps for r in stopped.records) < 0.5 * sum(r.steps for r in full.records)
     tree = stopped.stop("experiment budget spent", "2026-01-01T00:00:00+00:00")

@@ -18,11 +18,15 @@ def hypothesis(*predictions):
 
 
 def twenty_percent_better(n=5, lr=3e-4, start=1):
+    """n pairs at `lr`, or (a tuple) at each of its learning rates in turn: every cell of the grid,
+    as a study needs before it decides on the region they make up."""
     ratios = [0.80, 0.81, 0.79, 0.80, 0.82, 0.78][:n]
+    lrs = lr if isinstance(lr, tuple) else (lr,)
     out, k = [], start
-    for seed, r in enumerate(ratios):
-        out += [record(f"exp_{k:04d}", "pre", seed, 2.0 * r, lr=lr),
-                record(f"exp_{k + 1:04d}", "post", seed, 2.0, lr=lr)]
+    for i, r in enumerate(ratios):
+        at, seed = lrs[i % len(lrs)], i // len(lrs)
+        out += [record(f"exp_{k:04d}", "pre", seed, 2.0 * r, lr=at),
+                record(f"exp_{k + 1:04d}", "post", seed, 2.0, lr=at)]
         k += 2
     return out
 
@@ -62,7 +66,7 @@ def test_an_effect_that_differs_across_another_factor_spawns_a_child_hypothesis(
 
 def test_new_predictions_are_judged_only_on_runs_after_they_were_made(tmp_path):
     h = hypothesis(comparison(threshold=0.5))
-    records = twenty_percent_better()
+    records = twenty_percent_better(6, lr=(3e-4, 1e-4))
     log = tmp_path / "run" / "research_log.jsonl"
     log.parent.mkdir()
     log.write_text("".join(r.model_dump_json() + "\n" for r in records))
@@ -82,7 +86,7 @@ def test_evolution_is_replayed_identically_and_shows_in_trajectory_and_tree(tmp_
     run = tmp_path / "run"
     run.mkdir()
     (run / "research_log.jsonl").write_text("".join(r.model_dump_json() + "\n"
-                                                    for r in twenty_percent_better()))
+                                                    for r in twenty_percent_better(6, lr=(3e-4, 1e-4))))
     space = lambda: Space({k: v if isinstance(v, list) else [v] for k, v in GRID.items()})  # noqa: E731
     first = open_study(run, h, space(), "", resume=True)
     first.close()

@@ -6,8 +6,8 @@ import pytest
 from planner.llm_evolve import LLMEvolver, attach
 from planner.llm_narrate import narrate
 from planner.space import Space
-from tests.llm_tasks import child, decide, evolutions, GRID, new_study, PARAGRAPH, refine, session
-from tests.records import comparison, pairs
+from tests.llm_tasks import child, cover_the_grid, decide, evolutions, GRID, new_study, PARAGRAPH, refine, session
+from tests.records import comparison
 from tests.stub_openai import StubServer, ok, status
 from trajectory.report import write_reports
 from trajectory.study import open_study
@@ -144,7 +144,7 @@ def test_proposals_stop_at_the_cap_and_at_the_token_budget(tmp_path):
     capped = new_study(tmp_path / "a", two)
     with StubServer(default=ok(refine(0.1))) as stub:
         capped.evolver = LLMEvolver(session(stub), max_adopted=1)
-        for r in pairs([(1.5 + 0.01 * i, 2.0) for i in range(4)]):
+        for r in cover_the_grid(4):
             r.metrics["final_val_bpc"] = r.metrics["final_val_loss"]
             capped.append(r)
     assert len(stub.requests) == 1 and [r.status for r in evolutions(capped)] == ["accepted"]

@@ -26,6 +26,7 @@ from parser.checker.verdicts import Verdict, judge, since
 from parser.checker.evidence import Evidence, gather, inside
 from parser.checker.pairs import PairIndexes, once_per_pair_state
 from parser.checker.regions import source_spec
+from parser.design import same
 from parser.schema import Condition, Hypothesis, Prediction, ResultRecord
 from trajectory import curves, effects, sides
 
@@ -44,7 +45,8 @@ def refinement(prediction: Prediction, verdict: Verdict, by_id: dict[str, Predic
     if spec.kind != "comparison" or verdict.status != "refuted" or spec.threshold <= 0:
         return None
     ev = gather(prediction, by_id, since(records, prediction.after), indexes)
-    effect = Evidence("mean", tuple(y - ev.shift for y in ev.scores), ev.noise)
+    # the effect itself (no threshold), on the verdict's own model: its cells, its noise
+    effect = Evidence("mean", tuple(y - ev.shift for y in ev.scores), ev.noise, cells=ev.cells)
     j = judge(effect)
     if j is None or j.status != "confirmed":
         return None  # no real effect: the refutation stands as it is
@@ -133,7 +135,11 @@ def _levels(spec, idx, factor: str):
     means = sorted(levels, key=lambda k: sum(levels[k]) / len(levels[k]))
     low, high = means[0], means[-1]
     noise = view.noise(spec.relative)
-    j = judge(Evidence("difference", tuple(levels[high]), noise, versus=tuple(levels[low])))
+    cells = {k: tuple(e.cell for e in view.items if same(e.record.config.get(factor), k)) for k in (low, high)}
+    # the two levels' difference on the posterior's model: by cell, so a gap between the other
+    # factors' cells within a level is neither evidence nor noise
+    j = judge(Evidence("difference", tuple(levels[high]), noise, versus=tuple(levels[low]),
+                       cells=cells[high], versus_cells=cells[low]))
     if j is None or j.status != "confirmed":
         return None
     at = {k: stats.region_mean(levels[k], noise) for k in (low, high)}  # each level's effect, for the reason

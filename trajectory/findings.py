@@ -128,8 +128,11 @@ def to_decide(prediction: Prediction, by_id: dict[str, Prediction], verdict: Ver
         k = more_to_decide(found.evidence, limit=LIMIT)  # the guard's own scale and df: it comes true or is revised
     else:
         k = stats.more_scores_to_decide(delta, n, bound=_bound(spec, found), limit=LIMIT)
+    missing = sorted(found.evidence.missing) if found.evidence is not None else []
     if k is not None:
-        k = max(k, 1)  # open: at least one more (the guard reads its own scores, this projection the noise)
+        # open: at least one more (the guard reads its own scores, this projection the noise),
+        # and one at each declared level of its region that has none yet (`Evidence.to_open`)
+        k = max(k, 1, found.evidence.to_open if found.evidence is not None else 0)
     if k is None:
         return {"pairs": None, "runs": None, "seconds": None, "cells": [],
                 "text": f"the estimate sits at the threshold: more than {LIMIT} {unit} at the current noise"}
@@ -141,7 +144,11 @@ def to_decide(prediction: Prediction, by_id: dict[str, Prediction], verdict: Ver
     shown = [c for c in cell_list if not where or c["region"] == where] or cell_list
     cells_text = "; ".join(f"{cell_words(c['cell'])} ({c['n']})"
                            for c in shown)
-    if verdict.status == "untested":
+    if missing and verdict.status == "undecided":
+        first = ", ".join(f"{name}={value}" for _, name, value in missing)
+        text = (f"about {k} more {unit} ({cost}) if the estimate holds, first at {first}, where none ran yet "
+                f"(a verdict on a region reads every level it spans); {unit} so far: {cells_text or 'none'}")
+    elif verdict.status == "untested":
         place = f" where {spec.condition.text()}" if spec.condition else ""
         text = f"at least {k} {unit} ({cost}){place}: the fewest the guard can decide on"
     elif spec.kind == "interaction":

@@ -17,10 +17,11 @@ from pathlib import Path
 from parser import log
 from parser.checker.early_stop import stop_target
 from parser.checker.pairs import PairIndexes
+from parser.checker.regions import source_spec
 from parser.checker.verdicts import Verdict, assess_all
 from parser.schema import EvolutionRecord, Hypothesis, NarrativeRecord, Prediction, ResultRecord, StopRecord
 from planner.base import Indexes
-from planner.space import Space, extension, unreachable_reason
+from planner.space import Space, extension, needed_levels, unreachable_reason
 from trajectory import checkpoint, curves, dashboard, graph, runlock
 from trajectory.evolve import evolve
 from trajectory.render import tree
@@ -61,6 +62,9 @@ class Study:
         self.origin = checkpoint.origin(self.hypothesis, self.space)  # before anything extends the space
         self.hypotheses = self.hypotheses or [self.hypothesis.model_copy(deep=True)]
         self.indexes.pairs.ranges = dict(self.space.ranges)  # the checker reads along them
+        # the grid the user declared (and values added to reach a condition): a verdict on a
+        # region needs a score at each of its levels; values a range or a crossing adds are extra
+        self.declared = {name: list(values) for name, values in self.space.grid.items()}
 
     @property
     def log_path(self) -> Path:
@@ -87,10 +91,26 @@ class Study:
             found = extension(by_id[pid], by_id, self.space)
             if found:
                 self._extend(*found)
+                self.declared[found[0]] = self.declared.get(found[0], self.space.values(found[0])) + [found[1]]
                 self.unreachable.pop(pid)
+        self._need_cells(predictions, by_id)
         self.verdicts = assess_all(predictions, self.records, self.unreachable, self.indexes.pairs)
         if self.space.ranges:
             self._place_crossings(predictions, by_id)
+
+    def _need_cells(self, predictions: list[Prediction], by_id: dict[str, Prediction]) -> None:
+        """Which declared levels each prediction's verdict must have a score at (`needed_levels`)."""
+        declared = Space(self.declared, self.space.tokens)
+        ledger = self.indexes.ledger.update(self.records)
+        needed = {}
+        for p in predictions:
+            if p.spec.kind == "bound":
+                continue
+            source = source_spec(p, by_id)
+            failed = ledger.cells(source.factor)[1]
+            key = (p.spec.model_dump_json(), source.model_dump_json())
+            needed[key] = needed_levels(p, by_id, declared, failed.__getitem__)
+        self.indexes.pairs.needed = needed
 
     def _place_crossings(self, predictions: list[Prediction], by_id: dict[str, Prediction]) -> None:
         """A range factor gains the value where an open prediction's effect curve crosses its
@@ -185,11 +205,12 @@ class Study:
         """What the derived files show, copied so that the loop may go on changing the study."""
         return {"hypotheses": [h.model_copy(update={"predictions": list(h.predictions)}) for h in self.hypotheses],
                 "records": list(self.records), "verdicts": self.verdicts, "history": list(self.history),
-                "extensions": list(self.extensions)}
+                "extensions": list(self.extensions), "needed": dict(self.indexes.pairs.needed)}
 
     def _write(self, stop_reason: str | None, state: dict) -> dict:
         if self.write_indexes is None:
             self.write_indexes = PairIndexes(graph.declared_ranges(state["hypotheses"]))
+        self.write_indexes.needed = state.get("needed", {})
         g = graph.build(state["hypotheses"], state["records"], state["verdicts"], state["history"], stop_reason,
                         self.write_indexes)
         g["space_extensions"] = state["extensions"]

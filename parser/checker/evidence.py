@@ -24,6 +24,7 @@ from dataclasses import dataclass, field, replace
 from parser.checker import along, scoring, stats, trend
 from parser.checker.pairs import Index, PairIndexes, Scored, View, holds
 from parser.checker.regions import region, source_spec
+from parser.design import level, same
 from parser.schema import Prediction, PredictionSpec, ResultRecord
 
 
@@ -48,17 +49,34 @@ class Evidence:
     # read along a declared range: the line behind `noise` and, for a difference, the verdict itself;
     # a line that bends (`straight` False) is kept only to say that the regions were read instead
     range_line: along.RangeLine | None = None
+    # the declared levels of its regions that no score has yet, as (region, factor, value): a
+    # verdict on a region reads every level of every factor it spans (`PairIndexes.needed`), so
+    # none is decided while one is here
+    missing: frozenset = frozenset()
 
-    def plus(self, score: float, versus: bool = False) -> "Evidence":
-        """The evidence with one more score (the planner's what-if), in the region's latest cell:
-        a replicate, which is what the planner's next seed of a cell is."""
+    def plus(self, score: float, versus: bool = False, cell: tuple | None = None) -> "Evidence":
+        """The evidence with one more score (the planner's what-if): in `cell`, else in the
+        region's latest cell (a replicate, which is what the planner's next seed of a cell is)."""
+        missing = self.missing - covered(self.missing, "versus" if versus else "main", cell) \
+            if cell is not None else self.missing
         if versus:
-            new = replace(self, versus=self.versus + (score,), versus_cells=_more(self.versus_cells))
+            cells = self.versus_cells + (cell,) if cell is not None else _more(self.versus_cells)
+            new = replace(self, versus=self.versus + (score,), versus_cells=cells, missing=missing)
         else:
-            new = replace(self, scores=self.scores + (score,), cells=_more(self.cells))
+            cells = self.cells + (cell,) if cell is not None else _more(self.cells)
+            new = replace(self, scores=self.scores + (score,), cells=cells, missing=missing)
         if self.on_line:  # the main region's scores carry the shift, the line's do not
             new = replace(new, range_line=self.range_line.plus(score if versus else score - self.shift, versus))
         return new
+
+    @property
+    def to_open(self) -> int:
+        """The fewest new cells that would give every missing level a score: a cell gives one
+        level of each factor, so as many as the factor with the most levels still to see."""
+        counts: dict[tuple, int] = {}
+        for where, name, _ in self.missing:
+            counts[where, name] = counts.get((where, name), 0) + 1
+        return max(counts.values(), default=0)
 
     @property
     def on_line(self) -> bool:
@@ -68,6 +86,11 @@ class Evidence:
     @property
     def n(self) -> int:
         return self.range_line.fitted.n if self.on_line else len(self.scores) + len(self.versus)
+
+
+def covered(missing: frozenset, region: str, cell: tuple) -> frozenset:
+    """The levels of `missing` that a score in `cell` of `region` would give."""
+    return frozenset(m for m in missing if m[0] == region and same(level(cell, m[1]), m[2]))
 
 
 def _more(cells: tuple) -> tuple:
@@ -101,7 +124,20 @@ def gather(prediction: Prediction, by_id: dict[str, Prediction], records: list[R
     indexes = indexes or PairIndexes()
     idx = indexes.index(source, records, bound=spec.kind == "bound")
     key = ("evidence", spec.model_dump_json(), source.model_dump_json())
-    return idx.remember(key, lambda: _evidence(spec, source, idx, indexes.ranges))
+    needed = indexes.needed.get(key[1:])
+    if not needed:
+        return idx.remember(key, lambda: _evidence(spec, source, idx, indexes.ranges))
+    return idx.remember(key + (needed,), lambda: _uncovered(_evidence(spec, source, idx, indexes.ranges), needed))
+
+
+def _uncovered(ev: Evidence, needed: frozenset) -> Evidence:
+    """The evidence with the levels of `needed`, (region, factor, value), that no score has yet.
+    Read along a straight line, the line is the verdict and no level is required."""
+    if ev.on_line or (ev.range_line is not None and ev.range_line.straight):
+        return ev
+    seen = {"main": set(ev.cells), "versus": set(ev.versus_cells)}
+    return replace(ev, missing=frozenset(m for m in needed
+                                         if not any(same(level(c, m[1]), m[2]) for c in seen[m[0]])))
 
 
 def _evidence(spec: PredictionSpec, source: PredictionSpec, idx: Index, ranges: dict | None = None) -> Evidence:

@@ -244,12 +244,16 @@ class PairIndexes:
     def __init__(self, ranges: dict | None = None):
         self.by_spec: OrderedDict[tuple, list[Index]] = OrderedDict()
         self.ranges = dict(ranges or {})  # the study's declared ranges: read along by the checker
+        # (spec, source) as JSON -> the declared levels its regions must each have a score at,
+        # frozenset of (region, factor, value): set by the study from its space (`planner.space.needed_levels`)
+        self.needed: dict[tuple, frozenset] = {}
 
     def copy(self, ranges: dict | None = None) -> "PairIndexes":
         """Independent indexes in the same state (`Index.copy`): for a reader in another thread,
         which then brings its own up to date; `ranges` replaces the declared ranges."""
         other = PairIndexes(self.ranges if ranges is None else ranges)
         other.by_spec = OrderedDict((key, [i.copy() for i in found]) for key, found in self.by_spec.items())
+        other.needed = dict(self.needed)
         return other
 
     def index(self, spec: PredictionSpec, records: list[ResultRecord], bound: bool = False) -> Index:

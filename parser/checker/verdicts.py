@@ -8,7 +8,7 @@ truth sits at the threshold, and the e-value's Ville bound is what stops that.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from parser.checker import stats
 from parser.checker.evidence import Evidence, gather
@@ -65,13 +65,16 @@ def judge(ev: Evidence) -> Judgement | None:
         post = stats.stratified_mean(st, ev.noise)
         e_side = lambda side: stats.stratified_evalue(st, side)  # noqa: E731
     if ev.kind == "between":
-        return _equivalence(ev, post, st)
-    conf = post.prob_positive()
-    side = 1 if conf >= 0.5 else -1
-    evidence = e_side(side)
-    passed = max(conf, 1 - conf) >= DECIDE and evidence >= stats.E_BOUND
-    status = ("confirmed" if side > 0 else "refuted") if passed else "undecided"
-    return Judgement(conf, status, evidence, post)
+        j = _equivalence(ev, post, st)
+    else:
+        conf = post.prob_positive()
+        side = 1 if conf >= 0.5 else -1
+        evidence = e_side(side)
+        passed = max(conf, 1 - conf) >= DECIDE and evidence >= stats.E_BOUND
+        j = Judgement(conf, ("confirmed" if side > 0 else "refuted") if passed else "undecided", evidence, post)
+    if ev.missing and j.status != "undecided":  # a region's verdict reads every level of it
+        j = replace(j, status="undecided")
+    return j
 
 
 def _equivalence(ev: Evidence, post: stats.Posterior, st: stats.Strata) -> Judgement:
@@ -118,6 +121,7 @@ def projection(ev: Evidence) -> Projection:
     if j is None:
         return Projection(n, 0, [("estimate", math.inf, stats.E_BOUND)])
     s, cells = _guard_scale(ev)
+    cells += ev.to_open  # the next pairs open those cells first: each is one more mean to fit
     post = j.posterior
     lo, hi = post.interval()
     options = []
