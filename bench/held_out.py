@@ -69,7 +69,7 @@ def run(name: str, draw: int) -> dict:
     prediction = next(p for p in study.predictions if p.id == "p1")
     scores = [e.score for e in benefits(prediction.spec, study.records)]
     true = true_score(truth, prediction, {"p1": prediction}, study.space.cells(prediction.spec.factor))
-    track = forecasts(prediction, study.records)
+    track = forecasts(prediction, study.records, study.indexes.pairs.needed)
     shift = -math.log(1 - prediction.spec.threshold)
     return {"draw": draw, "status": v.status, "confidence": v.confidence, "effect": math.exp(-v.effect),
             "interval": sorted(math.exp(-x) for x in v.interval), "evidence": v.evidence, "n_pairs": v.n_pairs,
@@ -77,19 +77,23 @@ def run(name: str, draw: int) -> dict:
             "plain": plain_interval(scores), "true_ratio": math.exp(-(true + shift)), "forecasts": track}
 
 
-def forecasts(prediction, records) -> dict:
+def forecasts(prediction, records, needed: dict | None = None) -> dict:
     """After each pair while p1 is open: the report's forecast of more pairs (trajectory/findings.py:
     the posterior's noise, n - 1 df, at least 1) and the guard's own (`verdicts.more_to_decide`);
     for each, how many came true (decided within that many more pairs) and how often a forecast
-    of one more pair was followed, one pair later, by the same forecast, still open."""
+    of one more pair was followed, one pair later, by the same forecast, still open. `needed`:
+    the levels the study's verdicts must see (`PairIndexes.needed`), as the loop judged them."""
     from parser.checker import stats
     from parser.checker.evidence import gather
+    from parser.checker.pairs import PairIndexes
     from parser.checker.verdicts import judge, more_to_decide
 
     by_id = {prediction.id: prediction}
     steps = []  # (pairs so far, decided?, report's k, guard's k)
     for end in range(2, len(records) + 1, 2):
-        ev = gather(prediction, by_id, records[:end])
+        indexes = PairIndexes()
+        indexes.needed = dict(needed or {})
+        ev = gather(prediction, by_id, records[:end], indexes)
         j = judge(ev)
         if j is None:
             continue
@@ -98,7 +102,7 @@ def forecasts(prediction, records) -> dict:
             break
         delta = (sum(ev.scores) / len(ev.scores)) / ev.noise.scale
         k = stats.more_scores_to_decide(delta, len(ev.scores), limit=1000)
-        steps.append((len(ev.scores), False, None if k is None else max(k, 1), more_to_decide(ev)))
+        steps.append((len(ev.scores), False, None if k is None else max(k, 1, ev.to_open), more_to_decide(ev)))
     out = {}
     for which, col in (("report", 2), ("guard", 3)):
         made = [(s[0], s[col]) for s in steps if not s[1] and s[col] is not None]

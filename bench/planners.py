@@ -116,7 +116,21 @@ def run_study(job: tuple) -> dict:
             "walk_compute": round(walk.seconds, 3) if walk else None, "walk_steps": walk.steps if walk else None,
             "stopped_early": sum(r.stopped_early for r in study.records),
             "gave_up": reason.startswith("nothing left") and not all_decided,
-            "seconds": round(seconds, 2), "verdicts": verdicts}
+            "seconds": round(seconds, 2), "verdicts": verdicts, "reverted": reverted(study, list(verdicts))}
+
+
+def reverted(study, pids: list[str]) -> dict:
+    """pid -> [the decision shown, after run k, the final status] for each prediction whose
+    verdict was once decided and then not, or the other way: a reader who stopped at run k saw it."""
+    out = {}
+    for pid in pids:
+        final = study.verdicts[pid].status
+        for k, entry in enumerate(study.history, start=1):
+            shown = entry["status"].get(pid)
+            if shown in ("confirmed", "refuted") and shown != final:
+                out[pid] = [shown, k, final]
+                break
+    return out
 
 
 def runs_to_decide(study, pids: list[str]) -> int:

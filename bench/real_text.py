@@ -34,6 +34,7 @@ import contextlib
 import copy
 import io
 import json
+import shutil
 import sys
 import tempfile
 import time
@@ -52,6 +53,7 @@ from planner.offline import OfflinePlanner  # noqa: E402
 from trajectory.compute import grid_walk  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "real_text.json"
+BANK = ROOT / "bench" / "results" / "real_text_bank.jsonl"
 HYPOTHESIS = {"hypothesis": {
     "claim": "Pre-norm transformers converge faster than post-norm ones when real text is scarce",
     "predictions": ["Val loss converges 20% faster with pre-norm vs post-norm at N < 5000 samples",
@@ -72,11 +74,13 @@ def hypothesis(target: float | None) -> dict:
     return h
 
 
-def study_of(tmp: Path, budget: int, data_dir: str, max_seeds: int, target: float | None = None):
+def study_of(tmp: Path, budget: int, data_dir: str, max_seeds: int, target: float | None = None,
+             workers: int = 1):
     source = tmp / "hypothesis.yaml"
     source.write_text(yaml.safe_dump(hypothesis(target), sort_keys=False))
     args = loop.parse_args(["--hypothesis", str(source), "--max-experiments", str(budget),
-                            "--data-dir", data_dir, "--max-seeds", str(max_seeds), "--out", str(tmp / "run")])
+                            "--data-dir", data_dir, "--max-seeds", str(max_seeds), "--out", str(tmp / "run"),
+                            "--workers", str(workers)])
     return args, loop.open_from_args(args)
 
 
@@ -96,15 +100,23 @@ def walking_on(every_run: bool):
         loop.stop_reason = original
 
 
-def run(planner_name: str, budget: int, data_dir: str, seeds: int, target: float | None = None) -> dict:
+def run(planner_name: str, budget: int, data_dir: str, seeds: int, target: float | None = None,
+        keep: Path | None = None, full: bool = False, workers: int = 1) -> dict:
+    """One study; `keep`: copy its log there; `full`: no run stops early (every curve whole)."""
     with tempfile.TemporaryDirectory(prefix="bench-real-") as tmp:
-        args, study = study_of(Path(tmp), budget, data_dir, max(seeds, 10), target)
+        args, study = study_of(Path(tmp), budget, data_dir, max(seeds, 10), target, workers)
+        if full:
+            study.stop_target = lambda point: None
         planner = (OfflinePlanner(max_seeds=args.max_seeds, base_seed=0, max_runs=budget)
                    if planner_name == "offline" else GridPlanner(seeds_per_point=seeds, base_seed=0))
         started = time.perf_counter()
         with contextlib.redirect_stdout(io.StringIO()), walking_on(planner_name == "grid"):
-            reason = loop.research(study, planner, LocalExecutor(), loop.LoopOptions.from_args(args))
+            options = loop.LoopOptions.from_args(args, loop.Slots.plan(args.workers, args.device, args.executor))
+            reason = loop.research(study, planner, LocalExecutor(), options)
         wall = time.perf_counter() - started
+        if keep is not None:
+            keep.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(study.run_dir / "research_log.jsonl", keep)
         records = study.records
         walk = grid_walk(records, study.space)
         out = {"planner": planner_name, "stop": reason, "runs": len(records), "wall_s": round(wall, 1),
@@ -131,7 +143,11 @@ def main(argv=None) -> None:
     p.add_argument("--data-dir", default=str(ROOT.parent / "shared" / "data"))
     p.add_argument("--budget", type=int, default=40, help="the study's --max-experiments (default 40)")
     p.add_argument("--brute-seeds", type=int, default=8, help="seeds per design point in the brute force")
-    p.add_argument("--phase", choices=["study", "brute", "both"], default="both")
+    p.add_argument("--phase", choices=["study", "brute", "both", "bank"], default="both",
+                   help="bank: every point at --brute-seeds seeds, no run stopped early, its log kept in "
+                        "--bank (the curves bench/real_replay.py replays)")
+    p.add_argument("--bank", type=Path, default=BANK, help=f"the bank's log (default {BANK.relative_to(ROOT)})")
+    p.add_argument("--workers", type=int, default=1, help="runs at once (the bank and brute phases)")
     p.add_argument("--target", type=float, help="the study only, with p1's loss target written in (e.g. 3.0)")
     args = p.parse_args(argv)
     results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
@@ -140,8 +156,14 @@ def main(argv=None) -> None:
         results[key] = run("offline", args.budget, args.data_dir, 10, args.target)
         print(json.dumps(results[key], indent=1), flush=True)
         RESULTS.write_text(json.dumps(results, indent=1) + "\n")
+    if args.phase == "bank":
+        results["bank"] = run("grid", 8 * args.brute_seeds, args.data_dir, args.brute_seeds, keep=args.bank,
+                              full=True, workers=args.workers)
+        print(json.dumps(results["bank"], indent=1), flush=True)
+        RESULTS.write_text(json.dumps(results, indent=1) + "\n")
     if args.phase in ("brute", "both"):
-        results["brute"] = run("grid", 8 * args.brute_seeds, args.data_dir, args.brute_seeds)
+        results["brute"] = run("grid", 8 * args.brute_seeds, args.data_dir, args.brute_seeds,
+                               workers=args.workers)
         print(json.dumps(results["brute"], indent=1), flush=True)
         RESULTS.write_text(json.dumps(results, indent=1) + "\n")
     s = results.get(key)
