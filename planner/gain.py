@@ -1,7 +1,7 @@
 """Expected information gain of one more score, by preposterior simulation. Pure.
 
 A prediction's remaining uncertainty is U = H(confidence) in bits while it is
-undecided (or, if larger, how far its e-value is from the bound, 1 - ln E / ln
+undecided (plus MISSING_BITS per cell still to open while a level of its region has no pair) (or, if larger, how far its e-value is from the bound, 1 - ln E / ln
 E_BOUND, and never under OPEN_FLOOR), 1 bit while untested, and 0 once decided. One more seed-paired score
 y in a region is drawn from the current posterior predictive,
 
@@ -22,10 +22,11 @@ from scipy.special import ndtri, stdtrit
 
 from parser.checker import stats
 from parser.checker.verdicts import judge
-from parser.checker.evidence import Evidence
+from parser.checker.evidence import Evidence, covered
 
 QUADRATURE = 10
 OPEN_FLOOR = 0.25  # bits an undecided prediction is worth at the least
+MISSING_BITS = 0.05  # bits each cell still to open adds while a level of the region has no pair
 
 
 @functools.lru_cache(maxsize=256)
@@ -40,8 +41,14 @@ def uncertainty(ev: Evidence) -> float:
     its entropy alone (0.08 bits) would make a replicate look worthless. Nor is one
     whose e-value is just short of it: an undecided prediction keeps at least
     `OPEN_FLOOR` bits, the worth of the verdict still to come, so the planner
-    finishes what one or two more pairs would decide instead of stopping there.
+    finishes what one or two more pairs would decide instead of stopping there. While a
+    level of its region has no pair (`Evidence.missing`) nothing can be decided: it is worth
+    1 bit plus MISSING_BITS for each cell still to open, so a replicate of a cell it has is
+    worth nothing to it, and a pair that opens a level is worth what the verdict reads once
+    every level is open (`expected_gain`).
     """
+    if ev.missing:  # nothing is decided before every level is seen: only opening one moves it
+        return 1.0 + MISSING_BITS * ev.to_open
     j = judge(ev)
     if j is None:
         return 1.0
@@ -93,7 +100,26 @@ def expected_gain(ev: Evidence, versus: bool = False, cell: tuple | None = None)
     if now == 0.0:
         return 0.0
     filled, fills = _fill(ev, versus)
+    if cell is not None:  # the other levels still to open, at the predicted centre: the plan's cost
+        filled, opened = _open_the_rest(filled, covered(filled.missing, "versus" if versus else "main", cell))
+        fills += opened
     return max(_gain(filled, versus, m, now, cell) / (fills + m) for m in LOOKAHEAD)
+
+
+def _open_the_rest(ev: Evidence, skip: frozenset) -> tuple[Evidence, int]:
+    """The evidence with a score at the predicted centre in a cell for each missing level but
+    those of `skip` (which the candidate opens): per region, as few cells as hold them all (one
+    level of each factor a cell), and how many."""
+    opened = 0
+    for where in ("main", "versus"):
+        levels: dict[str, list] = {}
+        for r, name, value in sorted(ev.missing - skip, key=repr):
+            if r == where:
+                levels.setdefault(name, []).append(value)
+        for i in range(max((len(v) for v in levels.values()), default=0)):
+            cell = tuple(sorted((name, vs[i]) for name, vs in levels.items() if i < len(vs)))
+            ev, opened = ev.plus(predictive(ev, where == "versus")[0], where == "versus", cell), opened + 1
+    return ev, opened
 
 
 def _gain(ev: Evidence, versus: bool, m: int, now: float, cell: tuple | None = None) -> float:

@@ -124,7 +124,7 @@ def test_with_a_written_target_the_study_stops_every_run_from_the_first_pair_on_
         assert (stopped.verdicts[pid].status, stopped.verdicts[pid].n_pairs) == (v.status, v.n_pairs)
         assert stopped.verdicts[pid].confidence == (None if v.confidence is None else
                                                     pytest.approx(v.confidence, rel=1e-12))
-    assert stopped.verdicts["p1"].confidence > 0.5  # the sim's pre-norm is ~26% faster there
+    assert 0.1 < stopped.verdicts["p1"].effect < 0.4  # the sim's pre-norm is 20-30% faster there (log post/pre)
     assert sum(r.steps for r in stopped.records) < 0.5 * sum(r.steps for r in full.records)
     tree = stopped.stop("experiment budget spent", "2026-01-01T00:00:00+00:00")
     stopped.close()

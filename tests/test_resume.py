@@ -62,7 +62,11 @@ def range_study(tmp_path):
     return fading_range_study(tmp_path / "made", points=4, budget=20)
 
 
-STUDIES = {"quickstart, 12 runs": lambda tmp: finished_study(),
+def logged(run) -> int:
+    return len(log.experiments(log.replay(run / log.LOG_NAME)))
+
+
+STUDIES = {"quickstart, up to 12 runs": lambda tmp: finished_study(),
            "a child hypothesis, 200 runs": lambda tmp: long_study(),
            "a range that gains values, 20 runs": range_study}
 
@@ -82,17 +86,18 @@ def test_a_resume_from_the_checkpoint_has_the_state_of_a_full_replay(made, tmp_p
 def test_a_clean_stop_leaves_a_checkpoint_the_next_resume_starts_from(tmp_path):
     run = copy_of(finished_study(), tmp_path / "run")
     study = resumed(run)
-    assert study.restored == 12
+    assert study.restored == logged(run) >= 10
     assert folded(study) == folded(replayed(run))
 
 
 def test_a_torn_last_line_is_still_ignored_after_the_checkpoint(tmp_path):
     run = copy_of(finished_study(), tmp_path / "run", only_log=True)
+    n = logged(run)
     runs = [line for line in split(run, 8).splitlines(keepends=True) if b'"experiment_id"' in line]
     with open(run / log.LOG_NAME, "ab") as f:
         f.write(b"".join(runs[:-1]) + runs[-1][:-40])  # a crash mid-append: the last run half written
     study = resumed(run)
-    assert study.restored == 8 and len(study.records) == len(replayed(run).records) == 11
+    assert study.restored == 8 and len(study.records) == len(replayed(run).records) == n - 1
     assert folded(study) == folded(replayed(run))
 
 
@@ -111,7 +116,7 @@ def test_a_torn_checkpoint_is_passed_over(tmp_path):
     path = run / checkpoint.CHECKPOINT_NAME
     path.write_bytes(path.read_bytes()[:-1000])  # a crash mid-write
     assert resumed(run).restored == 0
-    assert resumed(run).restored == 12  # the full replay wrote a whole one again
+    assert resumed(run).restored == logged(run)  # the full replay wrote a whole one again
 
 
 def test_a_checkpoint_of_another_hypothesis_is_passed_over(tmp_path):

@@ -1,6 +1,7 @@
 """The simulated backend: a known response surface, deterministic seeded noise, the executor contract."""
 import math
 import statistics
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -148,4 +149,6 @@ def test_the_quickstart_runs_on_the_sim_backend_in_seconds(tmp_path):
                           cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert (out / "research_log.jsonl").exists() and (out / "trajectory.json").exists()
-    assert len((out / "research_log.jsonl").read_text().splitlines()) >= 12
+    lines = [json.loads(line) for line in (out / "research_log.jsonl").read_text().splitlines()]
+    stop = lines[-1]  # every run it made is logged, then why it stopped
+    assert stop["record"] == "stop" and stop["n_experiments"] == sum(r["record"] == "experiment" for r in lines) >= 8

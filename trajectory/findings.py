@@ -51,7 +51,7 @@ def scores(prediction: Prediction, by_id: dict[str, Prediction], records: list[R
             where = region(spec, source, lambda c, e=e: holds(c, e.record.config, e.record.metrics))
             if where in by_region:
                 by_region[where].append(e)
-        return Scores({ref_where: by_region["main"], there_where: by_region["versus"]}, noise)
+        return Scores({ref_where: by_region["main"], there_where: by_region["versus"]}, noise, evidence)
     idx = indexes.index(spec, records, bound=spec.kind == "bound")
     return Scores({"": list(inside(idx, spec).items)}, noise, evidence)
 

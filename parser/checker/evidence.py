@@ -60,10 +60,10 @@ class Evidence:
         missing = self.missing - covered(self.missing, "versus" if versus else "main", cell) \
             if cell is not None else self.missing
         if versus:
-            cells = self.versus_cells + (cell,) if cell is not None else _more(self.versus_cells)
+            cells = _into(self.versus_cells, len(self.versus), cell)
             new = replace(self, versus=self.versus + (score,), versus_cells=cells, missing=missing)
         else:
-            cells = self.cells + (cell,) if cell is not None else _more(self.cells)
+            cells = _into(self.cells, len(self.scores), cell)
             new = replace(self, scores=self.scores + (score,), cells=cells, missing=missing)
         if self.on_line:  # the main region's scores carry the shift, the line's do not
             new = replace(new, range_line=self.range_line.plus(score if versus else score - self.shift, versus))
@@ -95,6 +95,14 @@ def covered(missing: frozenset, region: str, cell: tuple) -> frozenset:
 
 def _more(cells: tuple) -> tuple:
     return cells + cells[-1:]  # empty stays empty: one cell
+
+
+def _into(cells: tuple, n: int, cell: tuple | None) -> tuple:
+    """The cells of n scores and one more: in `cell`, else in the latest cell. Empty cells (every
+    score in one cell) name that one cell `()` for each score once a score goes to another."""
+    if cell is None:
+        return _more(cells)
+    return (cells or ((),) * n) + (cell,)
 
 
 def _cells(view: View) -> tuple:
